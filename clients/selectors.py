@@ -1,0 +1,58 @@
+"""Read side for clients and episodes. Every selector starts from a scoped query."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import Count, Max, OuterRef, QuerySet, Subquery
+from django.utils import timezone
+
+from datapolicy.models import Organisation
+
+from .models import Episode
+
+
+def caseload(
+    *,
+    therapist: Any,
+    organisation: Organisation,
+    status: str = "active",
+    search: str = "",
+    as_of: dt.date | None = None,
+) -> QuerySet[Episode]:
+    """The therapist's own episodes with the figures the caseload shows (one query).
+
+    ``status``: "active" (open and seen within the inactivity window), "inactive"
+    (closed, or not seen for longer), or "all". Assumes ``therapist`` acts for
+    themselves: scoped to episodes where they are the therapist.
+    """
+    from measures.models import Score
+
+    as_of = as_of or timezone.localdate()
+    latest = (
+        Score.objects.for_org(organisation)
+        .filter(session__episode=OuterRef("pk"))
+        .order_by("-session__number")
+    )
+    qs = (
+        Episode.objects.for_org(organisation)
+        .filter(therapist=therapist)
+        .select_related("client", "unit")
+        .annotate(
+            n_sessions=Count("sessions", distinct=True),
+            last_session_on=Max("sessions__date"),
+            latest_ors=Subquery(latest.filter(kind="outcome").values("total")[:1]),
+            latest_srs=Subquery(latest.filter(kind="alliance").values("total")[:1]),
+        )
+    )
+    window_start = as_of - dt.timedelta(days=organisation.inactivity_days)
+    if status == "active":
+        qs = qs.filter(status=Episode.Status.OPEN).exclude(last_session_on__lt=window_start)
+    elif status == "inactive":
+        from django.db.models import Q
+
+        qs = qs.filter(Q(status=Episode.Status.CLOSED) | Q(last_session_on__lt=window_start))
+    if search:
+        qs = qs.filter(client__code__icontains=search.strip())
+    return qs.order_by("client__code")

@@ -1,0 +1,193 @@
+"""Client and episode services (write side). Each takes the acting user and assumes the
+caller has checked that the actor may act in ``organisation`` (the scoping base does)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from datapolicy.models import Membership, Organisation, Role, Unit
+from datapolicy.services import Action, access_log_write
+
+from .models import Client, Episode
+
+
+def _today() -> dt.date:
+    return timezone.localdate()
+
+
+def _check_therapist_in_unit(organisation: Organisation, therapist: Any, unit: Unit) -> None:
+    ok = (
+        Membership.objects.for_org(organisation)
+        .filter(user=therapist, unit=unit, role=Role.THERAPIST, is_active=True)
+        .exists()
+    )
+    if not ok:
+        raise ValidationError(
+            {"therapist": _("The therapist is not an active therapist in this unit.")}
+        )
+
+
+@transaction.atomic
+def client_create(
+    *,
+    actor: Any,
+    organisation: Organisation,
+    code: str,
+    age_group: str,
+    birth_year: int | None = None,
+    note: str = "",
+    request: Any = None,
+) -> Client:
+    """Create a client under a code. Rejects CPR-shaped codes/notes and duplicates."""
+    code = (code or "").strip()
+    client = Client(
+        organisation=organisation,
+        code=code,
+        age_group=age_group,
+        birth_year=birth_year,
+        note=note,
+        created_by=actor,
+    )
+    client.full_clean(exclude=["organisation", "created_by"], validate_unique=False)
+    if Client.objects.for_org(organisation).filter(code__iexact=code).exists():
+        raise ValidationError({"code": _("A client with this code already exists.")})
+    client.save()
+    access_log_write(
+        actor=actor, organisation=organisation, action=Action.CREATE, obj=client, request=request
+    )
+    return client
+
+
+@transaction.atomic
+def episode_start(
+    *,
+    actor: Any,
+    client: Client,
+    unit: Unit,
+    therapist: Any = None,
+    started_on: dt.date | None = None,
+    label: str = "",
+    request: Any = None,
+) -> Episode:
+    """Start an episode for ``client`` with ``therapist`` (default: the actor) in ``unit``."""
+    therapist = therapist or actor
+    organisation = client.organisation
+    if unit.organisation_id != organisation.pk:
+        raise ValidationError({"unit": _("Unknown unit.")})
+    _check_therapist_in_unit(organisation, therapist, unit)
+    started_on = started_on or _today()
+    if started_on > _today():
+        raise ValidationError({"started_on": _("The start date cannot be in the future.")})
+    episode = Episode(
+        organisation=organisation,
+        client=client,
+        therapist=therapist,
+        unit=unit,
+        age_group=client.age_group,
+        started_on=started_on,
+        label=label,
+    )
+    episode.full_clean(
+        exclude=["organisation", "client", "therapist", "unit"], validate_constraints=False
+    )
+    episode.save()
+    access_log_write(
+        actor=actor, organisation=organisation, action=Action.CREATE, obj=episode, request=request
+    )
+    return episode
+
+
+@transaction.atomic
+def client_create_with_episode(
+    *,
+    actor: Any,
+    organisation: Organisation,
+    unit: Unit,
+    code: str,
+    age_group: str,
+    birth_year: int | None = None,
+    started_on: dt.date | None = None,
+    request: Any = None,
+) -> Episode:
+    """The therapist's one step: a new client and their first episode."""
+    client = client_create(
+        actor=actor,
+        organisation=organisation,
+        code=code,
+        age_group=age_group,
+        birth_year=birth_year,
+        request=request,
+    )
+    return episode_start(
+        actor=actor, client=client, unit=unit, started_on=started_on, request=request
+    )
+
+
+@transaction.atomic
+def episode_close(
+    *, actor: Any, episode: Episode, closed_on: dt.date, request: Any = None
+) -> Episode:
+    if episode.status == Episode.Status.CLOSED:
+        raise ValidationError(_("The episode is already closed."))
+    if closed_on > _today():
+        raise ValidationError({"closed_on": _("The closing date cannot be in the future.")})
+    if closed_on < episode.started_on:
+        raise ValidationError({"closed_on": _("The closing date is before the episode started.")})
+    last = episode.sessions.order_by("-date").values_list("date", flat=True).first()
+    if last and closed_on < last:
+        raise ValidationError({"closed_on": _("The closing date is before the last session.")})
+    episode.closed_on = closed_on
+    episode.status = Episode.Status.CLOSED
+    episode.alerts = []
+    episode.save(update_fields=["closed_on", "status", "alerts"])
+    access_log_write(
+        actor=actor,
+        organisation=episode.organisation_id,
+        action=Action.CLOSE,
+        obj=episode,
+        request=request,
+    )
+    _changed(episode)
+    return episode
+
+
+@transaction.atomic
+def episode_transfer(
+    *, actor: Any, episode: Episode, to_therapist: Any, request: Any = None
+) -> Episode:
+    """Hand an episode to another therapist of the same unit (a colleague leaves)."""
+    if to_therapist.pk == episode.therapist_id:
+        raise ValidationError({"therapist": _("The episode already belongs to this therapist.")})
+    _check_therapist_in_unit(episode.organisation, to_therapist, episode.unit)
+    from_id = episode.therapist_id
+    episode.therapist = to_therapist
+    episode.save(update_fields=["therapist"])
+    access_log_write(
+        actor=actor,
+        organisation=episode.organisation_id,
+        action=Action.TRANSFER,
+        obj=episode,
+        request=request,
+    )
+    _changed(episode, extra_therapist_ids=[from_id])
+    return episode
+
+
+def _changed(episode: Episode, extra_therapist_ids: list[int] | None = None) -> None:
+    """Tell the statistics that an episode's figures changed (after commit)."""
+    from measures.signals import episode_data_changed
+
+    transaction.on_commit(
+        lambda: episode_data_changed.send(
+            sender=Episode,
+            organisation_id=episode.organisation_id,
+            unit_ids=[episode.unit_id],
+            therapist_ids=[episode.therapist_id, *(extra_therapist_ids or [])],
+        )
+    )

@@ -1,0 +1,155 @@
+"""Django admin for the system owner, limited to their own organisation.
+
+The default admin site is restricted: only a user with the system-owner role in the
+active organisation (or a superuser with such a role) gets in, and every list, form and
+foreign-key choice is scoped to that organisation. Superuser status alone does not show
+other organisations' data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.http import HttpRequest
+
+from .models import Membership, Organisation, Role, Unit, User
+
+
+def _is_system_owner(request: HttpRequest) -> bool:
+    return (
+        request.user.is_active
+        and getattr(request, "organisation", None) is not None
+        and Role.SYSTEM_OWNER in getattr(request, "roles", ())
+    )
+
+
+def _has_permission(request: HttpRequest) -> bool:
+    return _is_system_owner(request)
+
+
+admin.site.has_permission = _has_permission  # type: ignore[method-assign]
+admin.site.site_header = "fitplatform"
+admin.site.site_title = "fitplatform"
+
+
+class OrgScopedAdmin(admin.ModelAdmin):
+    """Every row is the active organisation's; new rows get it automatically."""
+
+    exclude = ("organisation",)
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return self.model.objects.for_org(request.organisation)  # type: ignore[attr-defined]
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _is_system_owner(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_system_owner(request)
+
+    has_change_permission = has_view_permission
+    has_add_permission = has_module_permission  # type: ignore[assignment]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # deactivate instead; deletion goes through retention
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        obj.organisation = request.organisation  # type: ignore[attr-defined]
+        super().save_model(request, obj, form, change)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        model = db_field.related_model
+        if model is Unit:
+            kwargs["queryset"] = Unit.objects.for_org(request.organisation)  # type: ignore[attr-defined]
+        elif model is User:
+            kwargs["queryset"] = User.objects.filter(
+                memberships__organisation=request.organisation  # type: ignore[attr-defined]
+            ).distinct()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(Unit)
+class UnitAdmin(OrgScopedAdmin):
+    list_display = ("name", "code", "parent")
+    search_fields = ("name", "code")
+
+
+@admin.register(Membership)
+class MembershipAdmin(OrgScopedAdmin):
+    list_display = ("user", "role", "unit", "is_active")
+    list_filter = ("role", "is_active")
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "user":
+            # A new colleague has no membership yet: offer users without any
+            # organisation plus this organisation's users, never another's staff.
+            from django.db.models import Q
+
+            kwargs["queryset"] = User.objects.filter(
+                Q(memberships__organisation=request.organisation) | Q(memberships__isnull=True)  # type: ignore[attr-defined]
+            ).distinct()
+            return admin.ModelAdmin.formfield_for_foreignkey(self, db_field, request, **kwargs)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(admin.ModelAdmin):
+    """The system owner edits their own organisation's settings, nothing else."""
+
+    fields = (
+        "name",
+        "inactivity_days",
+        "small_cell_k",
+        "reliable_change",
+        "ors_cutoff_adult",
+        "ors_cutoff_youth",
+        "ors_cutoff_child",
+        "srs_cutoff",
+        "retention_days",
+    )
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        org = getattr(request, "organisation", None)
+        return Organisation.objects.filter(pk=org.pk if org else -1)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _is_system_owner(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_system_owner(request)
+
+    has_change_permission = has_view_permission
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    """Users of the active organisation (and new users, to give them a membership)."""
+
+    list_display = ("username", "first_name", "last_name", "email", "is_active")
+    fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        ("Person", {"fields": ("first_name", "last_name", "email")}),
+        ("Status", {"fields": ("is_active",)}),
+    )
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return User.objects.filter(memberships__organisation=request.organisation).distinct()  # type: ignore[attr-defined]
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _is_system_owner(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_system_owner(request)
+
+    has_change_permission = has_view_permission
+    has_add_permission = has_module_permission  # type: ignore[assignment]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

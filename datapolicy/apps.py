@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DatapolicyConfig(AppConfig):
+    name = "datapolicy"
+    verbose_name = "Datapolitik"

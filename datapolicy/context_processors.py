@@ -1,0 +1,16 @@
+from django.http import HttpRequest
+
+from .models import Role
+
+
+def tenancy(request: HttpRequest) -> dict:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    roles = set(getattr(request, "roles", ()) or ())
+    return {
+        "active_organisation": getattr(request, "organisation", None),
+        "active_roles": roles,
+        "role_labels": [Role(r).label for r in sorted(roles)],
+        "is_therapist": Role.THERAPIST in roles,
+    }

@@ -1,0 +1,47 @@
+"""The platform never stores a CPR number (datapolicy.md, "No CPR numbers").
+
+Anything that looks like one is refused in every free-text field on every entry path:
+DDMMYY-XXXX (with "-", a space or nothing between the parts) where DDMMYY is a real
+calendar date. Ten digits that do not start with a date (a case number, say) pass.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+# Six digits, an optional separator, four digits, not part of a longer digit run.
+_CPR_SHAPE = re.compile(r"(?<!\d)(\d{2})(\d{2})(\d{2})[-\s]?\d{4}(?!\d)")
+
+CPR_MESSAGE = _(
+    "This looks like a CPR number (date of birth followed by four digits). The platform "
+    "must never hold CPR numbers: use the organisation's client code instead."
+)
+
+
+def _is_date(day: int, month: int, yy: int) -> bool:
+    if not 1 <= month <= 12 or day < 1:
+        return False
+    # Any century: 29 February is possible when the two-digit year can be a leap year.
+    leap = yy % 4 == 0
+    days = 29 if (month == 2 and leap) else calendar.monthrange(2001, month)[1]
+    return day <= days
+
+
+def looks_like_cpr(text: str | None) -> bool:
+    if not text:
+        return False
+    for match in _CPR_SHAPE.finditer(str(text)):
+        day, month, yy = (int(g) for g in match.groups())
+        if _is_date(day, month, yy):
+            return True
+    return False
+
+
+def reject_cpr(value: str | None) -> None:
+    """Model/form/serializer validator: raise if ``value`` contains a CPR-shaped number."""
+    if looks_like_cpr(value):
+        raise ValidationError(CPR_MESSAGE, code="cpr")

@@ -1,0 +1,13 @@
+"""The REST API under /api/v1/ and its OpenAPI schema; each app contributes its routes."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("v1/", include("clients.api_urls")),
+    path("v1/", include("measures.api_urls")),
+    path("v1/", include("stats.api_urls")),
+    path("v1/", include("datapolicy.api_urls")),
+]

@@ -1,0 +1,67 @@
+"""Typed environment helpers that fail loudly on bad values (healthchecks style).
+
+django-environ parses URLs; these wrappers make a malformed value an error at start-up
+instead of a silent default.
+"""
+
+from __future__ import annotations
+
+import os
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+_env = environ.Env()
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_str(name: str, default: str | None = None) -> str:
+    value = os.environ.get(name, default)
+    if value is None:
+        raise ImproperlyConfigured(f"Environment variable {name} is required")
+    return value
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    low = raw.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use true/false, 1/0)")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not an integer") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name}={value} is below the minimum {minimum}")
+    return value
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def env_db(name: str, default: str) -> dict:
+    raw = os.environ.get(name) or default
+    try:
+        config = _env.db_url_config(raw)
+    except Exception as exc:  # django-environ raises several types
+        raise ImproperlyConfigured(f"{name} is not a valid database URL: {exc}") from None
+    if "." not in str(config.get("ENGINE", "")):
+        raise ImproperlyConfigured(f"{name}: unsupported database scheme in {raw.split(':')[0]!r}")
+    return config

@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+    path("", include("datapolicy.urls")),
+    path("clients/", include("clients.urls")),
+    path("measures/", include("measures.urls")),
+    path("stats/", include("stats.urls")),
+    path("api/", include("fitplatform.api_urls")),
+]

@@ -1,0 +1,186 @@
+"""Scale definitions (as data), sessions and scores."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from datapolicy.tenancy import TenantModel, TenantQuerySet
+
+ITEM_MIN = Decimal("0.0")
+ITEM_MAX = Decimal("10.0")
+TOTAL_MAX = Decimal("40.0")
+
+
+class ScaleKind(models.TextChoices):
+    OUTCOME = "outcome", _("Outcome (ORS/CORS)")
+    ALLIANCE = "alliance", _("Alliance (SRS/CSRS)")
+
+
+class Scale(models.Model):
+    """A rating scale: four 10 cm lines. Wording and cutoffs are data, not code.
+
+    ``items`` is a list of four dicts ``{"label": {"da": .., "en": ..},
+    "left": {"da": .., "en": ..}, "right": {"da": .., "en": ..}}``; ``cutoffs`` maps an
+    age group (or ``"all"``) to the clinical cutoff of the total.
+    """
+
+    code = models.CharField(max_length=8, unique=True)  # ORS, SRS, CORS, CSRS
+    name = models.JSONField(default=dict)
+    kind = models.CharField(max_length=8, choices=ScaleKind.choices)
+    age_groups = models.JSONField(default=list)
+    items = models.JSONField(default=list)
+    cutoffs = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+    def cutoff_for(self, age_group: str) -> Decimal | None:
+        value = self.cutoffs.get(age_group, self.cutoffs.get("all"))
+        return None if value is None else Decimal(str(value))
+
+
+def _item_field(n: int) -> models.DecimalField:
+    return models.DecimalField(
+        _("item %(n)s") % {"n": n}, max_digits=3, decimal_places=1, null=True, blank=True
+    )
+
+
+class Session(TenantModel):
+    """One meeting in an episode, numbered 1, 2, 3 ... by date."""
+
+    episode = models.ForeignKey(
+        "clients.Episode", on_delete=models.CASCADE, related_name="sessions"
+    )
+    date = models.DateField(_("date"))
+    number = models.PositiveSmallIntegerField(_("session number"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta(TenantModel.Meta):
+        ordering = ["episode", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["episode", "number"],
+                name="session_number_unique_in_episode",
+            ),
+            models.CheckConstraint(condition=Q(number__gte=1), name="session_number_positive"),
+        ]
+        indexes = [
+            models.Index(fields=["organisation", "episode", "date"]),
+            models.Index(fields=["organisation", "date"]),
+        ]
+
+    @classmethod
+    def visible_to(
+        cls, qs: TenantQuerySet, *, user: Any, roles: set[str], organisation: Any
+    ) -> TenantQuerySet:
+        from datapolicy.access import episode_visibility_q
+
+        return qs.filter(episode_visibility_q(user, roles, organisation, prefix="episode__"))
+
+
+class Score(TenantModel):
+    """A filled-in scale at a session. Items are optional (a total typed from paper);
+    when given, the total is their sum. One outcome and one alliance score per session."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="scores")
+    scale = models.ForeignKey(Scale, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=8, choices=ScaleKind.choices)
+    item1 = _item_field(1)
+    item2 = _item_field(2)
+    item3 = _item_field(3)
+    item4 = _item_field(4)
+    total = models.DecimalField(_("total"), max_digits=3, decimal_places=1)
+
+    class Meta(TenantModel.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "kind"], name="score_one_per_kind_per_session"
+            ),
+            models.CheckConstraint(
+                condition=Q(total__gte=ITEM_MIN, total__lte=TOTAL_MAX), name="score_total_range"
+            ),
+            *[
+                models.CheckConstraint(
+                    condition=Q(**{f"item{i}__isnull": True})
+                    | Q(**{f"item{i}__gte": ITEM_MIN, f"item{i}__lte": ITEM_MAX}),
+                    name=f"score_item{i}_range",
+                )
+                for i in range(1, 5)
+            ],
+            models.CheckConstraint(
+                condition=Q(
+                    item1__isnull=True, item2__isnull=True, item3__isnull=True, item4__isnull=True
+                )
+                | Q(
+                    item1__isnull=False,
+                    item2__isnull=False,
+                    item3__isnull=False,
+                    item4__isnull=False,
+                    # Within half a decimal: exact on PostgreSQL (NUMERIC); SQLite stores
+                    # floats, whose sums are off in the 15th digit.
+                    total__gte=F("item1") + F("item2") + F("item3") + F("item4") - Decimal("0.05"),
+                    total__lte=F("item1") + F("item2") + F("item3") + F("item4") + Decimal("0.05"),
+                ),
+                name="score_items_all_or_none_and_sum",
+            ),
+        ]
+        indexes = [models.Index(fields=["organisation", "session"])]
+
+    @property
+    def items(self) -> list[Decimal | None]:
+        return [self.item1, self.item2, self.item3, self.item4]
+
+
+class SessionDraft(TenantModel):
+    """An interrupted entry: what was marked so far, to finish or discard later."""
+
+    episode = models.ForeignKey("clients.Episode", on_delete=models.CASCADE, related_name="drafts")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    data = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta(TenantModel.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["episode", "created_by"], name="one_draft_per_episode_user"
+            )
+        ]
+
+
+class ImportJob(TenantModel):
+    """A CSV import of historical sessions, run by a Celery task."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        VALIDATING = "validating", _("Validating")
+        IMPORTING = "importing", _("Importing")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    file = models.FileField(upload_to="imports/")
+    original_name = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    total_lines = models.PositiveIntegerField(default=0)
+    processed_lines = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list)
+    result = models.JSONField(default=dict)

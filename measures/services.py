@@ -1,0 +1,315 @@
+"""Session and score services: the one write path for scores (pages, API, import).
+
+Validation happens here, on the server, before anything is written; a session and its
+scores are saved in one transaction, the access log is written, the episode's alerts are
+recomputed at once, and the statistics are told after commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from clients.models import Episode
+from datapolicy.services import Action, access_log_write
+
+from .models import ITEM_MAX, ITEM_MIN, TOTAL_MAX, Scale, ScaleKind, Score, Session, SessionDraft
+
+ONE_DECIMAL = Decimal("0.1")
+
+
+class SameDateSession(ValidationError):
+    """The episode already has a session on that date: ask before adding another."""
+
+
+@dataclass(frozen=True)
+class ScoreInput:
+    """Four item values (0.0-10.0) or a total (0.0-40.0), or both (then they must agree)."""
+
+    items: tuple[Decimal, Decimal, Decimal, Decimal] | None = None
+    total: Decimal | None = None
+
+    @classmethod
+    def parse(
+        cls, items: list[Any] | None = None, total: Any = None, *, field: str = ""
+    ) -> ScoreInput:
+        """Parse user input (strings with decimal point or comma, numbers). Raises a
+        ValidationError naming the field and the allowed range."""
+        parsed_items = None
+        if items is not None and any(v not in (None, "") for v in items):
+            if len(items) != 4 or any(v in (None, "") for v in items):
+                raise ValidationError({field or "items": _("Give all four item values, or none.")})
+            parsed_items = tuple(
+                _decimal(v, f"{field}_{i}" if field else f"item{i}", ITEM_MIN, ITEM_MAX)
+                for i, v in enumerate(items, start=1)
+            )
+        parsed_total = None
+        if total not in (None, ""):
+            parsed_total = _decimal(
+                total, f"{field}_total" if field else "total", ITEM_MIN, TOTAL_MAX
+            )
+        if parsed_items is None and parsed_total is None:
+            raise ValidationError({field or "total": _("Give the four item values or the total.")})
+        if parsed_items is not None:
+            item_sum = sum(parsed_items, Decimal("0"))
+            if parsed_total is not None and parsed_total != item_sum:
+                raise ValidationError(
+                    {
+                        (f"{field}_total" if field else "total"): _(
+                            "The total %(total)s does not match the sum of the items, %(sum)s."
+                        )
+                        % {"total": parsed_total, "sum": item_sum}
+                    }
+                )
+            parsed_total = item_sum
+        return cls(items=parsed_items, total=parsed_total)  # type: ignore[arg-type]
+
+
+def _decimal(value: Any, field: str, low: Decimal, high: Decimal) -> Decimal:
+    text = str(value).strip().replace(",", ".")
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise ValidationError(
+            {field: _("%(value)s is not a number.") % {"value": text[:20]}}
+        ) from None
+    if not number.is_finite():
+        raise ValidationError({field: _("%(value)s is not a number.") % {"value": text[:20]}})
+    if number < low or number > high:
+        # Never clipped: out of range is an error with the allowed range in the message.
+        raise ValidationError(
+            {
+                field: _("%(value)s is outside the allowed range %(low)s-%(high)s.")
+                % {"value": number, "low": low, "high": high}
+            }
+        )
+    if number != number.quantize(ONE_DECIMAL):
+        raise ValidationError({field: _("Use at most one decimal (the mark in cm, e.g. 6.4).")})
+    return number.quantize(ONE_DECIMAL)
+
+
+def scale_for(episode: Episode, kind: str) -> Scale:
+    """ORS/SRS for adults and youth, CORS/CSRS for children."""
+    child = episode.age_group == "child"
+    codes: dict[tuple[str, bool], str] = {
+        (ScaleKind.OUTCOME, False): "ORS",
+        (ScaleKind.OUTCOME, True): "CORS",
+        (ScaleKind.ALLIANCE, False): "SRS",
+        (ScaleKind.ALLIANCE, True): "CSRS",
+    }
+    code = codes[(kind, child)]
+    return Scale.objects.get(code=code)
+
+
+def _score_obj(session: Session, kind: str, value: ScoreInput) -> Score:
+    items = value.items or (None, None, None, None)
+    return Score(
+        organisation_id=session.organisation_id,
+        session=session,
+        scale=scale_for(session.episode, kind),
+        kind=kind,
+        item1=items[0],
+        item2=items[1],
+        item3=items[2],
+        item4=items[3],
+        total=value.total,  # type: ignore[misc]  # parse() always sets it
+    )
+
+
+def _renumber(episode: Episode) -> None:
+    """Number sessions 1, 2, 3 ... by date (a back-dated session shifts the later ones).
+
+    Two steps so that the unique (episode, number) constraint holds at every statement.
+    """
+    sessions = list(episode.sessions.order_by("date", "id").values_list("id", "number"))
+    wanted = {sid: n for n, (sid, _old) in enumerate(sessions, start=1)}
+    if all(wanted[sid] == old for sid, old in sessions):
+        return
+    episode.sessions.update(number=F("number") + 10000)
+    for sid, n in wanted.items():
+        Session.dangerously_unscoped.filter(pk=sid).update(number=n)
+
+
+@transaction.atomic
+def session_record(
+    *,
+    actor: Any,
+    episode: Episode,
+    date: dt.date,
+    ors: ScoreInput | None = None,
+    srs: ScoreInput | None = None,
+    confirm_same_date: bool = False,
+    request: Any = None,
+) -> Session:
+    """Record a session with its ORS and/or SRS (either may come later via score_set).
+
+    Raises ValidationError (nothing saved) for a future date, a closed episode, or a
+    second session on the same date unless ``confirm_same_date``.
+    """
+    episode = Episode.dangerously_unscoped.select_for_update().get(pk=episode.pk)
+    if episode.status == Episode.Status.CLOSED:
+        raise ValidationError(_("The episode is closed; start a new episode to continue."))
+    if date > timezone.localdate():
+        raise ValidationError({"date": _("The session date cannot be in the future.")})
+    if not confirm_same_date and episode.sessions.filter(date=date).exists():
+        raise SameDateSession(
+            {
+                "date": _("This episode already has a session on %(date)s. Add another one anyway?")
+                % {"date": date.isoformat()}
+            },
+            code="same_date",
+        )
+    session = Session.objects.create(
+        organisation_id=episode.organisation_id,
+        episode=episode,
+        date=date,
+        number=episode.sessions.count() + 10001,  # placeholder, renumbered below
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+    _renumber(episode)
+    session.refresh_from_db(fields=["number"])
+    scores = []
+    if ors is not None:
+        scores.append(_score_obj(session, ScaleKind.OUTCOME, ors))
+    if srs is not None:
+        scores.append(_score_obj(session, ScaleKind.ALLIANCE, srs))
+    for score in scores:
+        score.full_clean(exclude=["organisation", "session", "scale"], validate_unique=False)
+    Score.objects.bulk_create(scores)
+    if date < episode.started_on:
+        episode.started_on = date
+        episode.save(update_fields=["started_on"])
+    SessionDraft.objects.for_org(episode.organisation_id).filter(
+        episode=episode, created_by=actor
+    ).delete()
+    access_log_write(
+        actor=actor,
+        organisation=episode.organisation_id,
+        action=Action.CREATE,
+        obj=session,
+        client_id=episode.client_id,
+        request=request,
+    )
+    _after_change(episode)
+    return session
+
+
+@transaction.atomic
+def score_set(
+    *,
+    actor: Any,
+    session: Session,
+    kind: str,
+    value: ScoreInput,
+    replace: bool = False,
+    request: Any = None,
+) -> Score:
+    """Add the SRS at the end of a session (or correct a score with ``replace``)."""
+    episode = session.episode
+    if episode.status == Episode.Status.CLOSED:
+        raise ValidationError(_("The episode is closed; start a new episode to continue."))
+    existing = (
+        Score.objects.for_org(session.organisation_id).filter(session=session, kind=kind).first()
+    )
+    if existing and not replace:
+        label = "ORS" if kind == ScaleKind.OUTCOME else "SRS"
+        raise ValidationError(_("This session already has an %(scale)s.") % {"scale": label})
+    score = _score_obj(session, kind, value)
+    score.full_clean(exclude=["organisation", "session", "scale"], validate_unique=False)
+    if existing:
+        existing.delete()
+    score.save()
+    access_log_write(
+        actor=actor,
+        organisation=session.organisation_id,
+        action=Action.UPDATE if existing else Action.CREATE,
+        obj=score,
+        client_id=episode.client_id,
+        request=request,
+    )
+    _after_change(episode)
+    return score
+
+
+@transaction.atomic
+def session_delete(*, actor: Any, session: Session, request: Any = None) -> None:
+    episode = session.episode
+    access_log_write(
+        actor=actor,
+        organisation=session.organisation_id,
+        action=Action.DELETE,
+        obj=session,
+        client_id=episode.client_id,
+        request=request,
+    )
+    session.delete()
+    _renumber(episode)
+    _after_change(episode)
+
+
+def _after_change(episode: Episode) -> None:
+    from clients.services import _changed
+
+    episode_alerts_refresh(episode)
+    _changed(episode)
+
+
+def episode_alerts_refresh(episode: Episode) -> list[str]:
+    """Recompute the episode's alerts now (not in a background job) and store them."""
+    from stats.engine import episode_alerts
+    from stats.frames import org_stats_settings, sessions_frame_for_episodes
+
+    frame = sessions_frame_for_episodes([episode.pk])
+    alerts_df = episode_alerts(
+        frame, as_of=timezone.localdate(), settings=org_stats_settings(episode.organisation)
+    )
+    alerts: list[str] = []
+    if episode.pk in alerts_df.index:
+        row = alerts_df.loc[episode.pk]
+        alerts = [
+            name
+            for name in ("alliance", "off_track", "deterioration", "no_contact")
+            if bool(row[name])
+        ]
+    if episode.status == Episode.Status.CLOSED:
+        alerts = []
+    Episode.dangerously_unscoped.filter(pk=episode.pk).update(alerts=alerts)
+    episode.alerts = alerts
+    return alerts
+
+
+def alerts_refresh_for_org(organisation: Any) -> int:
+    """Recompute the alerts of every open episode of an organisation in one pass
+    (after a bulk load, and nightly, because "no contact" changes with the calendar)."""
+    from stats.engine import episode_alerts
+    from stats.frames import org_stats_settings, sessions_frame_for_org
+
+    frame = sessions_frame_for_org(organisation.pk, open_only=True)
+    alerts_df = episode_alerts(
+        frame, as_of=timezone.localdate(), settings=org_stats_settings(organisation)
+    )
+    names = ["alliance", "off_track", "deterioration", "no_contact"]
+    episodes = list(
+        Episode.objects.for_org(organisation)
+        .filter(status=Episode.Status.OPEN)
+        .only("pk", "alerts")
+    )
+    changed = []
+    for ep in episodes:
+        new = []
+        if ep.pk in alerts_df.index:
+            row = alerts_df.loc[ep.pk]
+            new = [n for n in names if bool(row[n])]
+        if new != ep.alerts:
+            ep.alerts = new
+            changed.append(ep)
+    Episode.dangerously_unscoped.bulk_update(changed, ["alerts"], batch_size=1000)
+    return len(changed)

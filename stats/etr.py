@@ -1,0 +1,409 @@
+"""Expected treatment response (ETR) built from the platform's own data.
+
+Method (see docs/statistics.md for the why): per age group and per session number n ≥ 2,
+an ordinary least-squares line of the ORS at session n on the episode's intake ORS (its
+first ORS), fitted on every reference episode that has an ORS at session n after its
+intake. The target is the fitted value; the lower boundary is the target plus the
+``etr_boundary_quantile`` (default 25th) percentile of that point's residuals. A point
+exists only with at least ``etr_min_n`` reference episodes and some spread of intake
+scores; predictions are only made inside the intake range seen at that point. Everything
+else is NaN — never a made-up curve.
+
+No Django imports; fully vectorised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from stats.engine import (
+    AGE_GROUPS,
+    DEFAULT_SETTINGS,
+    EPS,
+    StatsSettings,
+    age_group_codes,
+    categorical_from_codes,
+    episode_frame,
+    filter_as_of,
+    json_scalar,
+    sort_by_episode,
+)
+
+__all__ = [
+    "ETR_POINT_COLUMNS",
+    "ETR_SCOPE_COLUMNS",
+    "EtrModel",
+    "episode_zones",
+    "etr_expected",
+    "etr_fit",
+    "etr_scope_figures",
+    "last_ors_zones",
+    "ors_points",
+]
+
+METHOD = "ols-nth-ors-on-intake/v1"
+SCORE_MIN, SCORE_MAX = 0.0, 40.0
+
+ETR_POINT_COLUMNS: list[str] = [
+    "age_group",
+    "session_number",
+    "n",
+    "available",
+    "intercept",
+    "slope",
+    "boundary_offset",
+    "intake_min",
+    "intake_max",
+]
+
+ZONES: tuple[str, ...] = ("green", "orange", "red", "grey")
+
+
+@dataclass
+class EtrModel:
+    """A fitted ETR: one row per (age_group, session_number) seen in the reference data.
+
+    ``points`` has the columns :data:`ETR_POINT_COLUMNS`; rows with ``available`` False
+    (too few reference episodes: ``n < min_n``, or no spread of intake scores) keep their
+    ``n`` so the graph can say why, and have NaN coefficients. ``intake_sd`` holds, per age
+    group, the sample SD (ddof=1) of the intake ORS of the reference episodes with ≥ 2 ORS
+    (the denominator of the relative effect size), with its n in ``intake_sd_n``.
+    """
+
+    points: pd.DataFrame
+    intake_sd: dict[str, float] = field(default_factory=dict)
+    intake_sd_n: dict[str, int] = field(default_factory=dict)
+    min_n: int = DEFAULT_SETTINGS.etr_min_n
+    boundary_quantile: float = DEFAULT_SETTINGS.etr_boundary_quantile
+    method: str = METHOD
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (NaN → None) for storing in a snapshot."""
+        records = [
+            {col: json_scalar(value) for col, value in row.items()}
+            for row in self.points[ETR_POINT_COLUMNS].to_dict(orient="records")
+        ]
+        return {
+            "method": self.method,
+            "min_n": int(self.min_n),
+            "boundary_quantile": float(self.boundary_quantile),
+            "intake_sd": {k: json_scalar(v) for k, v in self.intake_sd.items()},
+            "intake_sd_n": {k: int(v) for k, v in self.intake_sd_n.items()},
+            "points": records,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EtrModel:
+        points = pd.DataFrame(data["points"], columns=ETR_POINT_COLUMNS)
+        points = _typed_points(points)
+        return cls(
+            points=points,
+            intake_sd={
+                k: (np.nan if v is None else float(v)) for k, v in data["intake_sd"].items()
+            },
+            intake_sd_n={k: int(v) for k, v in data["intake_sd_n"].items()},
+            min_n=int(data["min_n"]),
+            boundary_quantile=float(data["boundary_quantile"]),
+            method=str(data["method"]),
+        )
+
+    def available_points(self) -> pd.DataFrame:
+        return self.points.loc[self.points["available"]]
+
+    def max_session_number(self, age_group: str) -> int | None:
+        """The last session number with an ETR point for the age group (None if none)."""
+        pts = self.available_points()
+        numbers = pts.loc[pts["age_group"] == age_group, "session_number"]
+        return None if numbers.empty else int(numbers.max())
+
+
+def _typed_points(points: pd.DataFrame) -> pd.DataFrame:
+    points = points.copy()
+    points["age_group"] = points["age_group"].astype(object)
+    points["session_number"] = points["session_number"].astype("int64")
+    points["n"] = points["n"].astype("int64")
+    points["available"] = points["available"].astype(bool)
+    for col in ("intercept", "slope", "boundary_offset", "intake_min", "intake_max"):
+        points[col] = pd.to_numeric(points[col], errors="coerce").astype(float)
+    return points.reset_index(drop=True)
+
+
+def ors_points(sessions: pd.DataFrame) -> pd.DataFrame:
+    """Every session with an ORS, sorted, with the episode's intake ORS and ORS count.
+
+    Columns: episode_id, age_code (index into AGE_GROUPS), session_number, session_date, ors, intake
+    (the episode's first ORS), ors_index (1 for the first ORS, 2 for the second …),
+    n_ors (the episode's number of ORS).
+    """
+    s = sort_by_episode(sessions.loc[sessions["ors"].notna()])
+    g = s.groupby("episode_id", sort=False)
+    out = pd.DataFrame(
+        {
+            "episode_id": s["episode_id"].to_numpy(),
+            "age_code": age_group_codes(s["age_group"]),
+            "session_number": s["session_number"].to_numpy(),
+            "session_date": s["session_date"].to_numpy(),
+            "ors": s["ors"].to_numpy(dtype=float),
+            "intake": g["ors"].transform("first").to_numpy(dtype=float),
+            "ors_index": g.cumcount().to_numpy() + 1,
+            "n_ors": g["ors"].transform("size").to_numpy(),
+        }
+    )
+    return out
+
+
+def _sd_value(value: float) -> float:
+    return float(value) if np.isfinite(value) else float("nan")
+
+
+def _point_keys(age_code: np.ndarray, session_number: np.ndarray) -> np.ndarray:
+    """One int64 key per (age group, session number) for fast vectorised lookups."""
+    return age_code.astype("int64") * 1_000_000 + session_number.astype("int64")
+
+
+def etr_fit(
+    sessions: pd.DataFrame,
+    settings: StatsSettings = DEFAULT_SETTINGS,
+    *,
+    as_of: date | pd.Timestamp | None = None,
+) -> EtrModel:
+    """Fit the ETR on reference sessions (the caller picks organisation or platform data).
+
+    Both active and closed episodes are used (statistics.md). For each (age_group, n) the
+    reference pairs are (intake ORS, ORS at session n) of episodes with an ORS at session n
+    that is not their intake. A point is ``available`` when it has at least
+    ``settings.etr_min_n`` pairs and the intake scores are not all equal.
+    """
+    pts = ors_points(filter_as_of(sessions, as_of))
+    ref = pts.loc[pts["ors_index"] >= 2, ["age_code", "session_number", "intake", "ors"]]
+    keys = ["age_code", "session_number"]
+    g = ref.groupby(keys, sort=True)
+    dx = ref["intake"] - g["intake"].transform("mean")
+    dy = ref["ors"] - g["ors"].transform("mean")
+    w = ref.assign(dxx=dx * dx, dxy=dx * dy)
+    gw = w.groupby(keys, sort=True)
+    sxx_row = gw["dxx"].transform("sum")
+    slope_row = gw["dxy"].transform("sum") / sxx_row.where(sxx_row > 0)
+    w["resid"] = dy - slope_row * dx
+
+    stats = gw.agg(
+        n=("ors", "size"),
+        x_mean=("intake", "mean"),
+        y_mean=("ors", "mean"),
+        sxx=("dxx", "sum"),
+        sxy=("dxy", "sum"),
+        intake_min=("intake", "min"),
+        intake_max=("intake", "max"),
+    )
+    stats["boundary_offset"] = w.groupby(keys, sort=True)["resid"].quantile(
+        settings.etr_boundary_quantile
+    )
+    # Spread of intakes: sxx > tiny. n ≥ min_n: the documented minimum sample size.
+    stats["available"] = (stats["n"] >= settings.etr_min_n) & (stats["sxx"] > EPS)
+    stats["slope"] = (stats["sxy"] / stats["sxx"]).where(stats["available"])
+    stats["intercept"] = (stats["y_mean"] - stats["slope"] * stats["x_mean"]).where(
+        stats["available"]
+    )
+    for col in ("boundary_offset", "intake_min", "intake_max"):
+        stats[col] = stats[col].where(stats["available"])
+    stats = stats.reset_index()
+    stats["age_group"] = np.array(AGE_GROUPS, dtype=object)[stats["age_code"].to_numpy()]
+    points = _typed_points(stats[ETR_POINT_COLUMNS])
+
+    intakes = pts.loc[(pts["ors_index"] == 1) & (pts["n_ors"] >= 2), ["age_code", "intake"]]
+    sd = intakes.groupby("age_code", sort=True)["intake"].agg(["std", "size"])
+    return EtrModel(
+        points=points,
+        intake_sd={AGE_GROUPS[int(k)]: _sd_value(v) for k, v in sd["std"].items()},  # type: ignore[call-overload]
+        intake_sd_n={AGE_GROUPS[int(k)]: int(v) for k, v in sd["size"].items()},  # type: ignore[call-overload]
+        min_n=settings.etr_min_n,
+        boundary_quantile=settings.etr_boundary_quantile,
+    )
+
+
+def etr_expected(
+    model: EtrModel,
+    age_group: str | Sequence[str] | np.ndarray | pd.Series,
+    intake: float | Sequence[float] | np.ndarray | pd.Series,
+    session_number: int | Sequence[int] | np.ndarray | pd.Series,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Expected ORS (target) and lower boundary, vectorised and broadcast over the inputs.
+
+    Returns two float arrays. NaN where no ETR exists: no available point for
+    (age_group, session_number), or an intake outside the intake range of that point's
+    reference data (no extrapolation). Values are clipped to 0–40 and the boundary is never
+    above the target.
+    """
+    intake_arr = np.asarray(intake, dtype=float)
+    number_arr = np.asarray(session_number, dtype="int64")
+    code_arr = age_group_codes(age_group)
+    if isinstance(age_group, str):
+        code_arr = code_arr.reshape(())
+    code_b, x_b, n_b = np.broadcast_arrays(code_arr, intake_arr, number_arr)
+    shape = x_b.shape
+    pts = model.available_points()
+    point_codes = age_group_codes(pts["age_group"].to_numpy(dtype=object))
+    index = pd.Index(_point_keys(point_codes, pts["session_number"].to_numpy()))
+    pos = index.get_indexer(_point_keys(code_b.ravel(), n_b.ravel()))
+    found = pos >= 0
+
+    def column(name: str) -> np.ndarray:
+        values = np.append(pts[name].to_numpy(dtype=float), np.nan)
+        return values[np.where(found, pos, -1)]
+
+    x = x_b.ravel()
+    with np.errstate(invalid="ignore"):
+        inside = (x >= column("intake_min") - EPS) & (x <= column("intake_max") + EPS)
+        target = column("intercept") + column("slope") * x
+        target = np.where(inside, np.clip(target, SCORE_MIN, SCORE_MAX), np.nan)
+        boundary = np.clip(target + column("boundary_offset"), SCORE_MIN, SCORE_MAX)
+        boundary = np.minimum(boundary, target)
+    return target.reshape(shape), boundary.reshape(shape)
+
+
+ZONE_REASONS: tuple[str, ...] = ("fewer than two ORS", "no ETR for this session number and intake")
+
+
+def _zones_for(points: pd.DataFrame, model: EtrModel) -> pd.DataFrame:
+    first = points["ors_index"].to_numpy() < 2
+    target, boundary = etr_expected(
+        model,
+        np.array(AGE_GROUPS, dtype=object)[points["age_code"].to_numpy()],
+        points["intake"],
+        points["session_number"],
+    )
+    target = np.where(first, np.nan, target)
+    boundary = np.where(first, np.nan, boundary)
+    ors = points["ors"].to_numpy()
+    no_etr = np.isnan(target)
+    with np.errstate(invalid="ignore"):
+        # codes into ZONES: green 0, orange 1, red 2, grey 3
+        zone = np.select(
+            [first | no_etr, ors >= target - EPS, ors < boundary - EPS], [3, 0, 2], default=1
+        )
+    reason = np.select([first, no_etr], [0, 1], default=-1)
+    return points.assign(
+        age_group=categorical_from_codes(points["age_code"].to_numpy(), AGE_GROUPS),
+        target=target,
+        boundary=boundary,
+        zone=categorical_from_codes(zone, ZONES),
+        zone_reason=categorical_from_codes(reason, ZONE_REASONS),
+    )
+
+
+def episode_zones(
+    sessions: pd.DataFrame,
+    model: EtrModel,
+    settings: StatsSettings = DEFAULT_SETTINGS,
+    *,
+    as_of: date | pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """The ETR zone of every session that carries an ORS.
+
+    Columns: episode_id, age_group, session_number, session_date, ors, intake, ors_index,
+    n_ors, target, boundary, zone, zone_reason. Zones: green = ORS ≥ target; orange = below
+    target and at or above the boundary; red = below the boundary; grey = the episode's first
+    ORS (fewer than two ORS so far) or no ETR at that point (``zone_reason`` says which).
+    """
+    del settings  # zones need no setting today; kept for a uniform signature
+    return _zones_for(ors_points(filter_as_of(sessions, as_of)), model)
+
+
+def last_ors_zones(sessions: pd.DataFrame, model: EtrModel) -> pd.DataFrame:
+    """:func:`episode_zones` of each episode's last ORS only, indexed by episode_id."""
+    pts = ors_points(sessions).drop_duplicates("episode_id", keep="last")
+    return _zones_for(pts, model).set_index("episode_id")
+
+
+ETR_SCOPE_COLUMNS: list[str] = [
+    "ended",
+    "ended_evaluable",
+    "reaching_target",
+    "reaching_target_share",
+    "dropout",
+    "dropout_share",
+    "ended_single_ors",
+    "ended_no_etr",
+    "n_relative_effect",
+    "relative_effect_size",
+]
+
+
+def etr_scope_figures(
+    sessions: pd.DataFrame,
+    model: EtrModel,
+    *,
+    as_of: date | pd.Timestamp,
+    settings: StatsSettings = DEFAULT_SETTINGS,
+    by: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Reaching target, dropout and relative effect size per by-group.
+
+    Index: ``by`` (a single row with index name "scope" and value "all" when ``by`` is
+    empty). Columns: :data:`ETR_SCOPE_COLUMNS`.
+
+    * ``ended``: inactive episodes (closed by the therapist or past the inactivity window).
+    * ``ended_evaluable``: ended episodes whose last ORS has a zone (≥ 2 ORS and an ETR point
+      for it). ``reaching_target``: those whose last ORS is green; ``dropout``: the rest
+      (ended without reaching target). Shares are over ``ended_evaluable`` and sum to 1.
+    * ``ended_single_ors`` / ``ended_no_etr``: ended episodes that cannot be judged
+      (one ORS only / no ETR at the last ORS) — reported, not guessed.
+    * ``relative_effect_size``: mean over all episodes in scope (active and inactive) with
+      an ETR target at their last ORS of (last ORS − target) / SD of intake ORS in the
+      reference data for the episode's age group; ``n_relative_effect`` episodes.
+    """
+    by = list(by)
+    ts = pd.Timestamp(as_of)
+    s = filter_as_of(sessions, ts)
+    ep = episode_frame(s, as_of=ts, settings=settings)
+    last = last_ors_zones(s, model).reindex(ep.index)
+
+    ended = ~ep["active"].to_numpy()
+    zone = last["zone"].to_numpy(dtype=object)
+    evaluable = np.isin(zone, ["green", "orange", "red"])
+    green = zone == "green"
+    sd_table = np.array([model.intake_sd.get(g, np.nan) for g in AGE_GROUPS] + [np.nan])
+    sd = sd_table[age_group_codes(ep["age_group"])]
+    sd = np.where(sd > 0, sd, np.nan)
+    rel = (last["ors"].to_numpy() - last["target"].to_numpy()) / sd
+    rel = np.where(evaluable, rel, np.nan)
+
+    w = pd.DataFrame(index=ep.index)
+    for col in by:
+        values = ep[col]
+        w[col] = values.astype(object) if isinstance(values.dtype, pd.CategoricalDtype) else values
+    if not by:
+        w["scope"] = "all"
+    w["ended"] = ended.astype("int64")
+    w["ended_evaluable"] = (ended & evaluable).astype("int64")
+    w["reaching_target"] = (ended & evaluable & green).astype("int64")
+    w["dropout"] = (ended & evaluable & ~green).astype("int64")
+    n_ors = ep["n_ors"].to_numpy()
+    w["ended_single_ors"] = (ended & (n_ors == 1)).astype("int64")
+    w["ended_no_etr"] = (ended & (n_ors >= 2) & ~evaluable).astype("int64")
+    w["rel"] = rel
+    keys = by or ["scope"]
+    out = w.groupby(keys, sort=True).agg(
+        ended=("ended", "sum"),
+        ended_evaluable=("ended_evaluable", "sum"),
+        reaching_target=("reaching_target", "sum"),
+        dropout=("dropout", "sum"),
+        ended_single_ors=("ended_single_ors", "sum"),
+        ended_no_etr=("ended_no_etr", "sum"),
+        n_relative_effect=("rel", "count"),
+        relative_effect_size=("rel", "mean"),
+    )
+    if not by and out.empty:
+        out = pd.DataFrame(
+            {c: [0] for c in out.columns}, index=pd.Index(["all"], name="scope")
+        ).assign(relative_effect_size=np.nan)
+    base = out["ended_evaluable"].astype(float)
+    out["reaching_target_share"] = (out["reaching_target"] / base).where(base > 0)
+    out["dropout_share"] = (out["dropout"] / base).where(base > 0)
+    return out[ETR_SCOPE_COLUMNS]

@@ -1,0 +1,170 @@
+"""Shared fixtures: the fixed personas of two organisations (style.md guideline 7).
+
+Per organisation: two therapists (A, B) in one unit, a unit leader, an analyst
+(management-information officer), a data-policy admin and a system owner; plus a
+platform operator. Tests read like the data policy: "therapist A opens B's client: 404".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.conf import settings
+
+from datapolicy.models import Membership, Organisation, Role, Unit, User
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def pytest_report_header(config: Any) -> list[str]:
+    db = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    redis = settings.TEST_REDIS_URL or "not reachable"
+    lines = [f"fitplatform: database={db}, redis={redis}"]
+    if not settings.TEST_USES_POSTGRES:
+        lines.append(
+            "fitplatform: NOT COVERED on SQLite: PostgreSQL-only tests (access-log trigger, "
+            "COPY paths, constraints as PostgreSQL enforces them) are skipped"
+        )
+    if not settings.TEST_REDIS_URL:
+        lines.append(
+            "fitplatform: NOT COVERED without Redis: the real Celery worker integration tests"
+        )
+    return lines
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """Skip service-bound tests outside CI with a reason; in CI they must run, so a missing
+    service fails the run instead of silently skipping."""
+    missing = []
+    if not settings.TEST_USES_POSTGRES:
+        missing.append("postgres")
+    if not settings.TEST_REDIS_URL:
+        missing.append("redis")
+    if not missing:
+        return
+    if IN_CI:
+        raise pytest.UsageError(
+            f"CI=true but {', '.join(missing)} is not reachable: "
+            "CI must test against the real services"
+        )
+    for item in items:
+        for name in missing:
+            if item.get_closest_marker(name):
+                item.add_marker(pytest.mark.skip(reason=f"needs {name} (not reachable here)"))
+
+
+@dataclass
+class OrgPersonas:
+    org: Organisation
+    unit: Unit
+    other_unit: Unit
+    therapist_a: User
+    therapist_b: User
+    leader: User
+    analyst: User
+    dp_admin: User
+    owner: User
+
+    def by_role(self) -> dict[str, User]:
+        return {
+            "therapist_a": self.therapist_a,
+            "therapist_b": self.therapist_b,
+            "leader": self.leader,
+            "analyst": self.analyst,
+            "dp_admin": self.dp_admin,
+            "owner": self.owner,
+        }
+
+
+def make_org(slug: str) -> OrgPersonas:
+    org = Organisation.objects.create(slug=slug, name=f"{slug.capitalize()} Kommune")
+    unit = Unit.objects.create(organisation=org, code="ung", name="Ungeenheden")
+    other = Unit.objects.create(organisation=org, code="rus", name="Rusmiddelcentret")
+
+    def user(name: str, role: str, unit_: Unit | None) -> User:
+        u = User.objects.create_user(
+            username=f"{slug}-{name}",
+            password="pw",
+            first_name=name.capitalize(),
+            last_name=f"{slug.capitalize()}sen",
+        )
+        Membership.objects.create(organisation=org, user=u, unit=unit_, role=role)
+        return u
+
+    return OrgPersonas(
+        org=org,
+        unit=unit,
+        other_unit=other,
+        therapist_a=user("therapist_a", Role.THERAPIST, unit),
+        therapist_b=user("therapist_b", Role.THERAPIST, unit),
+        leader=user("leader", Role.UNIT_LEADER, unit),
+        analyst=user("analyst", Role.MI_OFFICER, None),
+        dp_admin=user("dp_admin", Role.DP_ADMIN, None),
+        owner=user("owner", Role.SYSTEM_OWNER, None),
+    )
+
+
+@pytest.fixture
+def org1(db: Any) -> OrgPersonas:
+    return make_org("alpha")
+
+
+@pytest.fixture
+def org2(db: Any) -> OrgPersonas:
+    return make_org("beta")
+
+
+@pytest.fixture
+def operator(db: Any) -> User:
+    return User.objects.create_user(username="operator", password="pw", is_platform_operator=True)
+
+
+@pytest.fixture
+def login(client: Any) -> Any:
+    def _login(user: User) -> Any:
+        client.force_login(user)
+        return client
+
+    return _login
+
+
+def make_episode(
+    personas: OrgPersonas,
+    *,
+    therapist: User | None = None,
+    code: str = "AB-1001",
+    age_group: str = "adult",
+    started_on: dt.date | None = None,
+) -> Any:
+    from clients.services import client_create_with_episode
+
+    therapist = therapist or personas.therapist_a
+    return client_create_with_episode(
+        actor=therapist,
+        organisation=personas.org,
+        unit=personas.unit,
+        code=code,
+        age_group=age_group,
+        started_on=started_on or dt.date.today() - dt.timedelta(days=60),
+    )
+
+
+def record(
+    episode: Any, date: dt.date, ors: str | None = None, srs: str | None = None, **kw: Any
+) -> Any:
+    """Record a session with totals (test helper over the real service)."""
+    from measures.services import ScoreInput, session_record
+
+    return session_record(
+        actor=episode.therapist,
+        episode=episode,
+        date=date,
+        ors=ScoreInput(total=Decimal(ors)) if ors is not None else None,
+        srs=ScoreInput(total=Decimal(srs)) if srs is not None else None,
+        **kw,
+    )

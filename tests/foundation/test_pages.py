@@ -1,0 +1,142 @@
+"""Login, the role-aware start page, the caseload and the admin, tried as every persona."""
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+
+from tests.conftest import make_episode, record
+
+
+def test_login_page_is_danish_by_default(client, db) -> None:
+    response = client.get(reverse("login"))
+    assert response.status_code == 200
+    assert "Log ind" in response.content.decode()
+
+
+def test_login_page_in_english_on_request(client, db) -> None:
+    response = client.get(reverse("login"), HTTP_ACCEPT_LANGUAGE="en")
+    assert "Log in" in response.content.decode()
+
+
+def test_login_and_logout(client, org1) -> None:
+    response = client.post(reverse("login"), {"username": "alpha-therapist_a", "password": "pw"})
+    assert response.status_code == 302
+    assert client.get(reverse("caseload")).status_code == 200
+    client.post(reverse("logout"))
+    assert client.get(reverse("caseload")).status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("persona", "target"),
+    [
+        ("therapist_a", "caseload"),
+        ("leader", "leader_home"),
+        ("analyst", "leader_home"),
+        ("dp_admin", "admin_home"),
+        ("owner", "admin_home"),
+    ],
+)
+def test_start_page_is_role_aware(login, org1, persona, target) -> None:
+    c = login(org1.by_role()[persona])
+    response = c.get(reverse("home"))
+    assert response.status_code == 302
+    assert response["Location"] == reverse(target)
+
+
+def test_operator_lands_on_benchmark(login, operator) -> None:
+    c = login(operator)
+    assert c.get(reverse("home"))["Location"] == reverse("operator_home")
+    assert c.get(reverse("operator_home")).status_code == 200
+
+
+def test_anonymous_is_sent_to_login(client, db) -> None:
+    for name in ("home", "caseload", "leader_home", "admin_home"):
+        response = client.get(reverse(name))
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("login"))
+
+
+def test_caseload_shows_only_own_clients(login, org1, org2) -> None:
+    ep_a = make_episode(org1, code="AA-1", therapist=org1.therapist_a)
+    make_episode(org1, code="BB-1", therapist=org1.therapist_b)
+    make_episode(org2, code="CC-1", therapist=org2.therapist_a)
+    record(ep_a, dt.date.today() - dt.timedelta(days=2), ors="17.5", srs="33.0")
+    body = login(org1.therapist_a).get(reverse("caseload")).content.decode()
+    assert "AA-1" in body
+    assert "BB-1" not in body and "CC-1" not in body
+    assert "17,5" in body  # latest ORS, Danish decimal comma
+    assert "badge-alliance" in body  # SRS below 36
+
+
+def test_caseload_is_for_therapists_only(login, org1) -> None:
+    for persona in ("leader", "analyst", "dp_admin", "owner"):
+        assert login(org1.by_role()[persona]).get(reverse("caseload")).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("name", "allowed"),
+    [
+        ("leader_home", {"leader", "analyst"}),
+        ("admin_home", {"dp_admin", "owner"}),
+    ],
+)
+def test_role_pages_refuse_other_roles(login, org1, name, allowed) -> None:
+    for persona, user in org1.by_role().items():
+        status = login(user).get(reverse(name)).status_code
+        assert status == (200 if persona in allowed else 403), (persona, status)
+
+
+def test_operator_page_refuses_organisation_staff(login, org1) -> None:
+    assert login(org1.leader).get(reverse("operator_home")).status_code == 403
+
+
+def test_user_in_two_organisations_must_choose(client, org1, org2) -> None:
+    from datapolicy.models import Membership, Role
+
+    Membership.objects.create(
+        organisation=org2.org, user=org1.therapist_a, unit=org2.unit, role=Role.THERAPIST
+    )
+    client.force_login(org1.therapist_a)
+    assert client.get(reverse("caseload"))["Location"] == reverse("choose_organisation")
+    # Choosing an organisation the user does not belong to is refused.
+    from datapolicy.models import Organisation
+
+    stranger = Organisation.objects.create(slug="gamma", name="Gamma")
+    assert (
+        client.post(reverse("choose_organisation"), {"organisation": stranger.pk}).status_code
+        == 403
+    )
+    client.post(reverse("choose_organisation"), {"organisation": org2.org.pk})
+    assert client.get(reverse("caseload")).status_code == 200
+
+
+class TestAdmin:
+    """Django admin: the system owner, for their own organisation only."""
+
+    def test_system_owner_sees_own_units_only(self, login, org1, org2) -> None:
+        c = login(org1.owner)
+        body = c.get("/admin/datapolicy/unit/").content.decode()
+        assert "Ungeenheden" in body
+        assert c.get(f"/admin/datapolicy/unit/{org1.unit.pk}/change/").status_code == 200
+        assert c.get(f"/admin/datapolicy/unit/{org2.unit.pk}/change/").status_code in (302, 404)
+        assert c.get(f"/admin/datapolicy/organisation/{org2.org.pk}/change/").status_code in (
+            302,
+            404,
+        )
+
+    def test_other_roles_are_kept_out(self, login, org1) -> None:
+        for persona in ("therapist_a", "leader", "analyst", "dp_admin"):
+            response = login(org1.by_role()[persona]).get("/admin/datapolicy/unit/")
+            assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+    def test_new_unit_gets_the_owner_organisation(self, login, org1) -> None:
+        from datapolicy.models import Unit
+
+        c = login(org1.owner)
+        c.post("/admin/datapolicy/unit/add/", {"name": "Nyt team", "code": "nyt"})
+        assert Unit.objects.for_org(org1.org).filter(code="nyt").exists()
+
+    def test_users_list_shows_own_organisation(self, login, org1, org2) -> None:
+        body = login(org1.owner).get("/admin/datapolicy/user/").content.decode()
+        assert "alpha-therapist_a" in body and "beta-therapist_a" not in body

@@ -1,0 +1,87 @@
+"""Settings: loud failures on bad values, and `check --deploy` clean for production."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from django.core.exceptions import ImproperlyConfigured
+
+from fitplatform.settings.env import env_bool, env_db, env_int
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_env_helpers_fail_loudly(monkeypatch) -> None:
+    monkeypatch.setenv("X_BOOL", "maybe")
+    with pytest.raises(ImproperlyConfigured):
+        env_bool("X_BOOL")
+    monkeypatch.setenv("X_INT", "ten")
+    with pytest.raises(ImproperlyConfigured):
+        env_int("X_INT", 1)
+    monkeypatch.setenv("X_INT", "1")
+    with pytest.raises(ImproperlyConfigured):
+        env_int("X_INT", 5, minimum=3)
+    monkeypatch.setenv("X_DB", "nosuchdb://x")
+    with pytest.raises(ImproperlyConfigured):
+        env_db("X_DB", "sqlite:///x")
+
+
+def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_is_clean_for_production_settings() -> None:
+    result = _manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DJANGO_SETTINGS_MODULE="fitplatform.settings.base",
+        DJANGO_SECRET_KEY="q8#v!4s2-this-is-a-long-production-like-secret-key-9f3k2l1m0n",
+        DJANGO_ALLOWED_HOSTS="fit.example.dk",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_refuses_the_development_secret() -> None:
+    result = _manage(
+        "check", DJANGO_SETTINGS_MODULE="fitplatform.settings.base", DJANGO_DEBUG="false"
+    )
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY must be set" in result.stderr
+
+
+def test_debug_is_off_unless_asked() -> None:
+    result = _manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.DEBUG)",
+        DJANGO_SETTINGS_MODULE="fitplatform.settings.base",
+        DJANGO_SECRET_KEY="x" * 60,
+    )
+    assert result.stdout.strip().splitlines()[-1] == "False", result.stderr
+
+
+def test_compose_describes_production() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"db", "redis", "migrate", "web", "worker", "beat"} <= set(services)
+    assert "noeviction" in services["redis"]["command"]
+    assert "gunicorn" in services["web"]["command"]
+    assert services["web"]["environment"]["DJANGO_CONN_MAX_AGE"] == "600"
+    assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert "worker" in services["worker"]["command"] and "beat" in services["beat"]["command"]
+    assert "collectstatic" in (ROOT / "Dockerfile").read_text()
