@@ -92,3 +92,59 @@ class TenantPageMixin(TenantContext, AccessMixin):
         # SECURITY: pages with personal data must not be cached by browsers or proxies.
         response.setdefault("Cache-Control", "no-store")
         return response
+
+
+# --- REST framework: the same scoping for API views --------------------------------
+
+from rest_framework import permissions as drf_permissions  # noqa: E402
+from rest_framework.exceptions import NotFound  # noqa: E402
+from rest_framework.exceptions import PermissionDenied as DRFPermissionDenied  # noqa: E402
+
+
+class HasRoleInOrganisation(drf_permissions.BasePermission):
+    """DRF permission: the view's ``allowed_roles`` against the request's roles.
+
+    Session-authenticated requests get their organisation and roles from the tenant
+    middleware; API-key requests get them from the key's authentication class, which
+    sets ``request.organisation`` and ``request.roles`` (see ``datapolicy.api_auth``).
+    """
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        org = getattr(request, "organisation", None) or getattr(
+            request._request, "organisation", None
+        )
+        if org is None:
+            raise DRFPermissionDenied("No active organisation")
+        request.organisation = org
+        if not getattr(request, "roles", None):
+            request.roles = getattr(request._request, "roles", frozenset())
+        # SECURITY: fail closed: a view that names no roles admits nobody.
+        return bool(set(request.roles) & set(view.allowed_roles))
+
+
+class TenantAPIMixin(TenantContext):
+    """Base of every API view: role check, scoped querysets, 404 for others' objects.
+
+    Use with DRF generic views/viewsets. ``get_queryset`` and ``get_object`` are final:
+    subclasses narrow the queryset with ``filter_scoped_queryset``.
+    """
+
+    permission_classes = [HasRoleInOrganisation]
+
+    def get_queryset(self) -> Any:
+        return self.filter_scoped_queryset(self.scoped_queryset())
+
+    def filter_scoped_queryset(self, queryset: Any) -> Any:
+        return queryset
+
+    def get_object(self) -> Any:
+        lookup = getattr(self, "lookup_url_kwarg", None) or getattr(self, "lookup_field", "pk")
+        value = self.kwargs.get(lookup)  # type: ignore[attr-defined]
+        try:
+            obj = self.get_queryset().get(**{getattr(self, "lookup_field", "pk"): value})
+        except Exception:
+            raise NotFound from None
+        self.check_object_permissions(self.request, obj)  # type: ignore[attr-defined]
+        return obj

@@ -1,0 +1,126 @@
+"""The permission matrix, tried: every row x every persona, plus coverage of all URLs.
+
+Cases are generated from ``datapolicy.matrix`` (the same data that docs/datapolicy.md
+shows). A new URL pattern without a matrix row makes ``test_every_url_is_in_the_matrix``
+fail.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from datapolicy.matrix import EXEMPT, EXEMPT_PREFIXES, LOGIN, PERSONAS, all_rows, markdown_table
+from tests.conftest import OrgPersonas, make_episode, make_org, record
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class World:
+    org1: OrgPersonas
+    org2: OrgPersonas
+    operator: Any
+    episode: Any  # therapist_a's episode in org 1
+    session: Any
+    colleague_episode: Any  # therapist_b's episode in org 1
+    other_episode: Any  # an episode in org 2
+
+    def user(self, persona: str) -> Any:
+        if persona == "other_org":
+            return self.org2.therapist_a
+        if persona == "operator":
+            return self.operator
+        if persona == "anonymous":
+            return None
+        return self.org1.by_role()[persona]
+
+    def identities(self) -> list[str]:
+        """Strings that must never appear in an anonymised response."""
+        codes = [self.episode.client.code, self.colleague_episode.client.code]
+        names = [u.get_full_name() for u in (self.org1.therapist_a, self.org1.therapist_b)]
+        return codes + names + [self.org1.therapist_a.username, self.org1.therapist_b.username]
+
+
+@pytest.fixture
+def world(db: Any) -> World:
+    from datapolicy.models import User
+
+    org1, org2 = make_org("alpha"), make_org("beta")
+    episode = make_episode(org1, code="AL-4711", therapist=org1.therapist_a)
+    session = record(episode, dt.date.today() - dt.timedelta(days=3), ors="18.0", srs="35.0")
+    colleague = make_episode(org1, code="AL-4712", therapist=org1.therapist_b)
+    record(colleague, dt.date.today() - dt.timedelta(days=2), ors="22.0", srs="39.0")
+    other = make_episode(org2, code="BE-0815", therapist=org2.therapist_a)
+    operator = User.objects.create_user(
+        username="operator", password="pw", is_platform_operator=True
+    )
+    return World(org1, org2, operator, episode, session, colleague, other)
+
+
+CASES = [(row, persona) for row in all_rows() for persona in PERSONAS]
+
+
+@pytest.mark.parametrize(
+    ("row", "persona"),
+    CASES,
+    ids=[f"{r.method}-{r.url_name}-{r.action}-{p}" for r, p in CASES],
+)
+def test_matrix(client: Any, world: World, row: Any, persona: str) -> None:
+    url = reverse(row.url_name, kwargs=row.kwargs(world) if row.kwargs else None)
+    user = world.user(persona)
+    if user is not None:
+        client.force_login(user)
+    data = row.data(world) if row.data else None
+    call = getattr(client, row.method)
+    if row.api and data is not None:
+        response = call(url, data=data, content_type="application/json")
+    else:
+        response = call(url, data=data) if data is not None else call(url)
+    expected = row.expected(persona)
+    if expected == LOGIN:
+        assert response.status_code == 302, (persona, response.status_code)
+        assert reverse("login") in response["Location"]
+        return
+    assert response.status_code == expected, (persona, response.status_code)
+    if row.anonymised and response.status_code == 200:
+        body = response.content.decode(errors="replace")
+        for identity in world.identities():
+            assert identity not in body, f"{identity!r} leaked into anonymised {row.url_name}"
+
+
+def _walk(patterns: list[Any], prefix: str = "") -> list[str]:
+    names: list[str] = []
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            ns = f"{p.namespace}:" if p.namespace else ""
+            names.extend(_walk(p.url_patterns, prefix + ns))
+        elif isinstance(p, URLPattern) and p.name:
+            names.append(prefix + p.name)
+        elif isinstance(p, URLPattern):
+            names.append(prefix + f"<unnamed {p.pattern}>")
+    return names
+
+
+def test_every_url_is_in_the_matrix() -> None:
+    covered = {row.url_name for row in all_rows()}
+    missing = []
+    for name in _walk(get_resolver().url_patterns):
+        if name in covered or name in EXEMPT:
+            continue
+        if any(name.startswith(prefix) for prefix in EXEMPT_PREFIXES):
+            continue
+        missing.append(name)
+    assert not missing, f"URL patterns without permission-matrix rows: {sorted(set(missing))}"
+
+
+def test_docs_show_the_current_matrix() -> None:
+    doc = (ROOT / "docs" / "datapolicy.md").read_text(encoding="utf-8")
+    assert markdown_table() in doc, (
+        "docs/datapolicy.md is stale: run `manage.py access_matrix --write`"
+    )
