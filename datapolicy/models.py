@@ -297,6 +297,11 @@ class ApiKey(TenantModel):
     shown once when created."""
 
     name = models.CharField(_("name"), max_length=100)
+    # The key acts as this (service) user, with that user's memberships and roles in the
+    # organisation: the API applies exactly the same data policy as the pages.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_keys"
+    )
     prefix = models.CharField(max_length=12, unique=True)
     key_hash = models.CharField(max_length=128)
     scopes = models.JSONField(default=list)  # ["read"], ["read", "write"]
