@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Count, Max, OuterRef, QuerySet, Subquery
+from django.db.models import Count, DecimalField, Max, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from datapolicy.models import Organisation
 
 from .models import Episode
+
+# Score totals as decimals with one decimal (SQLite would otherwise return floats).
+TOTAL = DecimalField(max_digits=3, decimal_places=1)
 
 
 def caseload(
@@ -42,8 +45,12 @@ def caseload(
         .annotate(
             n_sessions=Count("sessions", distinct=True),
             last_session_on=Max("sessions__date"),
-            latest_ors=Subquery(latest.filter(kind="outcome").values("total")[:1]),
-            latest_srs=Subquery(latest.filter(kind="alliance").values("total")[:1]),
+            latest_ors=Subquery(
+                latest.filter(kind="outcome").values("total")[:1], output_field=TOTAL
+            ),
+            latest_srs=Subquery(
+                latest.filter(kind="alliance").values("total")[:1], output_field=TOTAL
+            ),
         )
     )
     window_start = as_of - dt.timedelta(days=organisation.inactivity_days)

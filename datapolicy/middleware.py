@@ -41,3 +41,19 @@ class TenantMiddleware:
         request.organisation = org  # type: ignore[attr-defined]
         request.roles = frozenset(roles_of(request.user, org)) if org else frozenset()  # type: ignore[attr-defined]
         return self.get_response(request)
+
+
+class DanishFirstMiddleware:
+    """The interface is Danish unless the user chose English (language cookie/switch).
+
+    Django's LocaleMiddleware would follow the browser's Accept-Language, and a shared
+    municipal iPad may well be set to English; the platform is Danish first, so the
+    browser preference is ignored and only an explicit choice counts.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.META.pop("HTTP_ACCEPT_LANGUAGE", None)
+        return self.get_response(request)

@@ -14,9 +14,16 @@ def test_login_page_is_danish_by_default(client, db) -> None:
     assert "Log ind" in response.content.decode()
 
 
-def test_login_page_in_english_on_request(client, db) -> None:
-    response = client.get(reverse("login"), HTTP_ACCEPT_LANGUAGE="en")
-    assert "Log in" in response.content.decode()
+def test_browser_language_does_not_override_danish(client, db) -> None:
+    response = client.get(reverse("login"), HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+    assert "Log ind" in response.content.decode()
+
+
+def test_english_when_chosen(client, db) -> None:
+    response = client.post(reverse("set_language"), {"language": "en", "next": reverse("login")})
+    assert response.status_code == 302
+    body = client.get(reverse("login")).content.decode()
+    assert "Log in" in body and "Log ind" not in body
 
 
 def test_login_and_logout(client, org1) -> None:

@@ -81,7 +81,7 @@ class Command(BaseCommand):
         if Organisation.objects.filter(slug__in=["demo", "nabo"]).exists():
             raise CommandError("The demo organisations exist already (use a fresh database).")
         with transaction.atomic():
-            logins = self._demo_org(rng, DEMO_ORG, episodes_per_therapist=24, extra_roles=True)
+            logins = self._demo_org(rng, DEMO_ORG, episodes_per_therapist=36, extra_roles=True)
             logins += self._demo_org(rng, NABO_ORG, episodes_per_therapist=10, extra_roles=True)
         from measures.services import alerts_refresh_for_org
 
