@@ -37,6 +37,13 @@ def pytest_report_header(config: Any) -> list[str]:
     return lines
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Repeat at the end what this run did not cover, so nobody mistakes it for CI."""
+    for line in pytest_report_header(None):
+        if "NOT COVERED" in line:
+            terminalreporter.write_line(line, yellow=True, bold=True)
+
+
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     """Skip service-bound tests outside CI with a reason; in CI they must run, so a missing
     service fails the run instead of silently skipping."""
