@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "datapolicy.middleware.TenantMiddleware",
+    "measures.clientmode.ClientModeMiddleware",
 ]
 
 ROOT_URLCONF = "fitplatform.urls"
