@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.utils import translation
 
-from measures.charts import ChartSession, EtrBand, etr_band_for, episode_figure
+from measures.charts import ChartSession, EtrBand, episode_figure, etr_band_for
 from stats.etr import EtrModel
 
 D0 = dt.date(2026, 9, 1)
