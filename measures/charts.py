@@ -190,7 +190,13 @@ def episode_figure(
         "paper_bgcolor": "#ffffff",
         "plot_bgcolor": "#ffffff",
         "showlegend": True,
-        "legend": {"orientation": "h", "x": 0, "y": -0.12, "font": {"size": 14}},
+        "legend": {
+            "orientation": "h",
+            "traceorder": "normal",
+            "x": 0,
+            "y": -0.12,
+            "font": {"size": 14},
+        },
         "hovermode": "closest",
         "xaxis": {
             "type": "date",

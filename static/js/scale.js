@@ -66,7 +66,6 @@
       dragging = true;
       try { hit.setPointerCapture(e.pointerId); } catch (err) { /* synthetic events */ }
       hit.classList.add("dragging");
-      hit.focus({ preventScroll: true });
       fromPointer(e);
     });
     hit.addEventListener("pointermove", function (e) { if (dragging) fromPointer(e); });
