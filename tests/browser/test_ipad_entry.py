@@ -22,7 +22,7 @@ import pytest
 # itself are ordinary synchronous code.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-from playwright.sync_api import Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Page, sync_playwright
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
