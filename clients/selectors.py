@@ -63,3 +63,35 @@ def caseload(
     if search:
         qs = qs.filter(client__code__icontains=search.strip())
     return qs.order_by("client__code")
+
+
+def transfer_candidates(*, episode: Episode) -> list[Any]:
+    """Active therapists of the episode's unit other than its current therapist."""
+    from datapolicy.models import Membership, Role
+
+    memberships = (
+        Membership.objects.for_org(episode.organisation_id)
+        .filter(unit=episode.unit, role=Role.THERAPIST, is_active=True)
+        .exclude(user_id=episode.therapist_id)
+        .select_related("user")
+        .order_by("user__first_name", "user__last_name", "user__username")
+    )
+    return [m.user for m in memberships]
+
+
+def episode_sessions(*, episode: Episode) -> list[Any]:
+    """The episode's sessions, newest first, each with ``ors``/``srs`` Score or None."""
+    from measures.models import Session
+
+    sessions = list(
+        Session.objects.for_org(episode.organisation_id)
+        .filter(episode=episode)
+        .prefetch_related("scores")
+        .order_by("-number")
+    )
+    for s in sessions:
+        by_kind = {score.kind: score for score in s.scores.all()}
+        s.ors = by_kind.get("outcome")  # type: ignore[attr-defined]
+        s.srs = by_kind.get("alliance")  # type: ignore[attr-defined]
+        s.srs_without_ors = s.srs is not None and s.ors is None  # type: ignore[attr-defined]
+    return sessions

@@ -1,17 +1,32 @@
-"""Therapist pages: the caseload."""
+"""Therapist pages: the caseload, a new client, the episode page and episode actions."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views import View
 from django.views.generic import TemplateView
 
+from datapolicy.access import units_of
 from datapolicy.models import Role
 from datapolicy.scoping import TenantPageMixin
 from datapolicy.services import Action, access_log_write
 
+from .forms import (
+    ClientCreateForm,
+    EpisodeCloseForm,
+    EpisodeRestartForm,
+    EpisodeTransferForm,
+    add_service_errors,
+)
 from .models import Episode
-from .selectors import caseload
+from .selectors import caseload, episode_sessions, transfer_candidates
+from .services import client_create_with_episode, episode_close, episode_start, episode_transfer
 
 ALERT_ORDER = ("deterioration", "off_track", "alliance", "no_contact")
 
@@ -58,3 +73,198 @@ class CaseloadView(TenantPageMixin, TemplateView):
             "status": status,
             "q": search,
         }
+
+
+class ClientCreateView(TenantPageMixin, View):
+    """A new client and their first episode in one step."""
+
+    allowed_roles = frozenset({Role.THERAPIST})
+    model = Episode
+    template_name = "clients/client_new.html"
+
+    def units(self) -> list[Any]:
+        return units_of(self.request.user, self.organisation, Role.THERAPIST)
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        form = ClientCreateForm(units=self.units())
+        return render(request, self.template_name, {"form": form})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        units = self.units()
+        if not units:
+            raise PermissionDenied
+        form = ClientCreateForm(request.POST, units=units)
+        if form.is_valid():
+            # The therapist's own unit (the first one if the form did not say).
+            unit = next((u for u in units if u.pk == form.cleaned_data["unit"]), units[0])
+            try:
+                episode = client_create_with_episode(
+                    actor=request.user,
+                    organisation=self.organisation,
+                    unit=unit,
+                    code=form.cleaned_data["code"],
+                    age_group=form.cleaned_data["age_group"],
+                    birth_year=form.cleaned_data["birth_year"],
+                    started_on=form.cleaned_data["started_on"],
+                    request=request,
+                )
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(request, _("Client created and episode started."))
+                return redirect("episode_detail", pk=episode.pk)
+        return render(request, self.template_name, {"form": form}, status=400)
+
+
+class EpisodeMixin(TenantPageMixin):
+    """One episode the user may see (404 otherwise: not even its existence leaks)."""
+
+    model = Episode
+
+    def episode(self, pk: int, *, write: bool = False) -> Episode:
+        qs = self.scoped_queryset().select_related("client", "unit", "therapist")
+        if write:
+            # SECURITY: changes only by the episode's own therapist; a supervision grant
+            # lets a leader or colleague read the graph, never write.
+            qs = qs.filter(therapist=self.request.user)
+        episode: Episode = self.get_scoped_object(qs, pk=pk)
+        return episode
+
+
+class EpisodeDetailView(EpisodeMixin, TemplateView):
+    """The client's episode: facts, alerts, graph, sessions and the actions."""
+
+    template_name = "clients/episode_detail.html"
+    allowed_roles = frozenset({Role.THERAPIST, Role.UNIT_LEADER})
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        from measures.charts import episode_chart, figure_config
+        from measures.models import SessionDraft
+
+        episode = self.episode(kwargs["pk"])
+        access_log_write(
+            actor=self.request.user,
+            organisation=self.organisation,
+            action=Action.VIEW,
+            obj=episode,
+            role=self.acting_role,
+            request=self.request,
+        )
+        is_owner = episode.therapist_id == self.request.user.pk
+        draft = (
+            SessionDraft.objects.for_org(self.organisation)
+            .filter(episode=episode, created_by=self.request.user)
+            .first()
+            if is_owner
+            else None
+        )
+        chart = episode_chart(episode)
+        sessions = episode_sessions(episode=episode)
+        return {
+            **super().get_context_data(**kwargs),
+            "episode": episode,
+            "is_owner": is_owner,
+            "is_open": episode.status == Episode.Status.OPEN,
+            "sessions": sessions,
+            "draft": draft,
+            "chart": chart,
+            "chart_config": figure_config(),
+            "close_form": EpisodeCloseForm(),
+            "restart_form": EpisodeRestartForm(),
+            "has_candidates": is_owner and bool(transfer_candidates(episode=episode)),
+            "pin_missing": is_owner and not self.request.user.client_mode_pin,  # type: ignore[union-attr]
+        }
+
+
+class EpisodeCloseView(EpisodeMixin, View):
+    allowed_roles = frozenset({Role.THERAPIST})
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        episode = self.episode(pk, write=True)
+        form = EpisodeCloseForm(request.POST)
+        try:
+            if not form.is_valid():
+                raise ValidationError(_("Give a valid closing date."))
+            episode_close(
+                actor=request.user,
+                episode=episode,
+                closed_on=form.cleaned_data["closed_on"],
+                request=request,
+            )
+        except ValidationError as exc:
+            for message in exc.messages:
+                messages.error(request, message)
+        else:
+            messages.success(request, _("The episode is closed."))
+        return redirect("episode_detail", pk=episode.pk)
+
+
+class EpisodeRestartView(EpisodeMixin, View):
+    """Reopen = start a new episode for the same client (the closed one stays closed)."""
+
+    allowed_roles = frozenset({Role.THERAPIST})
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        episode = self.episode(pk, write=True)
+        form = EpisodeRestartForm(request.POST)
+        if episode.status != Episode.Status.CLOSED:
+            messages.error(request, _("The episode is still open."))
+            return redirect("episode_detail", pk=episode.pk)
+        try:
+            if not form.is_valid():
+                raise ValidationError(_("Give a valid start date."))
+            new = episode_start(
+                actor=request.user,
+                client=episode.client,
+                unit=episode.unit,
+                started_on=form.cleaned_data["started_on"],
+                request=request,
+            )
+        except ValidationError as exc:
+            for message in exc.messages:
+                messages.error(request, message)
+            return redirect("episode_detail", pk=episode.pk)
+        messages.success(request, _("A new episode is started."))
+        return redirect("episode_detail", pk=new.pk)
+
+
+class EpisodeTransferView(EpisodeMixin, View):
+    """Hand the episode to a colleague of the same unit (access-logged by the service)."""
+
+    allowed_roles = frozenset({Role.THERAPIST})
+    template_name = "clients/episode_transfer.html"
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        episode = self.episode(pk, write=True)
+        access_log_write(
+            actor=request.user,
+            organisation=self.organisation,
+            action=Action.VIEW,
+            obj=episode,
+            role=self.acting_role,
+            request=request,
+        )
+        form = EpisodeTransferForm(candidates=transfer_candidates(episode=episode))
+        return render(request, self.template_name, {"episode": episode, "form": form})
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        episode = self.episode(pk, write=True)
+        form = EpisodeTransferForm(request.POST, candidates=transfer_candidates(episode=episode))
+        if form.is_valid():
+            target = form.candidates.get(form.cleaned_data["to_therapist"])
+            if target is None:  # pragma: no cover - the choices allow only candidates
+                raise PermissionDenied
+            try:
+                episode_transfer(
+                    actor=request.user, episode=episode, to_therapist=target, request=request
+                )
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(
+                    request,
+                    _("The episode now belongs to %(name)s.")
+                    % {"name": target.get_full_name() or target.username},
+                )
+                return redirect("caseload")
+        return render(request, self.template_name, {"episode": episode, "form": form}, status=400)

@@ -138,6 +138,26 @@ def _renumber(episode: Episode) -> None:
         Session.dangerously_unscoped.filter(pk=sid).update(number=n)
 
 
+def session_date_check(*, episode: Episode, date: dt.date, confirm_same_date: bool = False) -> None:
+    """The checks of a new session's date, also asked before the client gets the iPad.
+
+    Raises ValidationError for a closed episode or a future date, and SameDateSession
+    when the episode has a session on that date and ``confirm_same_date`` is not set.
+    """
+    if episode.status == Episode.Status.CLOSED:
+        raise ValidationError(_("The episode is closed; start a new episode to continue."))
+    if date > timezone.localdate():
+        raise ValidationError({"date": _("The session date cannot be in the future.")})
+    if not confirm_same_date and episode.sessions.filter(date=date).exists():
+        raise SameDateSession(
+            {
+                "date": _("This episode already has a session on %(date)s. Add another one anyway?")
+                % {"date": date.isoformat()}
+            },
+            code="same_date",
+        )
+
+
 @transaction.atomic
 def session_record(
     *,
@@ -155,18 +175,7 @@ def session_record(
     second session on the same date unless ``confirm_same_date``.
     """
     episode = Episode.dangerously_unscoped.select_for_update().get(pk=episode.pk)
-    if episode.status == Episode.Status.CLOSED:
-        raise ValidationError(_("The episode is closed; start a new episode to continue."))
-    if date > timezone.localdate():
-        raise ValidationError({"date": _("The session date cannot be in the future.")})
-    if not confirm_same_date and episode.sessions.filter(date=date).exists():
-        raise SameDateSession(
-            {
-                "date": _("This episode already has a session on %(date)s. Add another one anyway?")
-                % {"date": date.isoformat()}
-            },
-            code="same_date",
-        )
+    session_date_check(episode=episode, date=date, confirm_same_date=confirm_same_date)
     session = Session.objects.create(
         organisation_id=episode.organisation_id,
         episode=episode,
@@ -313,3 +322,34 @@ def alerts_refresh_for_org(organisation: Any) -> int:
             changed.append(ep)
     Episode.dangerously_unscoped.bulk_update(changed, ["alerts"], batch_size=1000)
     return len(changed)
+
+
+def session_draft_save(*, actor: Any, episode: Episode, data: dict[str, Any]) -> SessionDraft:
+    """Keep what was marked so far (one draft per episode and user; the latest wins).
+
+    Only the scale kind, the date, the session id and item marks are kept: nothing else
+    from the request is stored.
+    """
+    clean = {
+        "kind": str(data.get("kind", ""))[:8],
+        "date": str(data.get("date", ""))[:10],
+        "session_id": data.get("session_id") if isinstance(data.get("session_id"), int) else None,
+        "items": [str(v)[:5] for v in (data.get("items") or [])][:4],
+    }
+    draft, _created = SessionDraft.objects.for_org(episode.organisation_id).update_or_create(
+        organisation_id=episode.organisation_id,
+        episode=episode,
+        created_by=actor,
+        defaults={"data": clean},
+    )
+    return draft
+
+
+def session_draft_discard(*, actor: Any, episode: Episode) -> int:
+    """Throw away the actor's interrupted entry for the episode."""
+    deleted, _rows = (
+        SessionDraft.objects.for_org(episode.organisation_id)
+        .filter(episode=episode, created_by=actor)
+        .delete()
+    )
+    return int(deleted)

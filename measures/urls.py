@@ -1,3 +1,24 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import views
+
+urlpatterns = [
+    path("episodes/<int:pk>/session/new/", views.SessionNewView.as_view(), name="session_new"),
+    path("episodes/<int:pk>/paper/", views.PaperEntryView.as_view(), name="paper_entry"),
+    path("episodes/<int:pk>/draft/resume/", views.DraftResumeView.as_view(), name="draft_resume"),
+    path(
+        "episodes/<int:pk>/draft/discard/",
+        views.DraftDiscardView.as_view(),
+        name="draft_discard",
+    ),
+    path("sessions/<int:pk>/srs/", views.SrsStartView.as_view(), name="srs_start"),
+    path("pin/", views.PinView.as_view(), name="client_mode_pin"),
+    # Client mode: the only URLs reachable while the client holds the iPad.
+    path("client/", views.ClientModeFormView.as_view(), name="client_mode_form"),
+    path(
+        "client/episodes/<int:pk>/draft/",
+        views.ClientModeDraftView.as_view(),
+        name="client_mode_draft",
+    ),
+    path("client/unlock/", views.ClientModeUnlockView.as_view(), name="client_mode_unlock"),
+]

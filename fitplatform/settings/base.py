@@ -64,6 +64,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "datapolicy.middleware.TenantMiddleware",
+    "measures.clientmode.ClientModeMiddleware",
 ]
 
 ROOT_URLCONF = "fitplatform.urls"

@@ -1,0 +1,81 @@
+"""Forms of the therapist's client pages (thin: the services validate again)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from datapolicy.models import AgeGroup
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(format="%Y-%m-%d", **kwargs)
+
+
+class ClientCreateForm(forms.Form):
+    code = forms.CharField(
+        label=_("Client code"),
+        max_length=40,
+        help_text=_("A code, never a CPR number or a name."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters"}),
+    )
+    age_group = forms.ChoiceField(label=_("Age group"), choices=AgeGroup.choices)
+    birth_year = forms.IntegerField(
+        label=_("Birth year (optional)"), required=False, min_value=1900, max_value=2100
+    )
+    started_on = forms.DateField(label=_("Episode start"), widget=DateInput())
+    unit = forms.TypedChoiceField(
+        label=_("Unit"), coerce=int, choices=(), required=False, empty_value=None
+    )
+
+    def __init__(self, *args: Any, units: list[Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["started_on"].initial = timezone.localdate()
+        self.fields["unit"].choices = [(u.pk, u.name) for u in units]  # type: ignore[attr-defined]
+        if len(units) == 1:
+            self.fields["unit"].initial = units[0].pk
+            self.fields["unit"].widget = forms.HiddenInput()
+
+
+class EpisodeCloseForm(forms.Form):
+    closed_on = forms.DateField(label=_("Closing date"), widget=DateInput())
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["closed_on"].initial = timezone.localdate()
+
+
+class EpisodeTransferForm(forms.Form):
+    to_therapist = forms.TypedChoiceField(label=_("New therapist"), coerce=int, choices=())
+
+    def __init__(self, *args: Any, candidates: list[Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.candidates = {u.pk: u for u in candidates}
+        self.fields["to_therapist"].choices = [  # type: ignore[attr-defined]
+            (u.pk, u.get_full_name() or u.username) for u in candidates
+        ]
+
+
+class EpisodeRestartForm(forms.Form):
+    started_on = forms.DateField(label=_("Start of the new episode"), widget=DateInput())
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["started_on"].initial = timezone.localdate()
+
+
+def add_service_errors(form: forms.Form, exc: Any) -> None:
+    """Show a service's ValidationError on the form (by field where the form has it)."""
+    if hasattr(exc, "error_dict"):
+        for name, errors in exc.message_dict.items():
+            for message in errors:
+                form.add_error(name if name in form.fields else None, message)
+    else:
+        for message in exc.messages:
+            form.add_error(None, message)

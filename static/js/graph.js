@@ -1,0 +1,13 @@
+/* Draws the client graph from the figure JSON built by measures/charts.py. */
+(function () {
+  "use strict";
+  var el = document.getElementById("graph");
+  var fig = document.getElementById("graph-figure");
+  if (!el || !fig || !window.Plotly) return;
+  var figure = JSON.parse(fig.textContent);
+  var config = JSON.parse(document.getElementById("graph-config").textContent);
+  window.Plotly.newPlot(el, figure.data, figure.layout, config);
+  window.addEventListener("orientationchange", function () {
+    window.setTimeout(function () { window.Plotly.Plots.resize(el); }, 200);
+  });
+})();
