@@ -320,9 +320,7 @@ class TestConsents:
             ("withdraw", episode.client_id),
         ]
 
-    def test_therapist_cannot_record_for_a_colleagues_client(
-        self, org1: Any, client: Any
-    ) -> None:
+    def test_therapist_cannot_record_for_a_colleagues_client(self, org1: Any, client: Any) -> None:
         make_episode(org1, therapist=org1.therapist_b, code="COLL-1")
         client.force_login(org1.therapist_a)
         response = client.post(
