@@ -33,8 +33,9 @@ ROWS += [
         "dp_grants",
         "shares (grants): own / all with history",
         "read",
-        (*_T, "dp_admin"),
+        (*_T, "leader", "dp_admin"),
         fields="therapist: own given/received shares, own clients' codes; "
+        "leader: received shares (episode numbers); "
         "dp_admin: all shares, episode numbers only (no client codes)",
     ),
     Row("dp_grant_create", "share form", "read", (*_T, "dp_admin")),

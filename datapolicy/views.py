@@ -152,20 +152,33 @@ class _PolicyPage(TenantPageMixin, View):
 
 
 class GrantListView(_PolicyPage):
-    """All shares with their history (data-policy admin); "Mine delinger" (therapist)."""
+    """All shares with their history (data-policy admin); "Mine delinger" (a therapist's
+    given and received shares; a unit leader's received ones)."""
 
-    allowed_roles = frozenset({Role.THERAPIST, Role.DP_ADMIN})
+    allowed_roles = frozenset({Role.THERAPIST, Role.UNIT_LEADER, Role.DP_ADMIN})
     template_name = "datapolicy/grants.html"
 
     def get(self, request: HttpRequest) -> HttpResponse:
         grants = list(
             grants_for(user=request.user, roles=self.roles, organisation=self.organisation)
         )
+        access_log_write(
+            actor=request.user,
+            organisation=self.organisation,
+            action=Action.LIST,
+            object_type="grant",
+            role=self.acting_role,
+            request=request,
+        )
         for g in grants:
             g.state = grant_state(g)  # type: ignore[attr-defined]
             # SECURITY: the client code only for the therapist whose client it is.
             g.show_code = g.episode_id is not None and g.episode.therapist_id == request.user.pk  # type: ignore[attr-defined, union-attr]
-        return self.render(grants=grants, is_admin=Role.DP_ADMIN in self.roles)
+        return self.render(
+            grants=grants,
+            is_admin=Role.DP_ADMIN in self.roles,
+            may_create=bool(self.roles & GrantCreateView.allowed_roles),
+        )
 
 
 class GrantCreateView(_PolicyPage):
@@ -260,6 +273,15 @@ class ConsentListView(_PolicyPage):
     def _page(self, form: ConsentForm) -> HttpResponse:
         consents = consents_for(
             user=self.request.user, roles=self.roles, organisation=self.organisation
+        )
+        # The list shows client codes: a read of client-level data.
+        access_log_write(
+            actor=self.request.user,
+            organisation=self.organisation,
+            action=Action.LIST,
+            object_type="consent",
+            role=self.acting_role,
+            request=self.request,
         )
         return self.render(form=form, consents=consents)
 

@@ -343,3 +343,18 @@ class TestConsents:
                 purpose="x",
                 given_on=dt.date.today() + dt.timedelta(days=1),
             )
+
+
+@pytest.mark.django_db
+def test_leader_lists_received_shares_only(org1: Any, client: Any) -> None:
+    with time_machine.travel(T0, tick=False):
+        episode = make_episode(org1, code="REC-1")
+        received = _graph_grant(org1, episode)
+        other = _graph_grant(org1, episode, grantee=org1.therapist_b)
+    client.force_login(org1.leader)
+    response = client.get(reverse("dp_grants"))
+    assert [g.pk for g in response.context["grants"]] == [received.pk]
+    assert other.pk != received.pk
+    body = response.content.decode()
+    assert "REC-1" not in body and reverse("dp_grant_create") not in body
+    assert client.get(reverse("dp_grant_create")).status_code == 403

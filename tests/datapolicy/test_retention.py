@@ -191,3 +191,14 @@ class TestSettings:
         org1.org.refresh_from_db()
         assert (org1.org.retention_days, org1.org.small_cell_k) == (730, 4)
         assert list(org1.org.report_approvers.all()) == [org1.leader]
+
+
+@pytest.mark.django_db
+def test_management_command(org1: Any, history: dict[str, Any]) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("retention_run", "--org", org1.org.slug, "--today", "2026-06-15", stdout=out)
+    assert out.getvalue().strip() == "alpha: cutoff 2025-06-15, 3 episodes, 2 clients deleted"
