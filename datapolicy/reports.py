@@ -18,6 +18,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .access import roles_of, unit_descendant_ids
 from .models import AgeGroup, Organisation, Report, ReportEvent, Role, Unit
@@ -38,6 +39,27 @@ REPORT_FIGURE_COLUMNS = (
     "no_reliable_change",
     "clinically_significant",
 )
+
+
+COLUMN_LABELS = {
+    "episodes": gettext_lazy("Episodes"),
+    "sessions_per_episode": gettext_lazy("Sessions per episode"),
+    "treatment_months": gettext_lazy("Months in treatment"),
+    "ors_start": gettext_lazy("ORS at start"),
+    "ors_change": gettext_lazy("ORS change"),
+    "effect_size_d": gettext_lazy("Effect size"),
+    "srs_start": gettext_lazy("SRS at start"),
+    "srs_change": gettext_lazy("SRS change"),
+    "n_classified": gettext_lazy("Episodes with two or more ORS"),
+    "reliable_improvement": gettext_lazy("Reliable improvement"),
+    "reliable_deterioration": gettext_lazy("Reliable deterioration"),
+    "no_reliable_change": gettext_lazy("No reliable change"),
+    "clinically_significant": gettext_lazy("Clinically significant change"),
+}
+
+
+def column_label(name: str) -> str:
+    return str(COLUMN_LABELS.get(name, name))
 
 
 class ReportNotApproved(PermissionDenied):
@@ -301,7 +323,7 @@ def report_xlsx(report: Report) -> bytes:
     if approved is not None:
         ws.append([_("Approved by"), approved.actor.get_full_name(), approved.at.isoformat()])
     ws.append([])
-    ws.append([_("Episodes"), *figures.get("columns", [])])
+    ws.append(["", *[column_label(c) for c in figures.get("columns", [])]])
     for row in figures.get("rows", []):
         label = _("Active") if row["active"] else _("Inactive")
         cells = [

@@ -30,8 +30,9 @@ from .forms import (
     UserImportForm,
 )
 from .middleware import SESSION_KEY
-from .models import Grant, Report, RetentionRun, Role, Unit
+from .models import AgeGroup, Grant, Report, RetentionRun, Role, Unit
 from .reports import (
+    column_label,
     may_approve,
     period_choices,
     report_approve,
@@ -513,7 +514,10 @@ class ReportDetailView(_PolicyPage):
             report=report,
             unit=unit,
             rows=rows,
-            columns=figures.get("columns", []),
+            columns=[column_label(c) for c in figures.get("columns", [])],
+            age_group=AgeGroup(report.selection["age_group"]).label
+            if report.selection.get("age_group")
+            else "",
             trajectory=figures.get("trajectory", []),
             events=report.events.select_related("actor"),
             may_approve=report.status == Report.Status.DRAFT and may_approve(request.user, report),

@@ -274,3 +274,21 @@ class TestLifeCycle:
         client.force_login(org2.analyst)
         assert client.get(reverse("dp_report", args=[report.pk])).status_code == 404
         assert client.get(reverse("dp_report_export", args=[report.pk])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_report_page_shows_labels_and_hidden_cells(org1: Any, client: Any, frozen: Any) -> None:
+    for i in range(4):
+        e = make_episode(org1, code=f"H-{i}", started_on=dt.date(2026, 5, 1))
+        record(e, dt.date(2026, 5, 4), ors="10", srs="30")
+    report = report_create(
+        actor=org1.analyst, organisation=org1.org, title="Skjult", selection=ORG_2026
+    )
+    from django.conf import settings
+
+    client.force_login(org1.leader)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    body = client.get(reverse("dp_report", args=[report.pk])).content.decode()
+    assert "Sessions per episode" in body  # a label, not the column name
+    assert "&lt; 5" in body  # four episodes: hidden
+    assert "H-0" not in body and org1.therapist_a.get_full_name() not in body
