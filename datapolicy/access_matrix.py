@@ -21,3 +21,192 @@ ROWS = [
         overrides={"other_org": 403},
     ),
 ]
+
+# --- Data-policy administration ----------------------------------------------------
+
+_T = ("therapist_a", "therapist_b")
+_DP = ("dp_admin",)
+_READERS = ("leader", "analyst", "dp_admin", "owner")
+
+ROWS += [
+    Row(
+        "dp_grants",
+        "shares (grants): own / all with history",
+        "read",
+        (*_T, "leader", "dp_admin"),
+        fields="therapist: own given/received shares, own clients' codes; "
+        "leader: received shares (episode numbers); "
+        "dp_admin: all shares, episode numbers only (no client codes)",
+    ),
+    Row("dp_grant_create", "share form", "read", (*_T, "dp_admin")),
+    Row(
+        "dp_grant_create",
+        "share own figures",
+        "create",
+        (*_T, "dp_admin"),
+        method="post",
+        # Every allowed persona posts the same valid data; a dp_admin names the grantor.
+        data=lambda w: {
+            "kind": "own_figures",
+            "grantor": w.org1.therapist_a.pk,
+            "grantee": w.org1.leader.pk,
+            "purpose": "Supervision",
+            "starts_at": "2020-01-01T08:00",
+            "expires_at": "2099-01-01T08:00",
+        },
+        ok_status=302,
+        overrides={"other_org": 200},  # the form again: the leader is no member there
+    ),
+    Row(
+        "dp_grant_revoke",
+        "share",
+        "revoke",
+        ("therapist_a", "dp_admin"),
+        method="post",
+        kwargs=lambda w: {"pk": w.grant.pk},
+        ok_status=302,
+        overrides={"therapist_b": 404},
+    ),
+    Row(
+        "dp_consents",
+        "consents: own clients' / all",
+        "read",
+        (*_T, "dp_admin"),
+        fields="therapist: own clients' consents; dp_admin: all consents with client codes",
+    ),
+    Row(
+        "dp_consents",
+        "consent",
+        "create",
+        ("therapist_a", "dp_admin"),
+        method="post",
+        data=lambda w: {
+            "client_code": w.episode.client.code,
+            "purpose": "Evaluation",
+            "given_on": "2024-01-01",
+        },
+        ok_status=302,
+        # A colleague (or another organisation) cannot find the client: the form again.
+        overrides={"therapist_b": 200, "other_org": 200},
+    ),
+    Row(
+        "dp_consent_withdraw",
+        "consent",
+        "withdraw",
+        ("therapist_a", "dp_admin"),
+        method="post",
+        kwargs=lambda w: {"pk": w.consent.pk},
+        ok_status=302,
+        overrides={"therapist_b": 404},
+    ),
+    Row(
+        "dp_access_log",
+        "access log",
+        "search",
+        _DP,
+        data=lambda w: {"client_code": w.episode.client.code},
+        fields="time, user name, role, action, object type and id, client number, IP",
+    ),
+    Row(
+        "dp_access_log_export",
+        "one client's access log (CSV, right of access)",
+        "export",
+        _DP,
+        data=lambda w: {"client_code": w.episode.client.code},
+    ),
+    Row(
+        "dp_reports",
+        "reports",
+        "read",
+        _READERS,
+        anonymised=True,
+        fields="title, period, status (aggregates only)",
+    ),
+    Row("dp_report_create", "report form", "read", ("analyst",), anonymised=True),
+    Row(
+        "dp_report_create",
+        "report (draft, figures frozen)",
+        "create",
+        ("analyst",),
+        method="post",
+        data=lambda w: {"title": "Året", "scope": "org", "period": str(_year()), "age_group": ""},
+        ok_status=302,
+    ),
+    Row(
+        "dp_report",
+        "report with frozen anonymised figures",
+        "read",
+        _READERS,
+        kwargs=lambda w: {"pk": w.report.pk},
+        anonymised=True,
+        overrides={"other_org": 403},
+        fields="suppressed aggregates (k), trajectory points with n >= k, history",
+    ),
+    Row(
+        "dp_report_approve",
+        "report",
+        "approve",
+        _DP,  # the named approver; the author (analyst) and other readers are refused
+        method="post",
+        kwargs=lambda w: {"pk": w.report.pk},
+        ok_status=302,
+        overrides={"other_org": 403},
+    ),
+    Row(
+        "dp_report_withdraw",
+        "report",
+        "withdraw",
+        ("analyst", "dp_admin"),
+        method="post",
+        kwargs=lambda w: {"pk": w.report.pk},
+        ok_status=302,
+        overrides={"other_org": 403},
+    ),
+    Row(
+        "dp_report_export",
+        "approved report (XLSX)",
+        "export",
+        ("analyst", "dp_admin"),
+        kwargs=lambda w: {"pk": w.approved_report.pk},
+        overrides={"other_org": 403},
+    ),
+    Row("dp_settings", "retention, k, report approvers", "read", _DP),
+    Row(
+        "dp_settings",
+        "retention, k, report approvers",
+        "update",
+        _DP,
+        method="post",
+        data=lambda w: {"retention_days": "730", "small_cell_k": "5"},
+        ok_status=302,
+    ),
+    Row("dp_retention_run", "retention run", "run", _DP, method="post", ok_status=302),
+    Row(
+        "dp_memberships",
+        "users and roles per unit",
+        "read",
+        ("dp_admin", "owner"),
+        fields="name, e-mail, unit, role",
+    ),
+    Row("dp_user_import", "CSV user import", "read", ("owner",)),
+    Row(
+        "dp_user_import",
+        "CSV user import (invalid file: line-numbered errors, nothing created)",
+        "create",
+        ("owner",),
+        method="post",
+        data=lambda w: {"file": _csv_upload()},
+    ),
+]
+
+
+def _year() -> int:
+    import datetime as dt
+
+    return dt.date.today().year
+
+
+def _csv_upload() -> object:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile("users.csv", b"name,email,unit,role\nX,not-an-email,ung,therapist\n")

@@ -1,12 +1,23 @@
-"""Data-policy services: the access log (and, later, grants, reports, retention)."""
+"""Data-policy services: the access log, grants, consents, organisation settings.
+
+Reports live in ``datapolicy.reports``, retention in ``datapolicy.retention``, the CSV
+user import in ``datapolicy.user_import``.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from .models import AccessLog, Organisation
+from .access import roles_of
+from .models import AccessLog, Consent, Grant, Membership, Organisation, Role
+from .validators import CPR_MESSAGE, looks_like_cpr
 
 
 class Action:
@@ -18,6 +29,13 @@ class Action:
     CLOSE = "close"
     TRANSFER = "transfer"
     EXPORT = "export"
+    GRANT = "grant"
+    REVOKE = "revoke"
+    WITHDRAW = "withdraw"
+    APPROVE = "approve"
+    SEARCH = "search"
+    RETENTION = "retention"
+    IMPORT = "import"
 
 
 def _client_ip(request: HttpRequest | None) -> str | None:
@@ -73,3 +91,299 @@ def _client_id_of(obj: Any) -> int | None:
     if name == "score":
         return obj.session.episode.client_id
     return None
+
+
+# --- Grants (shares) --------------------------------------------------------------
+#
+# A therapist shares their own figures, or one client's graph, with a named leader or
+# supervisor. The Grant row is the record (purpose, period, revocation, who did it);
+# guardian's object permission carries the client-graph share on the episode. Access
+# needs both, checked on every request (datapolicy.access.live_grants), so expiry needs
+# no job and revocation takes effect on the next request.
+
+GRAPH_PERM = "clients.view_episode_graph"
+# Roles that may receive a share: a unit leader or a supervising therapist. The analyst,
+# the data-policy admin and the system owner never see one therapist's figures.
+GRANTEE_ROLES = frozenset({Role.THERAPIST, Role.UNIT_LEADER})
+
+
+def _has_role(user: Any, organisation: Organisation, *roles: str) -> bool:
+    return (
+        Membership.objects.for_org(organisation)
+        .filter(user=user, role__in=roles, is_active=True)
+        .exists()
+    )
+
+
+@transaction.atomic
+def grant_create(
+    *,
+    actor: Any,
+    organisation: Organisation,
+    kind: str,
+    grantee: Any,
+    purpose: str,
+    starts_at: dt.datetime,
+    expires_at: dt.datetime,
+    episode: Any = None,
+    grantor: Any = None,
+    request: HttpRequest | None = None,
+) -> Grant:
+    """Share own figures or one episode's graph with ``grantee`` for a period.
+
+    A therapist shares only their own figures and their own episodes; a data-policy
+    admin may create a grant on behalf of a therapist (``grantor``) of the organisation.
+    """
+    grantor = grantor or actor
+    actor_roles = roles_of(actor, organisation)
+    # SECURITY: only the therapist themself, or a data-policy admin, may give a share.
+    if Role.DP_ADMIN not in actor_roles and not (
+        Role.THERAPIST in actor_roles and grantor.pk == actor.pk
+    ):
+        raise PermissionDenied
+    errors: dict[str, Any] = {}
+    if not _has_role(grantor, organisation, Role.THERAPIST):
+        errors["grantor"] = _("Only a therapist of the organisation can share figures.")
+    if grantee is None or grantee.pk == grantor.pk:
+        errors["grantee"] = _("Choose another person to share with.")
+    elif not _has_role(grantee, organisation, *GRANTEE_ROLES):
+        errors["grantee"] = _(
+            "Shares can only be given to a unit leader or a therapist of the organisation."
+        )
+    purpose = (purpose or "").strip()
+    if not purpose:
+        errors["purpose"] = _("State the purpose of the share.")
+    elif looks_like_cpr(purpose):
+        errors["purpose"] = CPR_MESSAGE
+    if starts_at is None or expires_at is None or expires_at <= starts_at:
+        errors["expires_at"] = _("The expiry must be after the start.")
+    elif expires_at <= timezone.now():
+        errors["expires_at"] = _("The expiry must be in the future.")
+    if kind == Grant.Kind.CLIENT_GRAPH:
+        if episode is None or episode.organisation_id != organisation.pk:
+            errors["episode"] = _("Choose one of the therapist's episodes.")
+        elif episode.therapist_id != grantor.pk:
+            # SECURITY: nobody shares a colleague's client.
+            errors["episode"] = _("Choose one of the therapist's episodes.")
+    elif kind == Grant.Kind.OWN_FIGURES:
+        episode = None
+    else:
+        errors["kind"] = _("Unknown kind of share.")
+    if errors:
+        raise ValidationError(errors)
+    grant = Grant.objects.create(
+        organisation=organisation,
+        kind=kind,
+        grantor=grantor,
+        grantee=grantee,
+        episode=episode,
+        purpose=purpose,
+        starts_at=starts_at,
+        expires_at=expires_at,
+        created_by=actor,
+    )
+    if episode is not None:
+        from guardian.shortcuts import assign_perm
+
+        # One guardian row per (grantee, episode), not per measurement.
+        assign_perm(GRAPH_PERM, grantee, episode)
+    access_log_write(
+        actor=actor,
+        organisation=organisation,
+        action=Action.GRANT,
+        object_type="grant",
+        object_id=grant.pk,
+        client_id=episode.client_id if episode is not None else None,
+        role=_acting_role(actor_roles),
+        request=request,
+    )
+    return grant
+
+
+@transaction.atomic
+def grant_revoke(*, actor: Any, grant: Grant, request: HttpRequest | None = None) -> Grant:
+    """Revoke a share now (the grantor or a data-policy admin)."""
+    organisation = grant.organisation
+    actor_roles = roles_of(actor, organisation)
+    if Role.DP_ADMIN not in actor_roles and grant.grantor_id != actor.pk:
+        raise PermissionDenied
+    if grant.revoked_at is not None:
+        raise ValidationError(_("The share is already revoked."))
+    grant.revoked_at = timezone.now()
+    grant.revoked_by = actor
+    grant.save(update_fields=["revoked_at", "revoked_by"])
+    _sync_graph_permission(grant)
+    access_log_write(
+        actor=actor,
+        organisation=organisation,
+        action=Action.REVOKE,
+        object_type="grant",
+        object_id=grant.pk,
+        client_id=grant.episode.client_id if grant.episode is not None else None,
+        role=_acting_role(actor_roles),
+        request=request,
+    )
+    return grant
+
+
+def _sync_graph_permission(grant: Grant) -> bool:
+    """Remove guardian's row for (grantee, episode) unless another unrevoked, unexpired
+    grant still needs it. Returns whether it was removed."""
+    if grant.episode_id is None:
+        return False
+    still_needed = (
+        Grant.objects.for_org(grant.organisation_id)
+        .filter(
+            kind=Grant.Kind.CLIENT_GRAPH,
+            grantee_id=grant.grantee_id,
+            episode_id=grant.episode_id,
+            revoked_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        )
+        .exists()
+    )
+    if still_needed:
+        return False
+    from clients.models import EpisodeUserObjectPermission
+
+    deleted, _ignored = EpisodeUserObjectPermission.objects.filter(
+        user_id=grant.grantee_id,
+        content_object_id=grant.episode_id,
+        permission__codename="view_episode_graph",
+    ).delete()
+    return bool(deleted)
+
+
+def grant_permissions_cleanup(*, organisation: Organisation) -> int:
+    """Drop guardian rows of expired grants (nightly; access is refused without it
+    anyway, since every request checks the grant's period). Idempotent."""
+    expired = Grant.objects.for_org(organisation).filter(
+        kind=Grant.Kind.CLIENT_GRAPH, expires_at__lte=timezone.now()
+    )
+    return sum(_sync_graph_permission(g) for g in expired.select_related("organisation"))
+
+
+# --- Consents ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def consent_record(
+    *,
+    actor: Any,
+    organisation: Organisation,
+    client: Any,
+    purpose: str,
+    given_on: dt.date,
+    expires_on: dt.date | None = None,
+    request: HttpRequest | None = None,
+) -> Consent:
+    """Record a client's consent. A therapist records it for their own client (the
+    caller resolves the client through ``Client.objects.for_user``); a data-policy admin
+    for any client of the organisation."""
+    if client.organisation_id != organisation.pk:
+        raise PermissionDenied
+    errors: dict[str, Any] = {}
+    purpose = (purpose or "").strip()
+    if not purpose:
+        errors["purpose"] = _("State the purpose of the consent.")
+    elif looks_like_cpr(purpose):
+        errors["purpose"] = CPR_MESSAGE
+    if given_on is None or given_on > timezone.localdate():
+        errors["given_on"] = _("The date of consent cannot be in the future.")
+    elif expires_on is not None and expires_on <= given_on:
+        errors["expires_on"] = _("The expiry must be after the date of consent.")
+    if errors:
+        raise ValidationError(errors)
+    consent = Consent.objects.create(
+        organisation=organisation,
+        client=client,
+        purpose=purpose,
+        given_on=given_on,
+        expires_on=expires_on,
+        recorded_by=actor,
+    )
+    access_log_write(
+        actor=actor,
+        organisation=organisation,
+        action=Action.CREATE,
+        object_type="consent",
+        object_id=consent.pk,
+        client_id=client.pk,
+        role=_acting_role(roles_of(actor, organisation)),
+        request=request,
+    )
+    return consent
+
+
+@transaction.atomic
+def consent_withdraw(
+    *, actor: Any, consent: Consent, request: HttpRequest | None = None
+) -> Consent:
+    if consent.withdrawn_on is not None:
+        raise ValidationError(_("The consent is already withdrawn."))
+    consent.withdrawn_on = timezone.localdate()
+    consent.save(update_fields=["withdrawn_on"])
+    access_log_write(
+        actor=actor,
+        organisation=consent.organisation_id,
+        action=Action.WITHDRAW,
+        object_type="consent",
+        object_id=consent.pk,
+        client_id=consent.client_id,
+        role=_acting_role(roles_of(actor, consent.organisation_id)),
+        request=request,
+    )
+    return consent
+
+
+def _acting_role(roles: set[str]) -> str:
+    for role in (Role.DP_ADMIN, Role.THERAPIST, Role.SYSTEM_OWNER, Role.MI_OFFICER):
+        if role in roles:
+            return str(role)
+    return ""
+
+
+# --- Organisation settings --------------------------------------------------------
+
+
+@transaction.atomic
+def organisation_policy_update(
+    *,
+    actor: Any,
+    organisation: Organisation,
+    retention_days: int | None,
+    small_cell_k: int,
+    approvers: list[Any],
+    request: HttpRequest | None = None,
+) -> Organisation:
+    """Retention, the small-cell threshold and the named report approvers."""
+    errors: dict[str, Any] = {}
+    if small_cell_k is None or small_cell_k < 3:
+        errors["small_cell_k"] = _("The threshold k must be at least 3.")
+    if retention_days is not None and retention_days < organisation.inactivity_days:
+        errors["retention_days"] = _(
+            "Retention must be at least the inactivity window (%(days)s days)."
+        ) % {"days": organisation.inactivity_days}
+    members = set(
+        Membership.objects.for_org(organisation)
+        .filter(is_active=True)
+        .values_list("user_id", flat=True)
+    )
+    if any(a.pk not in members for a in approvers):
+        errors["approvers"] = _("Approvers must be members of the organisation.")
+    if errors:
+        raise ValidationError(errors)
+    organisation.retention_days = retention_days
+    organisation.small_cell_k = small_cell_k
+    organisation.save(update_fields=["retention_days", "small_cell_k"])
+    organisation.report_approvers.set(approvers)
+    access_log_write(
+        actor=actor,
+        organisation=organisation,
+        action=Action.UPDATE,
+        object_type="organisation",
+        object_id=organisation.pk,
+        role=_acting_role(roles_of(actor, organisation)),
+        request=request,
+    )
+    return organisation

@@ -2,19 +2,68 @@
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import io
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseBase
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views import View
 from django.views.generic import TemplateView
 
 from .access import organisations_of
+from .forms import (
+    AccessLogSearchForm,
+    ClientLogExportForm,
+    ConsentForm,
+    GrantForm,
+    NoteForm,
+    PolicySettingsForm,
+    ReportForm,
+    UserImportForm,
+)
 from .middleware import SESSION_KEY
-from .models import Role
+from .models import AgeGroup, Grant, Report, RetentionRun, Role, Unit
+from .reports import (
+    column_label,
+    may_approve,
+    period_choices,
+    report_approve,
+    report_create,
+    report_export,
+    report_withdraw,
+)
+from .retention import retention_run
 from .scoping import TenantPageMixin
+from .selectors import (
+    access_log_actions,
+    access_log_search,
+    client_ids_for_code,
+    consents_for,
+    grant_state,
+    grantee_choices,
+    grants_for,
+    member_choices,
+    memberships_by_unit,
+    therapist_choices,
+)
+from .services import (
+    Action,
+    access_log_write,
+    consent_record,
+    consent_withdraw,
+    grant_create,
+    grant_revoke,
+    organisation_policy_update,
+)
+from .user_import import users_import_csv
 
 
 class HomeView(LoginRequiredMixin, View):
@@ -81,3 +130,569 @@ class OperatorHomeView(LoginRequiredMixin, TemplateView):
         if request.user.is_authenticated and not request.user.is_platform_operator:  # type: ignore[union-attr]
             raise PermissionDenied
         return super().dispatch(request, *args, **kwargs)
+
+
+# --- Data-policy administration (docs/datapolicy.md) ---------------------------------
+
+
+class _PolicyPage(TenantPageMixin, View):
+    """Shared helpers: errors from services onto the form, and a redirect back."""
+
+    template_name = ""
+
+    def render(self, **context: Any) -> HttpResponse:
+        return render(self.request, self.template_name, context)
+
+    @staticmethod
+    def form_errors(form: Any, exc: ValidationError) -> None:
+        if hasattr(exc, "error_dict"):
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            form.add_error(None, exc.messages)
+
+
+class GrantListView(_PolicyPage):
+    """All shares with their history (data-policy admin); "Mine delinger" (a therapist's
+    given and received shares; a unit leader's received ones)."""
+
+    allowed_roles = frozenset({Role.THERAPIST, Role.UNIT_LEADER, Role.DP_ADMIN})
+    template_name = "datapolicy/grants.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        grants = list(
+            grants_for(user=request.user, roles=self.roles, organisation=self.organisation)
+        )
+        access_log_write(
+            actor=request.user,
+            organisation=self.organisation,
+            action=Action.LIST,
+            object_type="grant",
+            role=self.acting_role,
+            request=request,
+        )
+        for g in grants:
+            g.state = grant_state(g)  # type: ignore[attr-defined]
+            # SECURITY: the client code only for the therapist whose client it is.
+            g.show_code = g.episode_id is not None and g.episode.therapist_id == request.user.pk  # type: ignore[attr-defined, union-attr]
+        return self.render(
+            grants=grants,
+            is_admin=Role.DP_ADMIN in self.roles,
+            may_create=bool(self.roles & GrantCreateView.allowed_roles),
+        )
+
+
+class GrantCreateView(_PolicyPage):
+    allowed_roles = frozenset({Role.THERAPIST, Role.DP_ADMIN})
+    template_name = "datapolicy/grant_form.html"
+
+    def _form(self, data: Any = None) -> GrantForm:
+        from clients.models import Episode
+
+        admin = Role.DP_ADMIN in self.roles
+        org = self.organisation
+        episodes = (
+            Episode.objects.for_org(org).none()
+            if admin
+            else Episode.objects.for_org(org)
+            .filter(therapist=self.request.user)
+            .select_related("client")
+            .order_by("client__code")
+        )
+        now = timezone.localtime().replace(second=0, microsecond=0)
+        return GrantForm(
+            data,
+            grantees=grantee_choices(organisation=org, exclude_user=self.request.user),
+            therapists=therapist_choices(organisation=org),
+            episodes=episodes,
+            admin=admin,
+            initial={"starts_at": now, "expires_at": now + dt.timedelta(days=90)},
+        )
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self.render(form=self._form())
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        from clients.models import Episode
+
+        form = self._form(request.POST)
+        if form.is_valid():
+            d = form.cleaned_data
+            episode = d.get("episode")
+            if "episode_number" in form.fields and d.get("episode_number"):
+                episode = (
+                    Episode.objects.for_org(self.organisation)
+                    .filter(pk=d["episode_number"])
+                    .first()
+                )
+            try:
+                grant_create(
+                    actor=request.user,
+                    organisation=self.organisation,
+                    kind=d["kind"],
+                    grantor=d.get("grantor") or request.user,
+                    grantee=d["grantee"],
+                    episode=episode,
+                    purpose=d["purpose"],
+                    starts_at=d["starts_at"],
+                    expires_at=d["expires_at"],
+                    request=request,
+                )
+            except ValidationError as exc:
+                self.form_errors(form, exc)
+            else:
+                messages.success(request, _("The share is created."))
+                return redirect("dp_grants")
+        return self.render(form=form)
+
+
+class GrantRevokeView(_PolicyPage):
+    allowed_roles = frozenset({Role.THERAPIST, Role.DP_ADMIN})
+    scope = "org"
+    model = Grant
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        qs = self.scoped_queryset()
+        if Role.DP_ADMIN not in self.roles:
+            # SECURITY: a therapist revokes only their own shares; others' are 404.
+            qs = qs.filter(grantor=request.user)
+        grant = self.get_scoped_object(qs, pk=pk)
+        try:
+            grant_revoke(actor=request.user, grant=grant, request=request)
+            messages.success(request, _("The share is revoked."))
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        return redirect("dp_grants")
+
+
+class ConsentListView(_PolicyPage):
+    """Consents: all (data-policy admin) or the therapist's own clients'; record one."""
+
+    allowed_roles = frozenset({Role.THERAPIST, Role.DP_ADMIN})
+    template_name = "datapolicy/consents.html"
+
+    def _page(self, form: ConsentForm) -> HttpResponse:
+        consents = consents_for(
+            user=self.request.user, roles=self.roles, organisation=self.organisation
+        )
+        # The list shows client codes: a read of client-level data.
+        access_log_write(
+            actor=self.request.user,
+            organisation=self.organisation,
+            action=Action.LIST,
+            object_type="consent",
+            role=self.acting_role,
+            request=self.request,
+        )
+        return self.render(form=form, consents=consents)
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self._page(ConsentForm(initial={"given_on": timezone.localdate()}))
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        from clients.models import Client
+
+        form = ConsentForm(request.POST)
+        if form.is_valid():
+            d = form.cleaned_data
+            # SECURITY: a therapist finds only their own clients (for_user); the admin
+            # any client of the organisation. Unknown and not-yours read the same.
+            clients = (
+                Client.objects.for_org(self.organisation)
+                if Role.DP_ADMIN in self.roles
+                else Client.objects.for_user(request.user, self.organisation)
+            )
+            client = clients.filter(code__iexact=d["client_code"].strip()).first()
+            if client is None:
+                form.add_error("client_code", _("No client of yours has this code."))
+            else:
+                try:
+                    consent_record(
+                        actor=request.user,
+                        organisation=self.organisation,
+                        client=client,
+                        purpose=d["purpose"],
+                        given_on=d["given_on"],
+                        expires_on=d.get("expires_on"),
+                        request=request,
+                    )
+                except ValidationError as exc:
+                    self.form_errors(form, exc)
+                else:
+                    messages.success(request, _("The consent is recorded."))
+                    return redirect("dp_consents")
+        return self._page(form)
+
+
+class ConsentWithdrawView(_PolicyPage):
+    allowed_roles = frozenset({Role.THERAPIST, Role.DP_ADMIN})
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        qs = consents_for(user=request.user, roles=self.roles, organisation=self.organisation)
+        consent = self.get_scoped_object(qs, pk=pk)
+        try:
+            consent_withdraw(actor=request.user, consent=consent, request=request)
+            messages.success(request, _("The consent is withdrawn."))
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        return redirect("dp_consents")
+
+
+class AccessLogView(_PolicyPage):
+    """Search the access log (data-policy admin): user, client code, dates, action."""
+
+    allowed_roles = frozenset({Role.DP_ADMIN})
+    template_name = "datapolicy/access_log.html"
+    page_size = 50
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        org = self.organisation
+        form = AccessLogSearchForm(
+            request.GET or None, actions=access_log_actions(organisation=org)
+        )
+        entries: Any = []
+        page = None
+        if form.is_valid() or not request.GET:
+            d = form.cleaned_data if request.GET else {}
+            client_ids = None
+            if d.get("client_code"):
+                client_ids = client_ids_for_code(organisation=org, code=d["client_code"])
+                if client_ids:
+                    # Searching one client's log is itself a read of client-level data.
+                    access_log_write(
+                        actor=request.user,
+                        organisation=org,
+                        action=Action.SEARCH,
+                        object_type="accesslog",
+                        client_id=client_ids[0],
+                        role=self.acting_role,
+                        request=request,
+                    )
+            qs = access_log_search(
+                organisation=org,
+                username=d.get("username", ""),
+                client_ids=client_ids,
+                date_from=d.get("date_from"),
+                date_to=d.get("date_to"),
+                action=d.get("action", ""),
+            )
+            page = Paginator(qs, self.page_size).get_page(request.GET.get("page"))
+            entries = page.object_list
+        query = request.GET.copy()
+        query.pop("page", None)
+        return self.render(form=form, entries=entries, page=page, query=query.urlencode())
+
+
+class AccessLogExportView(_PolicyPage):
+    """One client's log as CSV (the client's right of access). The export is logged."""
+
+    allowed_roles = frozenset({Role.DP_ADMIN})
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        org = self.organisation
+        form = ClientLogExportForm(request.GET)
+        if not form.is_valid():
+            return HttpResponseBadRequest(_("Give a client code."))
+        client_ids = client_ids_for_code(organisation=org, code=form.cleaned_data["client_code"])
+        if not client_ids:
+            raise Http404
+        access_log_write(
+            actor=request.user,
+            organisation=org,
+            action=Action.EXPORT,
+            object_type="accesslog",
+            client_id=client_ids[0],
+            role=self.acting_role,
+            request=request,
+        )
+        rows = access_log_search(organisation=org, client_ids=client_ids).order_by("at", "pk")
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(
+            ["time", "user", "role", "action", "object_type", "object_id", "ip", "path"]
+        )
+        for e in rows:
+            writer.writerow(
+                [
+                    e.at.isoformat(),
+                    e.username,
+                    e.role,
+                    e.action,
+                    e.object_type,
+                    e.object_id,
+                    e.ip or "",
+                    e.path,
+                ]
+            )
+        response = HttpResponse(buf.getvalue(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = (
+            f'attachment; filename="access-log-client-{client_ids[0]}.csv"'
+        )
+        return response
+
+
+REPORT_READERS = frozenset({Role.UNIT_LEADER, Role.MI_OFFICER, Role.DP_ADMIN, Role.SYSTEM_OWNER})
+
+
+class ReportListView(_PolicyPage):
+    allowed_roles = REPORT_READERS
+    template_name = "datapolicy/reports.html"
+    scope = "org"
+    model = Report
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        reports = self.scoped_queryset().select_related("created_by").order_by("-created_at")
+        return self.render(reports=reports, may_create=Role.MI_OFFICER in self.roles)
+
+
+class ReportCreateView(_PolicyPage):
+    allowed_roles = frozenset({Role.MI_OFFICER})
+    template_name = "datapolicy/report_form.html"
+
+    def _form(self, data: Any = None) -> ReportForm:
+        return ReportForm(
+            data,
+            units=Unit.objects.for_org(self.organisation).order_by("name"),
+            periods=period_choices(timezone.localdate()),
+        )
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self.render(form=self._form())
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = self._form(request.POST)
+        if form.is_valid():
+            d = form.cleaned_data
+            try:
+                report = report_create(
+                    actor=request.user,
+                    organisation=self.organisation,
+                    title=d["title"],
+                    selection={
+                        "scope": d["scope"],
+                        "unit_id": d.get("unit_id"),
+                        "period": d["period"],
+                        "age_group": d.get("age_group", ""),
+                    },
+                    request=request,
+                )
+            except ValidationError as exc:
+                self.form_errors(form, exc)
+            else:
+                messages.success(request, _("The draft report is saved with its figures."))
+                return redirect("dp_report", pk=report.pk)
+        return self.render(form=form)
+
+
+class ReportDetailView(_PolicyPage):
+    allowed_roles = REPORT_READERS
+    template_name = "datapolicy/report_detail.html"
+    scope = "org"
+    model = Report
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        report = self.get_scoped_object(pk=pk)
+        unit = None
+        if report.selection.get("unit_id"):
+            unit = (
+                Unit.objects.for_org(self.organisation)
+                .filter(pk=report.selection["unit_id"])
+                .first()
+            )
+        figures = report.figures
+        rows = [
+            {
+                "label": _("Active") if r["active"] else _("Inactive"),
+                "cells": [
+                    (None if c in r["hidden"] else r["values"].get(c))
+                    for c in figures.get("columns", [])
+                ],
+            }
+            for r in figures.get("rows", [])
+        ]
+        return self.render(
+            report=report,
+            unit=unit,
+            rows=rows,
+            columns=[column_label(c) for c in figures.get("columns", [])],
+            age_group=AgeGroup(report.selection["age_group"]).label
+            if report.selection.get("age_group")
+            else "",
+            trajectory=figures.get("trajectory", []),
+            events=report.events.select_related("actor"),
+            may_approve=report.status == Report.Status.DRAFT and may_approve(request.user, report),
+            may_export=report.status == Report.Status.APPROVED
+            and bool(self.roles & REPORT_EXPORTERS),
+        )
+
+
+REPORT_EXPORTERS = frozenset({Role.MI_OFFICER, Role.DP_ADMIN})
+
+
+class ReportApproveView(_PolicyPage):
+    allowed_roles = REPORT_READERS
+    scope = "org"
+    model = Report
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        report = self.get_scoped_object(pk=pk)
+        form = NoteForm(request.POST)
+        note = form.cleaned_data["note"] if form.is_valid() else ""
+        try:
+            report_approve(actor=request.user, report=report, note=note, request=request)
+            messages.success(request, _("The report is approved."))
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        return redirect("dp_report", pk=report.pk)
+
+
+class ReportWithdrawView(_PolicyPage):
+    allowed_roles = REPORT_READERS
+    scope = "org"
+    model = Report
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        report = self.get_scoped_object(pk=pk)
+        form = NoteForm(request.POST)
+        note = form.cleaned_data["note"] if form.is_valid() else ""
+        try:
+            report_withdraw(actor=request.user, report=report, note=note, request=request)
+            messages.success(request, _("The report is withdrawn."))
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        return redirect("dp_report", pk=report.pk)
+
+
+class ReportExportView(_PolicyPage):
+    """XLSX of an approved report; a draft or withdrawn report is refused (403)."""
+
+    allowed_roles = REPORT_EXPORTERS
+    scope = "org"
+    model = Report
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        report = self.get_scoped_object(pk=pk)
+        data = report_export(actor=request.user, report=report, request=request)
+        response = HttpResponse(
+            data,
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+        response["Content-Disposition"] = f'attachment; filename="rapport-{report.pk}.xlsx"'
+        return response
+
+
+class PolicySettingsView(_PolicyPage):
+    """Retention, k and the report approvers; the retention run history."""
+
+    allowed_roles = frozenset({Role.DP_ADMIN})
+    template_name = "datapolicy/settings.html"
+
+    def _form(self, data: Any = None) -> PolicySettingsForm:
+        org = self.organisation
+        return PolicySettingsForm(
+            data,
+            members=member_choices(organisation=org),
+            initial={
+                "retention_days": org.retention_days,
+                "small_cell_k": org.small_cell_k,
+                "approvers": list(org.report_approvers.all()),
+            },
+        )
+
+    def _page(self, form: PolicySettingsForm) -> HttpResponse:
+        runs = RetentionRun.objects.for_org(self.organisation).order_by("-ran_at", "-pk")[:50]
+        return self.render(form=form, runs=runs)
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self._page(self._form())
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = self._form(request.POST)
+        if form.is_valid():
+            d = form.cleaned_data
+            try:
+                organisation_policy_update(
+                    actor=request.user,
+                    organisation=self.organisation,
+                    retention_days=d.get("retention_days"),
+                    small_cell_k=d["small_cell_k"],
+                    approvers=list(d["approvers"]),
+                    request=request,
+                )
+            except ValidationError as exc:
+                self.form_errors(form, exc)
+            else:
+                messages.success(request, _("The settings are saved."))
+                return redirect("dp_settings")
+        return self._page(form)
+
+
+class RetentionRunView(_PolicyPage):
+    """Run retention now (the same job as the nightly one)."""
+
+    allowed_roles = frozenset({Role.DP_ADMIN})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        run = retention_run(
+            organisation=self.organisation, today=timezone.localdate(), actor=request.user
+        )
+        messages.success(
+            request,
+            _("Retention run: %(episodes)s episodes and %(clients)s clients deleted.")
+            % {"episodes": run.episodes_deleted, "clients": run.clients_deleted},
+        )
+        return redirect("dp_settings")
+
+
+class MembershipListView(_PolicyPage):
+    """Memberships and roles per unit: the system owner manages, the admin reads."""
+
+    allowed_roles = frozenset({Role.SYSTEM_OWNER, Role.DP_ADMIN})
+    template_name = "datapolicy/memberships.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self.render(
+            groups=memberships_by_unit(organisation=self.organisation),
+            may_manage=Role.SYSTEM_OWNER in self.roles,
+        )
+
+
+class UserImportView(_PolicyPage):
+    allowed_roles = frozenset({Role.SYSTEM_OWNER})
+    template_name = "datapolicy/user_import.html"
+    max_bytes = 1_000_000
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self.render(form=UserImportForm())
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = UserImportForm(request.POST, request.FILES)
+        errors: list[str] = []
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            if upload.size > self.max_bytes:
+                errors = [_("The file is too large.")]
+            else:
+                try:
+                    text = upload.read().decode("utf-8-sig")
+                except UnicodeDecodeError:
+                    errors = [_("The file must be UTF-8 text.")]
+                else:
+                    result = users_import_csv(
+                        actor=request.user,
+                        organisation=self.organisation,
+                        text=text,
+                        request=request,
+                    )
+                    errors = result.errors
+                    if not errors:
+                        messages.success(
+                            request,
+                            _("%(users)s users and %(memberships)s memberships created.")
+                            % {
+                                "users": result.created_users,
+                                "memberships": result.created_memberships,
+                            },
+                        )
+                        return redirect("dp_memberships")
+        return self.render(form=form, errors=errors)

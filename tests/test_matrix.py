@@ -30,6 +30,13 @@ class World:
     session: Any
     colleague_episode: Any  # therapist_b's episode in org 1
     other_episode: Any  # an episode in org 2
+    # datapolicy: a live share of therapist_a's episode graph with the leader, a consent
+    # for that client, a draft report by the analyst and an approved one (dp_admin is a
+    # named approver of org 1).
+    grant: Any = None
+    consent: Any = None
+    report: Any = None
+    approved_report: Any = None
 
     def user(self, persona: str) -> Any:
         if persona == "other_org":
@@ -60,7 +67,49 @@ def world(db: Any) -> World:
     operator = User.objects.create_user(
         username="operator", password="pw", is_platform_operator=True
     )
-    return World(org1, org2, operator, episode, session, colleague, other)
+    w = World(org1, org2, operator, episode, session, colleague, other)
+    _add_datapolicy_objects(w)
+    return w
+
+
+def _add_datapolicy_objects(w: World) -> None:
+    from django.utils import timezone
+
+    from datapolicy.models import Report
+    from datapolicy.services import consent_record, grant_create
+
+    org = w.org1.org
+    now = timezone.now()
+    w.grant = grant_create(
+        actor=w.org1.therapist_a,
+        organisation=org,
+        kind="client_graph",
+        grantee=w.org1.leader,
+        episode=w.episode,
+        purpose="Supervision",
+        starts_at=now - dt.timedelta(days=1),
+        expires_at=now + dt.timedelta(days=30),
+    )
+    w.consent = consent_record(
+        actor=w.org1.therapist_a,
+        organisation=org,
+        client=w.episode.client,
+        purpose="Research",
+        given_on=dt.date.today(),
+    )
+    org.report_approvers.add(w.org1.dp_admin)
+    period = str(dt.date.today().year)
+    sel = {"scope": "org", "unit_id": None, "period": period, "age_group": ""}
+    w.report = Report.objects.create(
+        organisation=org, title="Draft", selection=sel, created_by=w.org1.analyst
+    )
+    w.approved_report = Report.objects.create(
+        organisation=org,
+        title="Approved",
+        selection=sel,
+        status=Report.Status.APPROVED,
+        created_by=w.org1.analyst,
+    )
 
 
 CASES = [(row, persona) for row in all_rows() for persona in PERSONAS]

@@ -156,6 +156,17 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE: dict = {}
+# datapolicy: retention and the cleanup of expired shares, nightly (docs/datapolicy.md).
+from celery.schedules import crontab  # noqa: E402
+
+CELERY_BEAT_SCHEDULE["datapolicy-retention"] = {
+    "task": "datapolicy.retention_nightly",
+    "schedule": crontab(hour=2, minute=30),
+}
+CELERY_BEAT_SCHEDULE["datapolicy-grant-cleanup"] = {
+    "task": "datapolicy.grant_permissions_cleanup",
+    "schedule": crontab(hour=2, minute=45),
+}
 
 # --- REST framework ---------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -1,0 +1,120 @@
+"""Forms of the data-policy administration pages (validation lives in the services)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from .models import AgeGroup, Grant
+from .validators import reject_cpr
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class DateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+
+class GrantForm(forms.Form):
+    kind = forms.ChoiceField(label=_("What is shared"), choices=Grant.Kind.choices)
+    grantor: forms.ModelChoiceField = forms.ModelChoiceField(
+        label=_("Therapist who shares"), queryset=None, required=False
+    )
+    grantee: forms.ModelChoiceField = forms.ModelChoiceField(label=_("Shared with"), queryset=None)
+    episode: forms.ModelChoiceField = forms.ModelChoiceField(
+        label=_("Client (episode)"), queryset=None, required=False
+    )
+    episode_number = forms.IntegerField(
+        label=_("Episode number"),
+        required=False,
+        help_text=_("The episode number the therapist gives you (client codes are not shown)."),
+    )
+    purpose = forms.CharField(label=_("Purpose"), max_length=300, validators=[reject_cpr])
+    starts_at = forms.DateTimeField(label=_("Starts"), widget=DateTimeInput)
+    expires_at = forms.DateTimeField(label=_("Expires"), widget=DateTimeInput)
+
+    def __init__(
+        self, *args: Any, grantees: Any, therapists: Any, episodes: Any, admin: bool, **kw: Any
+    ) -> None:
+        super().__init__(*args, **kw)
+        self.fields["grantee"].queryset = grantees  # type: ignore[attr-defined]
+        self.fields["grantor"].queryset = therapists  # type: ignore[attr-defined]
+        self.fields["episode"].queryset = episodes  # type: ignore[attr-defined]
+        if admin:
+            # SECURITY: the data-policy admin never sees client codes: episode by number.
+            del self.fields["episode"]
+            self.fields["grantor"].required = True
+        else:
+            del self.fields["grantor"]
+            del self.fields["episode_number"]
+
+
+class ConsentForm(forms.Form):
+    client_code = forms.CharField(label=_("Client code"), max_length=40, validators=[reject_cpr])
+    purpose = forms.CharField(label=_("Purpose"), max_length=300, validators=[reject_cpr])
+    given_on = forms.DateField(label=_("Given on"), widget=DateInput)
+    expires_on = forms.DateField(label=_("Expires on"), widget=DateInput, required=False)
+
+
+class AccessLogSearchForm(forms.Form):
+    username = forms.CharField(label=_("User name"), required=False, max_length=150)
+    client_code = forms.CharField(
+        label=_("Client code"), required=False, max_length=40, validators=[reject_cpr]
+    )
+    date_from = forms.DateField(label=_("From"), required=False, widget=DateInput)
+    date_to = forms.DateField(label=_("To"), required=False, widget=DateInput)
+    action = forms.ChoiceField(label=_("Action"), required=False, choices=[])
+
+    def __init__(self, *args: Any, actions: list[str], **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.fields["action"].choices = [("", _("All")), *[(a, a) for a in actions]]  # type: ignore[attr-defined]
+
+
+class ClientLogExportForm(forms.Form):
+    client_code = forms.CharField(label=_("Client code"), max_length=40, validators=[reject_cpr])
+
+
+class ReportForm(forms.Form):
+    title = forms.CharField(label=_("Title"), max_length=200, validators=[reject_cpr])
+    scope = forms.ChoiceField(
+        label=_("Scope"), choices=[("org", _("The whole organisation")), ("unit", _("One unit"))]
+    )
+    unit_id = forms.TypedChoiceField(label=_("Unit"), coerce=int, required=False, choices=[])
+    period = forms.ChoiceField(label=_("Period"), choices=[])
+    age_group = forms.ChoiceField(
+        label=_("Age group"), required=False, choices=[("", _("All")), *AgeGroup.choices]
+    )
+
+    def __init__(self, *args: Any, units: Any, periods: list[tuple[str, str]], **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.fields["unit_id"].choices = [("", "—"), *[(u.pk, u.name) for u in units]]  # type: ignore[attr-defined]
+        self.fields["period"].choices = periods  # type: ignore[attr-defined]
+
+
+class NoteForm(forms.Form):
+    note = forms.CharField(label=_("Note"), max_length=300, required=False, validators=[reject_cpr])
+
+
+class PolicySettingsForm(forms.Form):
+    retention_days = forms.IntegerField(
+        label=_("Keep inactive episodes for (days)"),
+        required=False,
+        min_value=1,
+        help_text=_("Empty: keep until deleted by hand."),
+    )
+    small_cell_k = forms.IntegerField(label=_("Small-cell threshold k"), min_value=3)
+    approvers: forms.ModelMultipleChoiceField = forms.ModelMultipleChoiceField(
+        label=_("Report approvers"), queryset=None, required=False
+    )
+
+    def __init__(self, *args: Any, members: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.fields["approvers"].queryset = members  # type: ignore[attr-defined]
+
+
+class UserImportForm(forms.Form):
+    file = forms.FileField(label=_("CSV file (name, email, unit, role)"))
