@@ -503,8 +503,9 @@ class ReportDetailView(_PolicyPage):
         rows = [
             {
                 "label": _("Active") if r["active"] else _("Inactive"),
+                # (value, hidden): a hidden cell shows "< k", a missing mean "–".
                 "cells": [
-                    (None if c in r["hidden"] else r["values"].get(c))
+                    (None, True) if c in r["hidden"] else (r["values"].get(c), False)
                     for c in figures.get("columns", [])
                 ],
             }
