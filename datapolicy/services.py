@@ -387,3 +387,32 @@ def organisation_policy_update(
         request=request,
     )
     return organisation
+
+
+# --- Memberships ------------------------------------------------------------------
+
+
+@transaction.atomic
+def membership_set_active(
+    *, actor: Any, membership: Membership, active: bool, request: HttpRequest | None = None
+) -> Membership:
+    """The system owner (de)activates a role; the user keeps their history."""
+    organisation_id = membership.organisation_id
+    if Role.SYSTEM_OWNER not in roles_of(actor, organisation_id):
+        raise PermissionDenied
+    if membership.user_id == actor.pk and membership.role == Role.SYSTEM_OWNER and not active:
+        # SECURITY: an organisation must not lose its last way into user administration
+        # by a slip of the finger.
+        raise ValidationError(_("You cannot deactivate your own system-owner role."))
+    membership.is_active = active
+    membership.save(update_fields=["is_active"])
+    access_log_write(
+        actor=actor,
+        organisation=organisation_id,
+        action=Action.UPDATE,
+        object_type="membership",
+        object_id=membership.pk,
+        role=Role.SYSTEM_OWNER,
+        request=request,
+    )
+    return membership
