@@ -282,6 +282,7 @@ def consent_record(
     for any client of the organisation."""
     if client.organisation_id != organisation.pk:
         raise PermissionDenied
+    _check_may_act_for_client(actor, organisation.pk, client.pk)
     errors: dict[str, Any] = {}
     purpose = (purpose or "").strip()
     if not purpose:
@@ -319,6 +320,7 @@ def consent_record(
 def consent_withdraw(
     *, actor: Any, consent: Consent, request: HttpRequest | None = None
 ) -> Consent:
+    _check_may_act_for_client(actor, consent.organisation_id, consent.client_id)
     if consent.withdrawn_on is not None:
         raise ValidationError(_("The consent is already withdrawn."))
     consent.withdrawn_on = timezone.localdate()
@@ -334,6 +336,17 @@ def consent_withdraw(
         request=request,
     )
     return consent
+
+
+def _check_may_act_for_client(actor: Any, organisation_id: int, client_id: int) -> None:
+    """SECURITY: the data-policy admin acts for any client of the organisation; anyone
+    else only for a client they may see (a therapist's own)."""
+    if Role.DP_ADMIN in roles_of(actor, organisation_id):
+        return
+    from clients.models import Client
+
+    if not Client.objects.for_user(actor, organisation_id).filter(pk=client_id).exists():
+        raise PermissionDenied
 
 
 def _acting_role(roles: set[str]) -> str:
