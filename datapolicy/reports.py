@@ -301,6 +301,8 @@ def report_withdraw(
 @transaction.atomic
 def report_export(*, actor: Any, report: Report, request: HttpRequest | None = None) -> bytes:
     """The approved report as an XLSX workbook. Refused unless approved."""
+    if not roles_of(actor, report.organisation_id) & {Role.MI_OFFICER, Role.DP_ADMIN}:
+        raise PermissionDenied
     # SECURITY: an unapproved (draft or withdrawn) report never leaves the organisation.
     if report.status != Report.Status.APPROVED:
         raise ReportNotApproved(_("Only an approved report can be exported."))
