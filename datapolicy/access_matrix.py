@@ -188,6 +188,17 @@ ROWS += [
         ("dp_admin", "owner"),
         fields="name, e-mail, unit, role",
     ),
+    Row(
+        "dp_membership_active",
+        "membership (deactivate)",
+        "update",
+        ("owner",),
+        method="post",
+        kwargs=lambda w: {"pk": w.org1.therapist_b.memberships.get().pk},
+        data=lambda w: {"active": "0"},
+        ok_status=302,
+        overrides={"other_org": 403},
+    ),
     Row("dp_user_import", "CSV user import", "read", ("owner",)),
     Row(
         "dp_user_import",

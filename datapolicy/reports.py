@@ -204,12 +204,15 @@ def _event(report: Report, actor: Any, action: str, note: str = "") -> None:
 
 
 def _log(actor: Any, report: Report, action: str, request: HttpRequest | None) -> None:
+    roles = roles_of(actor, report.organisation_id)
+    role = next((r for r in (Role.MI_OFFICER, Role.DP_ADMIN, Role.UNIT_LEADER) if r in roles), "")
     access_log_write(
         actor=actor,
         organisation=report.organisation_id,
         action=action,
         object_type="report",
         object_id=report.pk,
+        role=str(role) if role else (sorted(roles)[0] if roles else ""),
         request=request,
     )
 
@@ -298,6 +301,8 @@ def report_withdraw(
 @transaction.atomic
 def report_export(*, actor: Any, report: Report, request: HttpRequest | None = None) -> bytes:
     """The approved report as an XLSX workbook. Refused unless approved."""
+    if not roles_of(actor, report.organisation_id) & {Role.MI_OFFICER, Role.DP_ADMIN}:
+        raise PermissionDenied
     # SECURITY: an unapproved (draft or withdrawn) report never leaves the organisation.
     if report.status != Report.Status.APPROVED:
         raise ReportNotApproved(_("Only an approved report can be exported."))

@@ -282,6 +282,7 @@ def consent_record(
     for any client of the organisation."""
     if client.organisation_id != organisation.pk:
         raise PermissionDenied
+    _check_may_act_for_client(actor, organisation.pk, client.pk)
     errors: dict[str, Any] = {}
     purpose = (purpose or "").strip()
     if not purpose:
@@ -319,6 +320,7 @@ def consent_record(
 def consent_withdraw(
     *, actor: Any, consent: Consent, request: HttpRequest | None = None
 ) -> Consent:
+    _check_may_act_for_client(actor, consent.organisation_id, consent.client_id)
     if consent.withdrawn_on is not None:
         raise ValidationError(_("The consent is already withdrawn."))
     consent.withdrawn_on = timezone.localdate()
@@ -334,6 +336,17 @@ def consent_withdraw(
         request=request,
     )
     return consent
+
+
+def _check_may_act_for_client(actor: Any, organisation_id: int, client_id: int) -> None:
+    """SECURITY: the data-policy admin acts for any client of the organisation; anyone
+    else only for a client they may see (a therapist's own)."""
+    if Role.DP_ADMIN in roles_of(actor, organisation_id):
+        return
+    from clients.models import Client
+
+    if not Client.objects.for_user(actor, organisation_id).filter(pk=client_id).exists():
+        raise PermissionDenied
 
 
 def _acting_role(roles: set[str]) -> str:
@@ -387,3 +400,32 @@ def organisation_policy_update(
         request=request,
     )
     return organisation
+
+
+# --- Memberships ------------------------------------------------------------------
+
+
+@transaction.atomic
+def membership_set_active(
+    *, actor: Any, membership: Membership, active: bool, request: HttpRequest | None = None
+) -> Membership:
+    """The system owner (de)activates a role; the user keeps their history."""
+    organisation_id = membership.organisation_id
+    if Role.SYSTEM_OWNER not in roles_of(actor, organisation_id):
+        raise PermissionDenied
+    if membership.user_id == actor.pk and membership.role == Role.SYSTEM_OWNER and not active:
+        # SECURITY: an organisation must not lose its last way into user administration
+        # by a slip of the finger.
+        raise ValidationError(_("You cannot deactivate your own system-owner role."))
+    membership.is_active = active
+    membership.save(update_fields=["is_active"])
+    access_log_write(
+        actor=actor,
+        organisation=organisation_id,
+        action=Action.UPDATE,
+        object_type="membership",
+        object_id=membership.pk,
+        role=Role.SYSTEM_OWNER,
+        request=request,
+    )
+    return membership

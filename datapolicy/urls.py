@@ -46,5 +46,10 @@ urlpatterns += [
     path("policy/settings/", views.PolicySettingsView.as_view(), name="dp_settings"),
     path("policy/retention/run/", views.RetentionRunView.as_view(), name="dp_retention_run"),
     path("policy/memberships/", views.MembershipListView.as_view(), name="dp_memberships"),
+    path(
+        "policy/memberships/<int:pk>/active/",
+        views.MembershipActiveView.as_view(),
+        name="dp_membership_active",
+    ),
     path("policy/memberships/import/", views.UserImportView.as_view(), name="dp_user_import"),
 ]

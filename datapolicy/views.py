@@ -30,7 +30,7 @@ from .forms import (
     UserImportForm,
 )
 from .middleware import SESSION_KEY
-from .models import AgeGroup, Grant, Report, RetentionRun, Role, Unit
+from .models import AgeGroup, Grant, Membership, Report, RetentionRun, Role, Unit
 from .reports import (
     column_label,
     may_approve,
@@ -61,6 +61,7 @@ from .services import (
     consent_withdraw,
     grant_create,
     grant_revoke,
+    membership_set_active,
     organisation_policy_update,
 )
 from .user_import import users_import_csv
@@ -503,8 +504,9 @@ class ReportDetailView(_PolicyPage):
         rows = [
             {
                 "label": _("Active") if r["active"] else _("Inactive"),
+                # (value, hidden): a hidden cell shows "< k", a missing mean "–".
                 "cells": [
-                    (None if c in r["hidden"] else r["values"].get(c))
+                    (None, True) if c in r["hidden"] else (r["values"].get(c), False)
                     for c in figures.get("columns", [])
                 ],
             }
@@ -655,6 +657,27 @@ class MembershipListView(_PolicyPage):
             groups=memberships_by_unit(organisation=self.organisation),
             may_manage=Role.SYSTEM_OWNER in self.roles,
         )
+
+
+class MembershipActiveView(_PolicyPage):
+    """The system owner activates or deactivates one membership."""
+
+    allowed_roles = frozenset({Role.SYSTEM_OWNER})
+    scope = "org"
+    model = Membership
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        membership = self.get_scoped_object(pk=pk)
+        try:
+            membership_set_active(
+                actor=request.user,
+                membership=membership,
+                active=request.POST.get("active") == "1",
+                request=request,
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        return redirect("dp_memberships")
 
 
 class UserImportView(_PolicyPage):

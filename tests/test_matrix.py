@@ -30,9 +30,11 @@ class World:
     session: Any
     colleague_episode: Any  # therapist_b's episode in org 1
     other_episode: Any  # an episode in org 2
-    # datapolicy: a live share of therapist_a's episode graph with the leader, a consent
+    # datapolicy: a live share of the graph of a separate episode of therapist_a (so that
+    # the visibility of ``episode`` stays as other rows expect) with the leader, a consent
     # for that client, a draft report by the analyst and an approved one (dp_admin is a
     # named approver of org 1).
+    grant_episode: Any = None
     grant: Any = None
     consent: Any = None
     report: Any = None
@@ -50,6 +52,8 @@ class World:
     def identities(self) -> list[str]:
         """Strings that must never appear in an anonymised response."""
         codes = [self.episode.client.code, self.colleague_episode.client.code]
+        if self.grant_episode is not None:
+            codes.append(self.grant_episode.client.code)
         names = [u.get_full_name() for u in (self.org1.therapist_a, self.org1.therapist_b)]
         return codes + names + [self.org1.therapist_a.username, self.org1.therapist_b.username]
 
@@ -80,12 +84,13 @@ def _add_datapolicy_objects(w: World) -> None:
 
     org = w.org1.org
     now = timezone.now()
+    w.grant_episode = make_episode(w.org1, code="AL-4719", therapist=w.org1.therapist_a)
     w.grant = grant_create(
         actor=w.org1.therapist_a,
         organisation=org,
         kind="client_graph",
         grantee=w.org1.leader,
-        episode=w.episode,
+        episode=w.grant_episode,
         purpose="Supervision",
         starts_at=now - dt.timedelta(days=1),
         expires_at=now + dt.timedelta(days=30),
@@ -93,7 +98,7 @@ def _add_datapolicy_objects(w: World) -> None:
     w.consent = consent_record(
         actor=w.org1.therapist_a,
         organisation=org,
-        client=w.episode.client,
+        client=w.grant_episode.client,
         purpose="Research",
         given_on=dt.date.today(),
     )

@@ -358,3 +358,27 @@ def test_leader_lists_received_shares_only(org1: Any, client: Any) -> None:
     body = response.content.decode()
     assert "REC-1" not in body and reverse("dp_grant_create") not in body
     assert client.get(reverse("dp_grant_create")).status_code == 403
+
+
+@pytest.mark.django_db
+def test_consent_services_refuse_a_colleagues_client(org1: Any) -> None:
+    colleague = make_episode(org1, therapist=org1.therapist_b, code="COLL-2")
+    with pytest.raises(PermissionDenied):
+        consent_record(
+            actor=org1.therapist_a,
+            organisation=org1.org,
+            client=colleague.client,
+            purpose="x",
+            given_on=dt.date.today(),
+        )
+    consent = consent_record(
+        actor=org1.therapist_b,
+        organisation=org1.org,
+        client=colleague.client,
+        purpose="x",
+        given_on=dt.date.today(),
+    )
+    with pytest.raises(PermissionDenied):
+        consent_withdraw(actor=org1.therapist_a, consent=consent)
+    with pytest.raises(PermissionDenied):
+        consent_withdraw(actor=org1.leader, consent=consent)

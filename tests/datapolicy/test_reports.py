@@ -237,6 +237,14 @@ class TestLifeCycle:
             ("withdrawn", org1.analyst.username, "Fejl i udvalg"),
         ]
 
+    def test_only_analyst_and_dp_admin_export(self, org1: Any, frozen: Any) -> None:
+        report = self._draft(org1)
+        org1.org.report_approvers.add(org1.leader)
+        report_approve(actor=org1.leader, report=report)
+        with pytest.raises(PermissionDenied):
+            report_export(actor=org1.leader, report=report)
+        assert report_export(actor=org1.dp_admin, report=report)
+
     def test_export_page_refuses_a_draft(self, org1: Any, client: Any, frozen: Any) -> None:
         report = self._draft(org1)
         for persona in ("analyst", "dp_admin"):

@@ -202,3 +202,37 @@ def test_management_command(org1: Any, history: dict[str, Any]) -> None:
     out = StringIO()
     call_command("retention_run", "--org", org1.org.slug, "--today", "2026-06-15", stdout=out)
     assert out.getvalue().strip() == "alpha: cutoff 2025-06-15, 3 episodes, 2 clients deleted"
+
+
+def test_beat_schedule_names_registered_tasks() -> None:
+    from django.conf import settings
+
+    from fitplatform.celery import app
+
+    app.loader.import_default_modules()
+    names = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert {"datapolicy.retention_nightly", "datapolicy.grant_permissions_cleanup"} <= names
+    assert names <= set(app.tasks)
+
+
+@pytest.mark.django_db
+def test_grant_cleanup_task(org1: Any) -> None:
+    from datapolicy.tasks import grant_permissions_cleanup_nightly
+
+    t0 = dt.datetime(2026, 3, 2, 9, tzinfo=dt.UTC)
+    with time_machine.travel(t0, tick=False):
+        episode = make_episode(org1)
+        grant_create(
+            actor=org1.therapist_a,
+            organisation=org1.org,
+            kind="client_graph",
+            grantee=org1.leader,
+            episode=episode,
+            purpose="Supervision",
+            starts_at=t0,
+            expires_at=t0 + dt.timedelta(days=1),
+        )
+    with time_machine.travel(t0 + dt.timedelta(days=2), tick=False):
+        assert grant_permissions_cleanup_nightly.delay().get() == 1
+        assert grant_permissions_cleanup_nightly.delay().get() == 0
+    assert not EpisodeUserObjectPermission.objects.filter(content_object_id=episode.pk).exists()

@@ -105,3 +105,35 @@ class TestImport:
         units = [u for u, _members in response.context["groups"]]
         assert units == [None, org1.unit]
         assert not response.context["may_manage"]
+
+
+@pytest.mark.django_db
+class TestMembershipActive:
+    def test_owner_deactivates_and_reactivates(self, org1: Any, client: Any) -> None:
+        m = Membership.objects.for_org(org1.org).get(user=org1.therapist_b)
+        client.force_login(org1.owner)
+        url = reverse("dp_membership_active", args=[m.pk])
+        assert client.post(url, {"active": "0"}).status_code == 302
+        m.refresh_from_db()
+        assert not m.is_active
+        from datapolicy.access import roles_of
+
+        assert roles_of(org1.therapist_b, org1.org) == set()
+        client.post(url, {"active": "1"})
+        m.refresh_from_db()
+        assert m.is_active
+
+    def test_owner_cannot_lock_themself_out(self, org1: Any, client: Any) -> None:
+        m = Membership.objects.for_org(org1.org).get(user=org1.owner)
+        client.force_login(org1.owner)
+        client.post(reverse("dp_membership_active", args=[m.pk]), {"active": "0"})
+        m.refresh_from_db()
+        assert m.is_active
+
+    def test_other_organisations_membership_is_404(self, org1: Any, org2: Any, client: Any) -> None:
+        m = Membership.objects.for_org(org2.org).get(user=org2.therapist_a)
+        client.force_login(org1.owner)
+        response = client.post(reverse("dp_membership_active", args=[m.pk]), {"active": "0"})
+        assert response.status_code == 404
+        m.refresh_from_db()
+        assert m.is_active
