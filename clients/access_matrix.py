@@ -44,6 +44,15 @@ ROWS = [
         fields="code, age group, sessions, scores, alerts, graph",
     ),
     Row(
+        "episode_detail",
+        "client episode shared for supervision (live grant to the leader)",
+        "read",
+        ("therapist_a", "leader"),
+        kwargs=lambda w: {"pk": w.grant_episode.pk},
+        overrides={"therapist_b": 404},
+        fields="as above, for the grant holder while the grant is live",
+    ),
+    Row(
         "episode_close",
         "episode",
         "close",

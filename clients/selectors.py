@@ -13,7 +13,7 @@ from datapolicy.models import Organisation
 from .models import Episode
 
 # Score totals as decimals with one decimal (SQLite would otherwise return floats).
-TOTAL = DecimalField(max_digits=3, decimal_places=1)
+TOTAL: DecimalField = DecimalField(max_digits=3, decimal_places=1)
 
 
 def caseload(
