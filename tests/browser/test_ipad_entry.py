@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from django.db import connections
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls of the test
 # itself are ordinary synchronous code.
@@ -243,3 +244,7 @@ def test_ipad_ors_srs_graph_and_client_mode(live_server: Any, settings: Any) -> 
             ctx.close()
         finally:
             browser.close()
+            # The ORM calls above ran inside Playwright's greenlet, whose context has its
+            # own database connection: close it here, or the test database cannot be
+            # dropped at the end of the run.
+            connections.close_all()
