@@ -130,6 +130,17 @@ class EpisodeMixin(TenantPageMixin):
         episode: Episode = self.get_scoped_object(qs, pk=pk)
         return episode
 
+    def log_view(self, episode: Episode) -> None:
+        """Access-log a page that shows the client's data."""
+        access_log_write(
+            actor=self.request.user,
+            organisation=self.organisation,
+            action=Action.VIEW,
+            obj=episode,
+            role=self.acting_role,
+            request=self.request,
+        )
+
 
 class EpisodeDetailView(EpisodeMixin, TemplateView):
     """The client's episode: facts, alerts, graph, sessions and the actions."""
@@ -142,14 +153,7 @@ class EpisodeDetailView(EpisodeMixin, TemplateView):
         from measures.models import SessionDraft
 
         episode = self.episode(kwargs["pk"])
-        access_log_write(
-            actor=self.request.user,
-            organisation=self.organisation,
-            action=Action.VIEW,
-            obj=episode,
-            role=self.acting_role,
-            request=self.request,
-        )
+        self.log_view(episode)
         is_owner = episode.therapist_id == self.request.user.pk
         draft = (
             SessionDraft.objects.for_org(self.organisation)
@@ -236,14 +240,7 @@ class EpisodeTransferView(EpisodeMixin, View):
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         episode = self.episode(pk, write=True)
-        access_log_write(
-            actor=request.user,
-            organisation=self.organisation,
-            action=Action.VIEW,
-            obj=episode,
-            role=self.acting_role,
-            request=request,
-        )
+        self.log_view(episode)
         form = EpisodeTransferForm(candidates=transfer_candidates(episode=episode))
         return render(request, self.template_name, {"episode": episode, "form": form})
 

@@ -66,6 +66,7 @@ def access_log_write(
         if client_id is None:
             client_id = _client_id_of(obj)
     org_id = organisation if isinstance(organisation, int) else organisation.pk
+    role = role or _request_role(request)
     return AccessLog.objects.create(
         organisation_id=org_id,
         user=actor if getattr(actor, "is_authenticated", False) else None,
@@ -78,6 +79,16 @@ def access_log_write(
         ip=_client_ip(request),
         path=(request.path[:300] if request is not None else ""),
     )
+
+
+def _request_role(request: HttpRequest | None) -> str:
+    """The role a page request acts under when the caller did not name one (services
+    get the request, not the view's role): the therapist role where held, since only a
+    client's own therapist changes client data."""
+    roles = sorted(getattr(request, "roles", None) or ())
+    if not roles:
+        return ""
+    return "therapist" if "therapist" in roles else roles[0]
 
 
 def _client_id_of(obj: Any) -> int | None:

@@ -79,6 +79,7 @@ class SessionNewView(EpisodeMixin, View):
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         episode = self.episode(pk, write=True)
+        self.log_view(episode)
         return render(request, self.template_name, {"episode": episode, "form": SessionStartForm()})
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
@@ -354,14 +355,7 @@ class PaperEntryView(EpisodeMixin, View):
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         episode = self.episode(pk, write=True)
-        access_log_write(
-            actor=request.user,
-            organisation=self.organisation,
-            action=Action.VIEW,
-            obj=episode,
-            role=self.acting_role,
-            request=request,
-        )
+        self.log_view(episode)
         return render(request, self.template_name, self.context(episode, PaperEntryForm()))
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:

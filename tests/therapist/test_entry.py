@@ -293,3 +293,18 @@ def test_every_change_is_access_logged(therapist: Any, episode: Any, org1: OrgPe
     created = [e for e in entries if e.action == "create" and e.object_type == "session"]
     assert len(created) == 1
     assert created[0].user == org1.therapist_a and created[0].client_id == episode.client_id
+
+
+def test_changes_are_logged_with_the_role(therapist: Any, episode: Any, org1: OrgPersonas) -> None:
+    therapist.post(
+        reverse("paper_entry", kwargs={"pk": episode.pk}),
+        {"date": TODAY.isoformat(), "ors_total": "20"},
+    )
+    log = AccessLog.objects.filter(organisation=org1.org, object_type="session").get()
+    assert (log.action, log.role, log.user, log.client_id) == (
+        "create",
+        "therapist",
+        org1.therapist_a,
+        episode.client_id,
+    )
+    assert log.path == reverse("paper_entry", kwargs={"pk": episode.pk})

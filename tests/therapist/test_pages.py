@@ -267,3 +267,39 @@ def test_transfer_refuses_someone_outside_the_unit(
         assert response.status_code == 400
     episode.refresh_from_db()
     assert episode.therapist == org1.therapist_a
+
+
+def _figure(body: str) -> dict[str, Any]:
+    import json
+
+    raw = body.split('id="graph-figure" type="application/json">')[1].split("</script>")[0]
+    return json.loads(raw)
+
+
+@pytest.mark.parametrize(
+    ("age_group", "cutoff"), [("adult", 25.0), ("youth", 28.0), ("child", 32.0)]
+)
+def test_the_graph_uses_the_age_groups_cutoff(
+    client: Any, org1: OrgPersonas, age_group: str, cutoff: float
+) -> None:
+    ep = make_episode(org1, code=f"CUT-{age_group}", age_group=age_group)
+    record(ep, TODAY - dt.timedelta(days=2), ors="20.0", srs="35.0")
+    _as(client, org1.therapist_a)
+    figure = _figure(client.get(reverse("episode_detail", kwargs={"pk": ep.pk})).content.decode())
+    cut = next(t for t in figure["data"] if t["name"].startswith("Clinical cutoff"))
+    assert cut["y"] == [cutoff, cutoff]
+    srs_line = next(t for t in figure["data"] if t["name"].startswith("Alliance limit"))
+    assert srs_line["y"] == [36.0, 36.0]
+
+
+def test_the_graph_uses_the_organisations_override(
+    client: Any, org1: OrgPersonas, episode: Any
+) -> None:
+    org1.org.ors_cutoff_adult = 24
+    org1.org.save()
+    _as(client, org1.therapist_a)
+    figure = _figure(
+        client.get(reverse("episode_detail", kwargs={"pk": episode.pk})).content.decode()
+    )
+    cut = next(t for t in figure["data"] if t["name"].startswith("Clinical cutoff"))
+    assert cut["y"] == [24.0, 24.0]
