@@ -1,7 +1,8 @@
-"""Fill empty translations in a .po file from a JSON dict {msgid: msgstr}.
+"""Fill translations in a .po file from a JSON dict {msgid: msgstr}.
 
 Usage: python scripts/fill_po.py locale/da/LC_MESSAGES/django.po translations.json
-Only empty msgstr entries are filled; existing translations are kept. Multi-line msgids
+Fills empty msgstr entries and replaces fuzzy guesses (msgmerge's "#, fuzzy" matches)
+with the given translation; existing confirmed translations are kept. Multi-line msgids
 are handled. Developer tool, not used at run time.
 """
 
@@ -22,10 +23,15 @@ def _quote(text: str) -> str:
 def fill(po_text: str, table: dict[str, str]) -> tuple[str, list[str]]:
     out: list[str] = []
     missing: list[str] = []
+    comments: list[str] = []
     lines = po_text.splitlines()
     i = 0
     while i < len(lines):
         line = lines[i]
+        if line.startswith("#"):
+            comments.append(line)
+            i += 1
+            continue
         if line.startswith("msgid "):
             block = [line[6:]]
             i += 1
@@ -33,32 +39,53 @@ def fill(po_text: str, table: dict[str, str]) -> tuple[str, list[str]]:
                 block.append(lines[i])
                 i += 1
             msgid = _unquote(block)
-            out.append("msgid " + block[0])
-            out.extend(block[1:])
+            sblock: list[str] = []
             if i < len(lines) and lines[i].startswith("msgstr "):
                 sblock = [lines[i][7:]]
                 i += 1
                 while i < len(lines) and lines[i].startswith('"'):
                     sblock.append(lines[i])
                     i += 1
-                current = _unquote(sblock)
-                if msgid and not current:
-                    if msgid in table:
-                        out.append("msgstr " + _quote(table[msgid]))
+            fuzzy = any(c.startswith("#,") and "fuzzy" in c for c in comments)
+            current = _unquote(sblock) if sblock else ""
+            if msgid and (not current or fuzzy) and msgid in table:
+                for c in comments:
+                    if c.startswith("#|"):
+                        continue  # msgmerge's previous msgid of a fuzzy guess
+                    if c.startswith("#,"):
+                        flags = [f.strip() for f in c[2:].split(",") if f.strip() != "fuzzy"]
+                        if flags:
+                            out.append("#, " + ", ".join(flags))
                         continue
+                    out.append(c)
+                out.append("msgid " + block[0])
+                out.extend(block[1:])
+                out.append("msgstr " + _quote(table[msgid]))
+            else:
+                if msgid and (not current or fuzzy):
                     missing.append(msgid)
-                out.append("msgstr " + sblock[0])
-                out.extend(sblock[1:])
+                out.extend(comments)
+                out.append("msgid " + block[0])
+                out.extend(block[1:])
+                if sblock:
+                    out.append("msgstr " + sblock[0])
+                    out.extend(sblock[1:])
+            comments = []
             continue
+        out.extend(comments)
+        comments = []
         out.append(line)
         i += 1
+    out.extend(comments)
     return "\n".join(out) + "\n", missing
 
 
 def main() -> int:
-    po_path, json_path = sys.argv[1], sys.argv[2]
-    with open(json_path, encoding="utf-8") as fh:
-        table = json.load(fh)
+    po_path = sys.argv[1]
+    table: dict[str, str] = {}
+    for json_path in sys.argv[2:]:
+        with open(json_path, encoding="utf-8") as fh:
+            table.update(json.load(fh))
     with open(po_path, encoding="utf-8") as fh:
         text, missing = fill(fh.read(), table)
     with open(po_path, "w", encoding="utf-8") as fh:
