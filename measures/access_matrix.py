@@ -68,3 +68,64 @@ ROWS += [
     ),
     Row("api-alert-list", "own alerts", "list", _THERAPISTS, api=True),
 ]
+
+# Import and export pages (issue 6): system owner only.
+_OWNER = ("owner",)
+
+
+def _import_job(w: object) -> dict[str, int]:
+    """An import job of org 1 (made on first use: the World fixture has none)."""
+    job = getattr(w, "_import_job", None)
+    if job is None:
+        from django.core.files.base import ContentFile
+
+        from measures.models import ImportJob
+
+        job = ImportJob(
+            organisation=w.org1.org,  # type: ignore[attr-defined]
+            created_by=w.org1.owner,  # type: ignore[attr-defined]
+            original_name="old.csv",
+            status=ImportJob.Status.FAILED,
+            errors=[{"line": 7, "column": "ors_total", "message": "x"}],
+        )
+        job.file.save("old.csv", ContentFile(b"client_code\n"), save=False)
+        job.save()
+        object.__setattr__(w, "_import_job", job)
+    return {"pk": job.pk}
+
+
+def _upload(w: object) -> dict[str, object]:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return {"file": SimpleUploadedFile("new.csv", b"client_code,therapist,unit,session_date\n")}
+
+
+ROWS += [
+    Row("import_upload", "import of historical data", "read", _OWNER),
+    Row(
+        "import_upload",
+        "import of historical data",
+        "create",
+        _OWNER,
+        method="post",
+        data=_upload,
+        ok_status=302,
+    ),
+    Row(
+        "import_job",
+        "import job (progress, error report)",
+        "read",
+        _OWNER,
+        kwargs=_import_job,
+        overrides={"other_org": 403},  # a therapist elsewhere: wrong role before the object
+    ),
+    Row(
+        "import_job_status",
+        "import job progress (JSON)",
+        "read",
+        _OWNER,
+        kwargs=_import_job,
+        overrides={"other_org": 403},
+    ),
+    Row("export_sessions", "all sessions as CSV", "export", _OWNER),
+]
