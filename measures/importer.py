@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -372,6 +373,7 @@ def validate_file(
             "unit_id": unit_id,
             "age_group": age,
             "date": date,
+            "date_str": df["session_date"],
             "closed_on": closed,
         }
     )
@@ -570,22 +572,28 @@ def _eq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _write(model: Any, frame: pd.DataFrame) -> None:
-    from measures.management.commands.seed_demo import _copy
-
+    """COPY (PostgreSQL) or bulk_create (SQLite, embedded mode)."""
     if frame.empty:
         return
     if connection.vendor == "postgresql":
+        from measures.management.commands.seed_demo import _copy
+
         _copy(model._meta.db_table, frame)
         return
     records = frame.astype(object).where(pd.notna(frame), None).to_dict("records")
     for r in records:
         if "alerts" in r:
-            r["alerts"] = []
+            r["alerts"] = json.loads(r["alerts"])
     model.dangerously_unscoped.bulk_create([model(**r) for r in records], batch_size=2000)
 
 
-def _fmt(values: np.ndarray) -> list[str | None]:
-    return [None if v != v else f"{v:.1f}" for v in values]
+# "0.0" ... "40.0": scores as text by table lookup (formatting a million floats is slow).
+_TENTHS = np.array([f"{i / 10:.1f}" for i in range(401)] + [None], dtype=object)
+
+
+def _fmt(values: np.ndarray) -> np.ndarray:
+    tenths = np.where(np.isnan(values), 401, np.round(np.nan_to_num(values) * 10))
+    return _TENTHS[tenths.astype(np.int64)]
 
 
 def import_sessions(
@@ -639,12 +647,15 @@ def import_sessions(
         if errors.count():
             return finish(errors)
         report("importing", len(df) // 2, len(df))
-        _write_plan(organisation, plan, client_id, episode_id, skip, actor, result, _next_ids)
+        _write_plan(
+            organisation, plan, client_id, episode_id, skip, actor, result, _next_ids, today
+        )
         if touched:
-            from .services import _renumber
+            from .services import _renumber, episode_alerts_refresh
 
             for ep in Episode.objects.for_org(organisation).filter(pk__in=touched):
                 _renumber(ep)
+                episode_alerts_refresh(ep)
                 first = ep.sessions.order_by("date").values_list("date", flat=True).first()
                 if first and first < ep.started_on:
                     Episode.dangerously_unscoped.filter(pk=ep.pk).update(started_on=first)
@@ -664,10 +675,6 @@ def import_sessions(
             request=request,
         )
         _notify(organisation, plan, skip)
-    from .services import alerts_refresh_for_org
-
-    if result.sessions_created:
-        alerts_refresh_for_org(organisation)
     report("done", len(df), len(df))
     return result
 
@@ -681,17 +688,19 @@ def _write_plan(
     actor: Any,
     result: ImportResult,
     next_ids: Any,
+    today: dt.date,
 ) -> None:
     w = plan.df.copy()
     w["client_id"] = client_id.to_numpy()
     w["episode_id"] = episode_id.to_numpy()
     keep = ~skip
     result.sessions_skipped = int(skip.sum())
-    w = w.loc[keep]
+    w = w.loc[keep].reset_index(drop=True)
     ors = {k: v[keep] for k, v in plan.ors.items()}
     srs = {k: v[keep] for k, v in plan.srs.items()}
-    now = timezone.now()
+    now = timezone.now().isoformat()
     actor_id = actor.pk if getattr(actor, "is_authenticated", False) else None
+    existing = w["episode_id"].notna().to_numpy()
 
     # New clients.
     new_c = w.loc[w["client_id"].isna()].drop_duplicates("code_key")
@@ -718,54 +727,47 @@ def _write_plan(
         result.clients_created = len(new_c)
     w["client_id"] = w["client_id"].astype("int64")
 
-    # New episodes.
-    new_e_rows = w.loc[w["episode_id"].isna()]
-    if len(new_e_rows):
-        g = new_e_rows.groupby("ep_key", sort=False)
+    # Session numbers by date within the episode. Sessions of existing episodes get a
+    # temporary offset (unique meanwhile) and are renumbered after the insert.
+    new_rows = w.loc[~existing]
+    if len(new_rows):
+        g = new_rows.groupby("ep_key", sort=False)
         first = g.first()
-        started = g["date"].min()
-        ids = next_ids(Episode, len(first))
-        closed = first["closed_on"]
-        _write(
-            Episode,
-            pd.DataFrame(
-                {
-                    "id": ids,
-                    "organisation_id": organisation.pk,
-                    "client_id": first["client_id"].to_numpy(),
-                    "therapist_id": first["therapist_id"].astype("int64").to_numpy(),
-                    "unit_id": first["unit_id"].astype("int64").to_numpy(),
-                    "age_group": first["age_group"].to_numpy(),
-                    "label": first["label"].to_numpy(),
-                    "started_on": started.dt.date.to_numpy(),
-                    "closed_on": closed.dt.date.where(closed.notna(), None).to_numpy(),
-                    "status": np.where(closed.notna(), "closed", "open"),
-                    "alerts": "[]",
-                    "created_at": now,
-                }
-            ),
+        ep_ids = next_ids(Episode, len(first))
+        w.loc[~existing, "episode_id"] = new_rows["ep_key"].map(
+            pd.Series(ep_ids, index=first.index)
         )
-        w["episode_id"] = w["episode_id"].fillna(w["ep_key"].map(pd.Series(ids, index=first.index)))
-        result.episodes_created = len(first)
     w["episode_id"] = w["episode_id"].astype("int64")
+    order = np.lexsort((np.arange(len(w)), w["date"].to_numpy(), w["episode_id"].to_numpy()))
+    number = np.empty(len(w), dtype=np.int64)
+    number[order] = w.iloc[order].groupby("episode_id", sort=False).cumcount().to_numpy() + 1
+    number = np.where(existing, number + 20000, number)
 
-    # Sessions, numbered by date within the episode (existing episodes are renumbered
-    # after the insert; a temporary offset keeps the numbers unique meanwhile).
+    if len(new_rows):
+        closed = first["closed_on"]
+        closed_str = closed.dt.strftime("%Y-%m-%d").where(closed.notna(), None)
+        alerts = _alerts(organisation, w.loc[~existing], ors, srs, ~existing, number, today)
+        ep_frame = pd.DataFrame(
+            {
+                "id": ep_ids,
+                "organisation_id": organisation.pk,
+                "client_id": first["client_id"].astype("int64").to_numpy(),
+                "therapist_id": first["therapist_id"].astype("int64").to_numpy(),
+                "unit_id": first["unit_id"].astype("int64").to_numpy(),
+                "age_group": first["age_group"].to_numpy(),
+                "label": first["label"].to_numpy(),
+                "started_on": g["date_str"].min().to_numpy(),
+                "closed_on": closed_str.to_numpy(),
+                "status": np.where(closed.notna(), "closed", "open"),
+                "alerts": [alerts.get(int(e), "[]") for e in ep_ids],
+                "created_at": now,
+            }
+        )
+        _write(Episode, ep_frame)
+        result.episodes_created = len(first)
+
     n = len(w)
     sids = next_ids(Session, n)
-    number = (
-        (
-            w.assign(_i=np.arange(n))
-            .sort_values(["episode_id", "date", "_i"])
-            .groupby("episode_id")
-            .cumcount()
-            + 1
-        )
-        .reindex(w.index)
-        .to_numpy()
-    )
-    existing_ep = episode_id.to_numpy()[keep]
-    number = np.where(pd.notna(existing_ep), number + 20000, number)
     _write(
         Session,
         pd.DataFrame(
@@ -773,7 +775,7 @@ def _write_plan(
                 "id": sids,
                 "organisation_id": organisation.pk,
                 "episode_id": w["episode_id"].to_numpy(),
-                "date": w["date"].dt.date.to_numpy(),
+                "date": w["date_str"].to_numpy(),
                 "number": number,
                 "created_by_id": actor_id,
                 "created_at": now,
@@ -811,6 +813,51 @@ def _write_plan(
     scores = pd.concat(frames, ignore_index=True)
     scores.insert(0, "id", next_ids(Score, len(scores)))
     _write(Score, scores)
+
+
+def _alerts(
+    organisation: Organisation,
+    rows: pd.DataFrame,
+    ors: dict[str, np.ndarray],
+    srs: dict[str, np.ndarray],
+    mask: np.ndarray,
+    number: np.ndarray,
+    today: dt.date,
+) -> dict[int, str]:
+    """Alerts of the new open episodes, computed by the statistics engine over the
+    imported rows (the same as measures.services.episode_alerts_refresh would store)."""
+    from stats.engine import episode_alerts
+    from stats.frames import normalise_frame, org_stats_settings
+
+    open_rows = rows["closed_on"].isna().to_numpy()
+    if not open_rows.any():
+        return {}
+    sel = open_rows
+    frame = pd.DataFrame(
+        {
+            "org_id": organisation.pk,
+            "unit_id": rows["unit_id"].to_numpy()[sel],
+            "therapist_id": rows["therapist_id"].to_numpy()[sel],
+            "episode_id": rows["episode_id"].to_numpy()[sel],
+            "age_group": rows["age_group"].to_numpy()[sel],
+            "closed_on": pd.NaT,
+            "session_date": rows["date"].to_numpy()[sel],
+            "session_number": number[mask][sel],
+            "ors": np.where(ors["has"], ors["total"], np.nan)[mask][sel],
+            "srs": np.where(srs["has"], srs["total"], np.nan)[mask][sel],
+        }
+    )
+    frame = normalise_frame(frame)
+    flags = episode_alerts(frame, as_of=today, settings=org_stats_settings(organisation))
+    names = ["alliance", "off_track", "deterioration", "no_contact"]
+    if flags.empty:
+        return {}
+    values = flags[names].to_numpy(dtype=bool)
+    out: dict[int, str] = {}
+    for eid, row in zip(flags.index.to_numpy(), values, strict=True):
+        if row.any():
+            out[int(eid)] = json.dumps([n for n, f in zip(names, row, strict=True) if f])
+    return out
 
 
 def _notify(organisation: Organisation, plan: _Plan, skip: np.ndarray) -> None:

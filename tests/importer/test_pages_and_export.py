@@ -145,6 +145,14 @@ def test_round_trip_gives_identical_statistics(org1: OrgPersonas, tmp_path: Any)
     call_command("import_sessions", "--org", "gamma", str(path))
     assert Session.objects.for_org(empty).count() == n
     pd.testing.assert_frame_equal(_stats(org1.org), _stats(empty))
+    # The alerts stored by the bulk import are those the one-episode path computes.
+    from clients.models import Episode
+    from measures.services import episode_alerts_refresh
+
+    episodes = list(Episode.objects.for_org(empty))
+    stored = {e.pk: list(e.alerts) for e in episodes}
+    assert any(stored.values())
+    assert stored == {e.pk: episode_alerts_refresh(e) for e in episodes}
     # ... and exporting again gives the same file.
     assert export_sessions(actor=None, organisation=empty) == text
     # Re-importing the export into the source organisation adds nothing.
