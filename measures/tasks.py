@@ -41,4 +41,8 @@ def import_run(job_id: int) -> str:
         result=result.summary(),
         finished_at=timezone.now(),
     )
+    # SECURITY: the upload holds client codes and scores; once processed only the
+    # summary and the error report are kept.
+    job.file.delete(save=False)
+    ImportJob.dangerously_unscoped.filter(pk=job_id).update(file="")
     return ImportJob.Status.DONE if result.ok else ImportJob.Status.FAILED

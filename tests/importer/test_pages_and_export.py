@@ -83,9 +83,16 @@ def test_task_is_idempotent(org1: OrgPersonas, django_capture_on_commit_callback
     job = ImportJob(organisation=org1.org, created_by=org1.owner, original_name="a.csv")
     job.file.save("a.csv", ContentFile(f"{HEADER}\n{GOOD}\n".encode()), save=False)
     job.save()
+    stored = job.file.path
     assert import_run(job.pk) == "done"
     assert import_run(job.pk) == "done"
     assert Session.objects.for_org(org1.org).count() == 1
+    # The uploaded file (client codes, scores) is gone once processed.
+    import os
+
+    assert not os.path.exists(stored)
+    job.refresh_from_db()
+    assert not job.file
 
 
 def test_other_organisations_owner_gets_404(
