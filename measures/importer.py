@@ -199,11 +199,20 @@ def _dates(values: pd.Series) -> pd.Series:
 
 def _numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(floats with NaN for empty, mask of non-empty values that are not numbers)."""
-    given = values.to_numpy() != ""
-    num = pd.to_numeric(values.str.replace(",", ".", regex=False), errors="coerce").to_numpy(
-        dtype=float
-    )
-    return num, given & ~np.isfinite(num)
+    given = (values != "").to_numpy()
+    text = values.str.replace(",", ".", regex=False).where(given, "nan")
+    try:
+        # Fast path for a clean column (the usual case): one vectorised cast.
+        num = text.astype("float64").to_numpy(dtype=float)
+    except (ValueError, TypeError, ArithmeticError):
+        num = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+    if np.isinf(num).any() or np.isnan(num[given]).any():
+        # "inf", "nan" typed in the file are not numbers either.
+        num = pd.to_numeric(text.where(given, ""), errors="coerce").to_numpy(dtype=float, copy=True)
+        num[~np.isfinite(num)] = np.nan
+        bad = given & np.isnan(num)
+        return num, bad
+    return num, np.zeros(len(num), dtype=bool)
 
 
 def _cpr_mask(values: pd.Series) -> np.ndarray:
@@ -472,11 +481,17 @@ def _match_existing(
         _("The client exists already with another age group."),
     )
     known = client_id.dropna().astype("int64").unique().tolist()
-    eps = list(
-        Episode.objects.for_org(organisation)
-        .filter(client_id__in=known)
-        .values_list("id", "client_id", "label", "started_on", "therapist_id", "unit_id", "status")
-    )
+    episodes = Episode.objects.for_org(organisation)
+    if len(known) <= 1000:  # else read them all: cheaper than a huge IN list
+        episodes = episodes.filter(client_id__in=known)
+    known_set = set(known)
+    eps = [
+        row
+        for row in episodes.values_list(
+            "id", "client_id", "label", "started_on", "therapist_id", "unit_id", "status"
+        )
+        if row[1] in known_set
+    ]
     # Labelled episodes match by label; an unlabelled one by "" when it is the client's
     # only unlabelled episode, and by its start date (how the export labels it when the
     # client has several episodes).

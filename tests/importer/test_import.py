@@ -203,3 +203,19 @@ def test_command(org1: OrgPersonas, tmp_path: Any, capsys: Any) -> None:
     good.write_bytes(csv(*GOOD))
     call_command("import_sessions", "--org", "alpha", str(good))
     assert Session.objects.for_org(org1.org).count() == 6
+
+
+def test_not_numbers_are_reported(org1: OrgPersonas) -> None:
+    lines = [
+        "AB-1;alpha-therapist_a;ung;2025-01-10;adult;;;;;;abc;;",
+        "AB-2;alpha-therapist_a;ung;2025-01-10;adult;;;;;;inf;;",
+        "AB-3;alpha-therapist_a;ung;2025-01-10;adult;;;;;;nan;;",
+        "AB-4;alpha-therapist_a;ung;2025-01-10;adult;;;;;;12,5;;",
+    ]
+    result = run(org1, csv(*lines))
+    assert [(e.line, e.column) for e in result.errors] == [
+        (2, "ors_total"),
+        (3, "ors_total"),
+        (4, "ors_total"),
+    ]
+    assert "not a number" in result.errors[0].message
