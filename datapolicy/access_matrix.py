@@ -75,3 +75,24 @@ ROWS += [
         api=True,
     ),
 ]
+ROWS += [
+    Row("api_keys_page", "API keys page", "read", _OWNER),
+    Row(
+        "api_keys_page",
+        "API key (shown once)",
+        "create",
+        _OWNER,
+        method="post",
+        data=lambda w: {"name": "Fagsystem", "user": w.org1.therapist_a.pk, "scopes": ["read"]},
+    ),
+    Row(
+        "api_key_revoke_page",
+        "API key",
+        "revoke",
+        _OWNER,
+        method="post",
+        kwargs=_api_key_id,
+        ok_status=302,
+        overrides={"other_org": 403},
+    ),
+]

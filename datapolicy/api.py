@@ -112,3 +112,76 @@ class ApiKeySchema(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-c
             "name": "Authorization",
             "description": "`Api-Key <prefix>.<secret>` (created by the system owner)",
         }
+
+
+# --- pages: API keys for the system owner ------------------------------------------
+
+from django.contrib import messages  # noqa: E402
+from django.core.exceptions import ValidationError as DjangoValidationError  # noqa: E402
+from django.http import HttpRequest, HttpResponse  # noqa: E402
+from django.shortcuts import redirect  # noqa: E402
+from django.utils.translation import gettext as _  # noqa: E402
+from django.views import View  # noqa: E402
+from django.views.generic import TemplateView  # noqa: E402
+
+from .models import Membership  # noqa: E402
+from .scoping import TenantPageMixin  # noqa: E402
+
+
+class ApiKeysPage(TenantPageMixin, TemplateView):
+    """The organisation's API keys: create (the key is shown once on the answer page),
+    list (no secrets), revoke."""
+
+    template_name = "datapolicy/api_keys.html"
+    allowed_roles = frozenset({Role.SYSTEM_OWNER})
+    scope = "org"
+    model = ApiKey
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        users = (
+            User.objects.filter(
+                pk__in=Membership.objects.for_org(self.organisation)
+                .filter(is_active=True)
+                .values("user_id")
+            )
+            .order_by("username")
+            .only("pk", "username", "first_name", "last_name")
+        )
+        keys = self.scoped_queryset().select_related("user").order_by("-created_at", "-pk")
+        return {
+            **super().get_context_data(**kwargs),
+            "keys": keys,
+            "users": users,
+            "scopes": SCOPES,
+        }
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user_id = request.POST.get("user", "")
+        user = User.objects.filter(pk=int(user_id)).first() if user_id.isdigit() else None
+        try:
+            key, raw = apikey_create(
+                actor=request.user,
+                organisation=self.organisation,
+                name=request.POST.get("name", ""),
+                user=user,
+                scopes=request.POST.getlist("scopes"),
+                request=request,
+            )
+        except DjangoValidationError as exc:
+            errors = [str(m) for ms in exc.message_dict.values() for m in ms]
+            return self.render_to_response(self.get_context_data(errors=errors), status=400)
+        # SECURITY: the key is shown on this answer only (never stored in clear, no
+        # redirect that would need it in a URL or the session).
+        return self.render_to_response(self.get_context_data(created=key, raw_key=raw))
+
+
+class ApiKeyRevokePage(TenantPageMixin, View):
+    allowed_roles = frozenset({Role.SYSTEM_OWNER})
+    scope = "org"
+    model = ApiKey
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        key = self.get_scoped_object(pk=pk)
+        apikey_revoke(actor=request.user, key=key, request=request)
+        messages.success(request, _("The key %(name)s is revoked.") % {"name": key.name})
+        return redirect("api_keys_page")

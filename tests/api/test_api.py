@@ -281,3 +281,38 @@ def test_schema_describes_the_key_scheme(client: Any, db: Any) -> None:
     r = client.get(reverse("api-schema"), HTTP_ACCEPT="application/json")
     text = r.content.decode()
     assert "ApiKey" in text and "/api/v1/sessions/" in text
+
+
+class TestKeyPages:
+    def test_create_shows_the_key_once_and_revoke(
+        self, client: Any, org1: OrgPersonas, episode: Any
+    ) -> None:
+        client.force_login(org1.owner)
+        r = client.post(
+            reverse("api_keys_page"),
+            {"name": "Sag", "user": org1.therapist_a.pk, "scopes": ["read", "write"]},
+        )
+        assert r.status_code == 200 and r["Cache-Control"] == "no-store"
+        raw = r.context["raw_key"]
+        assert raw in r.content.decode()
+        key = ApiKey.objects.for_org(org1.org).get()
+        assert key.scopes == ["read", "write"]
+        listing = client.get(reverse("api_keys_page")).content.decode()
+        assert key.prefix in listing and raw not in listing
+        assert key_client(raw).get(reverse("api-episode-list")).status_code == 200
+        r = client.post(reverse("api_key_revoke_page", kwargs={"pk": key.pk}))
+        assert r.status_code == 302
+        assert key_client(raw).get(reverse("api-episode-list")).status_code in (401, 403)
+
+    def test_bad_input_and_other_organisation(
+        self, client: Any, org1: OrgPersonas, org2: OrgPersonas
+    ) -> None:
+        client.force_login(org1.owner)
+        r = client.post(reverse("api_keys_page"), {"name": "", "user": "x", "scopes": ["admin"]})
+        assert r.status_code == 400
+        assert not ApiKey.objects.for_org(org1.org).exists()
+        key, _raw = key_for(org2, ["read"])
+        r = client.post(reverse("api_key_revoke_page", kwargs={"pk": key.pk}))
+        assert r.status_code == 404
+        key.refresh_from_db()
+        assert key.revoked_at is None
