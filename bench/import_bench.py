@@ -148,9 +148,18 @@ def main() -> None:
     )
     copy_s = time_copy(data)
     print(f"COPY FROM (baseline): {copy_s:.2f} s")
+    stages: list[tuple[str, float]] = []
+
+    def progress(stage: str, done: int, total: int) -> None:
+        stages.append((f"{stage} {done}/{total}", time.perf_counter()))
+
     started = time.perf_counter()
-    result = import_sessions(actor=None, organisation=org, data=data)
+    result = import_sessions(actor=None, organisation=org, data=data, progress=progress)
     import_s = time.perf_counter() - started
+    previous = started
+    for name, at in stages:
+        print(f"  {at - previous:7.2f} s until {name}")
+        previous = at
     if not result.ok:
         for e in result.errors[:20]:
             print(f"  line {e.line} {e.column}: {e.message}")
