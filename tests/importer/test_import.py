@@ -219,3 +219,11 @@ def test_not_numbers_are_reported(org1: OrgPersonas) -> None:
         (4, "ors_total"),
     ]
     assert "not a number" in result.errors[0].message
+
+
+def test_header_only_and_empty_files(org1: OrgPersonas) -> None:
+    result = run(org1, csv())
+    assert result.ok and result.sessions_created == 0
+    assert not run(org1, b"").ok
+    bad = run(org1, b"\xff\xfe" + csv(*GOOD))
+    assert [(e.line, e.column) for e in bad.errors] == [(1, "")]
