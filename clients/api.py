@@ -234,12 +234,22 @@ class EpisodeViewSet(  # type: ignore[misc]
         s.is_valid(raise_exception=True)
         d = s.validated_data
         client = self.visible(Client, d["client"])
+        label = (d.get("label") or "").strip()
+        if (
+            label
+            and Episode.objects.for_org(self.organisation)
+            .filter(client=client, label=label)
+            .exists()
+        ):
+            raise serializers.ValidationError(
+                {"label": [_("The client already has an episode with this label.")]}
+            )
         episode = services.episode_start(
             actor=request.user,
             client=client,
             unit=self.unit(d["unit"]),
             started_on=d.get("started_on"),
-            label=d.get("label", ""),
+            label=label,
             request=request,
         )
         return Response(EpisodeSerializer(episode).data, status=status.HTTP_201_CREATED)

@@ -316,3 +316,15 @@ class TestKeyPages:
         assert r.status_code == 404
         key.refresh_from_db()
         assert key.revoked_at is None
+
+
+def test_second_episode_with_the_same_label_is_a_clear_error(org1: OrgPersonas) -> None:
+    ep = make_episode(org1, code="AL-5555")
+    c = APIClient()
+    c.force_login(org1.therapist_a)
+    body = {"client": ep.client_id, "unit": org1.unit.pk, "label": "B"}
+    assert c.post(reverse("api-episode-list"), body, format="json").status_code == 201
+    r = c.post(reverse("api-episode-list"), body, format="json")
+    assert r.status_code == 400 and "label" in r.json()
+    r = c.post(reverse("api-episode-list"), {**body, "label": "010190-1234"}, format="json")
+    assert r.status_code == 400 and "label" in r.json()

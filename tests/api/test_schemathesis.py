@@ -33,10 +33,19 @@ def _schema(client: Any) -> Any:
     return schemathesis.openapi.from_dict(json.loads(r.content))
 
 
-def _world(org1: OrgPersonas) -> None:
+def _world(org1: OrgPersonas) -> dict[str, int]:
+    """Objects of therapist A; returns the ids that path parameters may point at."""
     ep = make_episode(org1, code="AL-1001")
     record(ep, dt.date.today() - dt.timedelta(days=20), ors="12.0", srs="33.0")
-    record(ep, dt.date.today() - dt.timedelta(days=5), ors="10.0", srs="39.0")
+    session = record(ep, dt.date.today() - dt.timedelta(days=5), ors="10.0", srs="39.0")
+    return {"/clients/": ep.client_id, "/episodes/": ep.pk, "/sessions/": session.pk}
+
+
+def _real_id(ids: dict[str, int], path: str) -> int | None:
+    for prefix, pk in ids.items():
+        if prefix in path:
+            return pk
+    return None
 
 
 @contextlib.contextmanager
@@ -55,15 +64,26 @@ def _keep_test_connection() -> Any:
         request_finished.connect(close_old_connections)
 
 
-def _run(schema: Any, *, headers: dict[str, str], cookies: dict[str, str]) -> int:
+def _run(
+    schema: Any, *, headers: dict[str, str], cookies: dict[str, str], ids: dict[str, int]
+) -> int:
     with _keep_test_connection():
-        return _run_all(schema, headers=headers, cookies=cookies)
+        return _run_all(schema, headers=headers, cookies=cookies, ids=ids)
 
 
-def _run_all(schema: Any, *, headers: dict[str, str], cookies: dict[str, str]) -> int:
+def _run_all(
+    schema: Any, *, headers: dict[str, str], cookies: dict[str, str], ids: dict[str, int]
+) -> int:
     calls = 0
+    strategies = []
     for result in schema.get_all_operations():
         operation = result.ok()
+        strategies.append(operation.as_strategy())
+        # Also with the id of a real object, so that the success paths are exercised.
+        real = _real_id(ids, operation.path) if "{id}" in operation.path else None
+        if real is not None:
+            strategies.append(operation.as_strategy(path_parameters={"id": real}))
+    for strategy in strategies:
 
         @hsettings(
             max_examples=EXAMPLES,
@@ -72,7 +92,7 @@ def _run_all(schema: Any, *, headers: dict[str, str], cookies: dict[str, str]) -
             database=None,
             suppress_health_check=list(HealthCheck),
         )
-        @given(case=operation.as_strategy())
+        @given(case=strategy)
         def check(case: Any) -> None:
             nonlocal calls
             response = case.call(app=application, headers=headers, cookies=cookies)
@@ -92,7 +112,7 @@ def _run_all(schema: Any, *, headers: dict[str, str], cookies: dict[str, str]) -
 @pytest.mark.django_db(transaction=False)
 def test_api_as_therapist_session(client: Any, org1: OrgPersonas, monkeypatch: Any) -> None:
     monkeypatch.setattr(dj_settings, "ALLOWED_HOSTS", ["*"])
-    _world(org1)
+    ids = _world(org1)
     schema = _schema(client)
     client.force_login(org1.therapist_a)
     cookies = {
@@ -100,7 +120,7 @@ def test_api_as_therapist_session(client: Any, org1: OrgPersonas, monkeypatch: A
         "csrftoken": CSRF,
     }
     STATUSES.clear()
-    calls = _run(schema, headers={"X-CSRFToken": CSRF}, cookies=cookies)
+    calls = _run(schema, headers={"X-CSRFToken": CSRF}, cookies=cookies, ids=ids)
     assert calls > 100
     # Not only refusals: the generated requests reach the endpoints' success paths too.
     assert STATUSES.get(200, 0) > 20, STATUSES
@@ -113,7 +133,7 @@ def test_api_as_api_key(client: Any, org1: OrgPersonas, monkeypatch: Any) -> Non
     from datapolicy.api_auth import ApiKeyRateThrottle
 
     monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": "100000/min"})
-    _world(org1)
+    ids = _world(org1)
     schema = _schema(client)
     _key, raw = apikey_create(
         actor=org1.owner,
@@ -123,6 +143,6 @@ def test_api_as_api_key(client: Any, org1: OrgPersonas, monkeypatch: Any) -> Non
         scopes=["read", "write"],
     )
     STATUSES.clear()
-    calls = _run(schema, headers={"Authorization": f"Api-Key {raw}"}, cookies={})
+    calls = _run(schema, headers={"Authorization": f"Api-Key {raw}"}, cookies={}, ids=ids)
     assert calls > 100
     assert STATUSES.get(200, 0) > 20, STATUSES
