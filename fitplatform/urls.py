@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from datapolicy.api_urls import page_urlpatterns as api_key_pages
+
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
@@ -9,4 +11,5 @@ urlpatterns = [
     path("measures/", include("measures.urls")),
     path("stats/", include("stats.urls")),
     path("api/", include("fitplatform.api_urls")),
+    path("api-keys/", include(api_key_pages)),
 ]

@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "datapolicy.middleware.TenantMiddleware",
     "measures.clientmode.ClientModeMiddleware",
+    "datapolicy.api_auth.ApiNoStoreMiddleware",
 ]
 
 ROOT_URLCONF = "fitplatform.urls"
@@ -172,8 +173,16 @@ CELERY_BEAT_SCHEDULE["datapolicy-grant-cleanup"] = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
+        # Second, so that an unauthenticated call is 403 (session) rather than 401.
+        "datapolicy.api_auth.ApiKeyAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "datapolicy.api_auth.ApiKeyScope",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["datapolicy.api_auth.ApiKeyRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api_key": env_str("FIT_API_KEY_RATE", "600/min")},
+    "EXCEPTION_HANDLER": "datapolicy.api_auth.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

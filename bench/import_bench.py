@@ -1,0 +1,205 @@
+"""Import speed: ``import_sessions`` against PostgreSQL's own COPY FROM, same run.
+
+    DATABASE_URL=postgres://... python bench/import_bench.py [--lines 1000000]
+
+Generates a CSV of realistic sessions (measures.demo.generate: ORS/SRS items and
+totals, closed episodes), loads it once with ``COPY FROM`` into a plain table with the
+same columns (the baseline) and once with the importer into an empty organisation
+(validation of every line, clients, episodes, sessions, scores, session numbers,
+alerts), and prints both times and their ratio. The target is a ratio of at most 5.
+The benchmark organisation and table are removed afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fitplatform.settings.base")
+os.environ.setdefault("DJANGO_DEBUG", "true")
+
+import django  # noqa: E402
+
+django.setup()
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from datapolicy.models import Membership, Organisation, Role, Unit, User  # noqa: E402
+from measures.demo import generate  # noqa: E402
+from measures.importer import COLUMNS, import_sessions  # noqa: E402
+
+UNUSABLE = "!"  # Django's marker for "no password can log in"
+BASELINE_TABLE = "bench_import_copy"
+BASELINE_DDL = f"""
+CREATE TABLE {BASELINE_TABLE} (
+    client_code varchar(40), therapist varchar(150), unit varchar(60), session_date date,
+    age_group varchar(5), episode varchar(40),
+    ors_1 numeric(3,1), ors_2 numeric(3,1), ors_3 numeric(3,1), ors_4 numeric(3,1),
+    ors_total numeric(3,1),
+    srs_1 numeric(3,1), srs_2 numeric(3,1), srs_3 numeric(3,1), srs_4 numeric(3,1),
+    srs_total numeric(3,1),
+    episode_closed_on date
+)
+"""
+
+
+def make_org(run: str, n_units: int = 10, n_therapists: int = 400) -> Organisation:
+    org = Organisation.objects.create(slug=f"import-bench-{run}", name="Import Benchmark")
+    units = Unit.objects.bulk_create(
+        [Unit(organisation=org, code=f"u{i}", name=f"Enhed {i}") for i in range(n_units)]
+    )
+    users = User.objects.bulk_create(
+        [User(username=f"ib{run}-{t}", password=UNUSABLE) for t in range(n_therapists)]
+    )
+    Membership.objects.bulk_create(
+        [
+            Membership(organisation=org, user=u, unit=units[i % n_units], role=Role.THERAPIST)
+            for i, u in enumerate(users)
+        ]
+    )
+    return org
+
+
+def make_csv(org: Organisation, lines: int, seed: int = 11) -> bytes:
+    members = list(
+        Membership.objects.for_org(org)
+        .filter(role=Role.THERAPIST)
+        .values_list("user_id", "unit_id", "user__username", "unit__code")
+    )
+    keys = np.array([m[0] for m in members])
+    units = np.array([m[1] for m in members])
+    name = dict((m[0], m[2]) for m in members)
+    code = dict((m[1], m[3]) for m in members)
+    gen = generate(
+        np.random.default_rng(seed),
+        n_episodes=int(lines / 3.6) + 1000,
+        therapist_keys=keys,
+        therapist_units=units,
+        unit_age_weights={int(u): (0.8, 0.15, 0.05) for u in np.unique(units)},
+        today=timezone.localdate(),
+    )
+    s = gen.sessions.iloc[:lines]
+    ep = gen.episodes.set_index("episode_key").reindex(s["episode_key"].to_numpy())
+    out = pd.DataFrame(
+        {
+            "client_code": "BI-" + s["episode_key"].astype(str).str.zfill(7).to_numpy(),
+            "therapist": ep["therapist_key"].map(name).to_numpy(),
+            "unit": ep["unit_key"].map(code).to_numpy(),
+            "session_date": pd.to_datetime(s["date"]).dt.strftime("%Y-%m-%d").to_numpy(),
+            "age_group": ep["age_group"].to_numpy(),
+            "episode": "",
+        }
+    )
+    for p in ("ors", "srs"):
+        has = s[f"has_{p}"].to_numpy()
+        for c in [f"{p}_{i}" for i in range(1, 5)] + [f"{p}_total"]:
+            out[c] = np.where(has, s[c].map("{:.1f}".format).to_numpy(), "")
+    closed = pd.to_datetime(ep["closed_on"])
+    out["episode_closed_on"] = closed.dt.strftime("%Y-%m-%d").fillna("").to_numpy()
+    buf = io.StringIO()
+    out[list(COLUMNS)].to_csv(buf, index=False, lineterminator="\n")
+    return buf.getvalue().encode()
+
+
+def time_copy(data: bytes) -> float:
+    with connection.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {BASELINE_TABLE}")
+        cur.execute(BASELINE_DDL)
+    started = time.perf_counter()
+    with connection.cursor() as cur:
+        sql = f"COPY {BASELINE_TABLE} FROM STDIN WITH (FORMAT csv, HEADER true)"
+        with cur.copy(sql) as copy:  # type: ignore[attr-defined]
+            copy.write(data)
+    took = time.perf_counter() - started
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT count(*) FROM {BASELINE_TABLE}")
+        rows = cur.fetchone()[0]
+        cur.execute(f"DROP TABLE {BASELINE_TABLE}")
+    print(f"  COPY FROM loaded {rows} rows")
+    return took
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark data")
+    parser.add_argument("--profile", action="store_true", help="profile a second import")
+    args = parser.parse_args()
+    if connection.vendor != "postgresql":
+        raise SystemExit("The import benchmark needs PostgreSQL (DATABASE_URL).")
+    connection.ensure_connection()
+    connection.connection.autocommit = True
+    run = str(int(time.time()))
+    org = make_org(run)
+    started = time.perf_counter()
+    data = make_csv(org, args.lines)
+    n = data.count(b"\n") - 1
+    print(
+        f"Generated {n} lines ({len(data) / 1e6:.0f} MB) in {time.perf_counter() - started:.1f} s"
+    )
+    copy_s = time_copy(data)
+    print(f"COPY FROM (baseline): {copy_s:.2f} s")
+    stages: list[tuple[str, float]] = []
+
+    def progress(stage: str, done: int, total: int) -> None:
+        stages.append((f"{stage} {done}/{total}", time.perf_counter()))
+
+    started = time.perf_counter()
+    result = import_sessions(actor=None, organisation=org, data=data, progress=progress)
+    import_s = time.perf_counter() - started
+    previous = started
+    for name, at in stages:
+        print(f"  {at - previous:7.2f} s until {name}")
+        previous = at
+    if not result.ok:
+        for e in result.errors[:20]:
+            print(f"  line {e.line} {e.column}: {e.message}")
+        raise SystemExit(f"import failed with {result.error_count} errors")
+    print(f"import_sessions: {import_s:.2f} s  {result.summary()}")
+    ratio = import_s / copy_s
+    print(f"Ratio import / COPY: {ratio:.2f} (target <= 5)")
+    started = time.perf_counter()
+    again = import_sessions(actor=None, organisation=org, data=data)
+    print(
+        f"Re-import of the same file: {time.perf_counter() - started:.2f} s, "
+        f"{again.sessions_created} created, {again.sessions_skipped} skipped"
+    )
+    if args.profile:
+        import cProfile
+        import pstats
+
+        cleanup(org)
+        org2 = make_org(run + "p")
+        data2 = make_csv(org2, args.lines)
+        prof = cProfile.Profile()
+        prof.enable()
+        import_sessions(actor=None, organisation=org2, data=data2)
+        prof.disable()
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
+        cleanup(org2)
+        return
+    if not args.keep:
+        cleanup(org)
+
+
+def cleanup(org: Organisation) -> None:
+    with connection.cursor() as cur:
+        for table in ("measures_score", "measures_session", "clients_episode", "clients_client"):
+            cur.execute(f"DELETE FROM {table} WHERE organisation_id = %s", [org.pk])
+    # The organisation itself stays (inactive): its access-log entries are append-only.
+    Membership.objects.for_org(org).update(is_active=False)
+    org.is_active = False
+    org.save(update_fields=["is_active"])
+
+
+if __name__ == "__main__":
+    main()

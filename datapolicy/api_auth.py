@@ -1,0 +1,231 @@
+"""API keys for integrations: services, authentication, scopes, throttling, and the
+API-wide response rules (JSON errors, ``Cache-Control: no-store``).
+
+A key belongs to one organisation and acts as a (service) user: the request gets that
+organisation and the user's roles there, so the API applies exactly the data policy of
+the pages. Only a SHA-256 hash of the key is stored; the key is shown once, at creation.
+Keys look like ``<prefix>.<secret>``; the prefix (not secret) finds the row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from rest_framework import exceptions, permissions, status
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.throttling import SimpleRateThrottle
+
+from .access import roles_of
+from .models import ApiKey, Membership, Organisation
+from .services import Action, access_log_write
+
+KEYWORD = "Api-Key"
+SCOPES = ("read", "write")
+# last_used_at is written at most this often per key (not on every call).
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+
+
+def _hash(secret: str) -> str:
+    # SECURITY: keys are 256 random bits, so a fast hash is enough (no dictionary to try).
+    return "sha256$" + hashlib.sha256(secret.encode()).hexdigest()
+
+
+# --- services ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def apikey_create(
+    *,
+    actor: Any,
+    organisation: Organisation,
+    name: str,
+    user: Any,
+    scopes: list[str],
+    request: Any = None,
+) -> tuple[ApiKey, str]:
+    """Create a key acting as ``user``; returns the row and the key (shown once)."""
+    scopes = sorted(set(scopes or []))
+    if not scopes or any(s not in SCOPES for s in scopes):
+        raise DjangoValidationError({"scopes": _("Choose the scopes read and/or write.")})
+    if "write" in scopes and "read" not in scopes:
+        scopes = ["read", "write"]
+    if not (name or "").strip():
+        raise DjangoValidationError({"name": _("Give the key a name.")})
+    if (
+        user is None
+        or not Membership.objects.for_org(organisation).filter(user=user, is_active=True).exists()
+    ):
+        raise DjangoValidationError(
+            {"user": _("The key must act as a user with a role in this organisation.")}
+        )
+    prefix = secrets.token_hex(5)
+    secret = secrets.token_urlsafe(32)
+    raw = f"{prefix}.{secret}"
+    key = ApiKey.objects.create(
+        organisation=organisation,
+        name=name.strip()[:100],
+        user=user,
+        prefix=prefix,
+        key_hash=_hash(raw),
+        scopes=scopes,
+        created_by=actor,
+    )
+    access_log_write(
+        actor=actor, organisation=organisation, action=Action.CREATE, obj=key, request=request
+    )
+    return key, raw
+
+
+@transaction.atomic
+def apikey_revoke(*, actor: Any, key: ApiKey, request: Any = None) -> ApiKey:
+    """Revoke at once: the next call with the key is refused."""
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+        access_log_write(
+            actor=actor,
+            organisation=key.organisation_id,
+            action="revoke",
+            obj=key,
+            request=request,
+        )
+    return key
+
+
+def apikey_find(raw: str) -> ApiKey | None:
+    """The live key for ``raw`` (constant-time comparison of the hash), or None."""
+    prefix, _sep, _secret = raw.partition(".")
+    if not prefix or not _secret or len(prefix) > 12:
+        return None
+    # SECURITY: a key is looked up across organisations by its unique prefix; the row
+    # then fixes the organisation the request acts in.
+    key = (
+        ApiKey.dangerously_unscoped.select_related("organisation", "user")
+        .filter(prefix=prefix)
+        .first()
+    )
+    if key is None or not hmac.compare_digest(key.key_hash, _hash(raw)):
+        return None
+    return key
+
+
+# --- authentication, scopes, throttling --------------------------------------------
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """``Authorization: Api-Key <prefix>.<secret>``."""
+
+    def authenticate(self, request: Any) -> tuple[Any, ApiKey] | None:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header.startswith(KEYWORD + " "):
+            return None
+        key = apikey_find(header[len(KEYWORD) + 1 :].strip())
+        if key is None:
+            raise exceptions.AuthenticationFailed(_("Invalid API key."))
+        if key.revoked_at is not None:
+            raise exceptions.AuthenticationFailed(_("This API key has been revoked."))
+        org = key.organisation
+        if not org.is_active or not key.user.is_active:
+            raise exceptions.AuthenticationFailed(_("Invalid API key."))
+        now = timezone.now()
+        if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+            ApiKey.dangerously_unscoped.filter(pk=key.pk).update(last_used_at=now)
+        roles = frozenset(roles_of(key.user, org))
+        # SECURITY: the organisation and roles come from the key, never from the request.
+        for target in (request, request._request):
+            target.organisation = org
+            target.roles = roles
+        return key.user, key
+
+    def authenticate_header(self, request: Any) -> str:
+        return KEYWORD
+
+
+class ApiKeyScope(permissions.BasePermission):
+    """A key-authenticated request needs "read" for safe and "write" for other methods;
+    key management is never open to keys (a key cannot mint keys)."""
+
+    message = _("This API key does not have the scope for this request.")
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        key = request.auth
+        if not isinstance(key, ApiKey):
+            return True
+        if getattr(view, "keys_allowed", True) is False:
+            return False
+        needed = "read" if request.method in permissions.SAFE_METHODS else "write"
+        return needed in (key.scopes or [])
+
+
+class ApiKeyRateThrottle(SimpleRateThrottle):
+    """Rate limit for key-authenticated calls only, counted per key."""
+
+    scope = "api_key"
+
+    def get_cache_key(self, request: Any, view: Any) -> str | None:
+        if not isinstance(request.auth, ApiKey):
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": request.auth.prefix}
+
+
+# --- errors and caching -------------------------------------------------------------
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
+    """JSON errors with a message per field, also for the services' Django
+    ValidationErrors; a same-date session is 409 with ``confirm_same_date``."""
+    # Imported here: this module is loaded by DRF's settings while DRF itself loads.
+    from rest_framework.response import Response
+    from rest_framework.views import exception_handler as drf_exception_handler
+
+    from measures.services import SameDateSession
+
+    if isinstance(exc, SameDateSession):
+        data: dict[str, Any] = dict(_error_dict(exc))
+        data["confirm_same_date"] = True
+        return Response(data, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, DjangoValidationError):
+        return Response(_error_dict(exc), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    return drf_exception_handler(exc, context)
+
+
+def _error_dict(exc: DjangoValidationError) -> dict[str, list[str]]:
+    if hasattr(exc, "error_dict"):
+        return {
+            ("detail" if field == "__all__" else field): [str(m) for m in messages]
+            for field, messages in exc.message_dict.items()
+        }
+    return {"detail": [str(m) for m in exc.messages]}
+
+
+class ApiNoStoreMiddleware:
+    """SECURITY: API responses (client codes, scores) must never be cached."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.path.startswith("/api/v1/"):
+            response["Cache-Control"] = "no-store"
+        return response
+
+
+def api_permissions() -> list[type[permissions.BasePermission]]:
+    """Permission classes of every tenant API view: role in the organisation + key scope."""
+    from .scoping import HasRoleInOrganisation
+
+    return [HasRoleInOrganisation, ApiKeyScope]

@@ -1,0 +1,102 @@
+"""System-owner pages: upload a CSV of historical sessions (imported by a Celery task,
+with a progress bar and an error report), and download the organisation's data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views import View
+from django.views.generic import TemplateView
+
+from datapolicy.models import Role
+from datapolicy.scoping import TenantPageMixin
+
+from .exporter import export_sessions
+from .models import ImportJob
+
+MAX_UPLOAD = 200 * 1024 * 1024  # 200 MB: a million lines are about 80 MB
+
+
+class _OwnerPage(TenantPageMixin):
+    allowed_roles = frozenset({Role.SYSTEM_OWNER})
+    scope = "org"
+    model = ImportJob
+
+
+class ImportUploadView(_OwnerPage, TemplateView):
+    template_name = "measures/import.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        jobs = self.scoped_queryset().order_by("-created_at")[:20]
+        return {**super().get_context_data(**kwargs), "jobs": jobs}
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        upload = request.FILES.get("file")
+        error = ""
+        if upload is None:
+            error = _("Choose a CSV file.")
+        elif upload.size is not None and upload.size > MAX_UPLOAD:
+            error = _("The file is too large (at most 200 MB).")
+        if error:
+            context = self.get_context_data(error=error)
+            return self.render_to_response(context, status=400)
+        job = ImportJob.objects.create(
+            organisation=self.organisation,
+            created_by=request.user,
+            file=upload,
+            original_name=(upload.name or "")[:200],  # type: ignore[union-attr]
+        )
+        from .tasks import import_run
+
+        transaction.on_commit(lambda: import_run.delay(job.pk))
+        return redirect("import_job", pk=job.pk)
+
+
+class ImportJobView(_OwnerPage, TemplateView):
+    template_name = "measures/import_job.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        job = self.get_scoped_object(pk=self.kwargs["pk"])
+        return {**super().get_context_data(**kwargs), "job": job}
+
+
+class ImportJobStatusView(_OwnerPage, View):
+    """Small JSON for the progress bar (polled by the job page)."""
+
+    def get(self, request: HttpRequest, pk: int) -> JsonResponse:
+        job = self.get_scoped_object(pk=pk)
+        total = job.total_lines or 0
+        return JsonResponse(
+            {
+                "status": job.status,
+                "status_label": str(job.get_status_display()),
+                "total_lines": total,
+                "processed_lines": job.processed_lines,
+                "percent": round(100 * job.processed_lines / total) if total else 0,
+                "finished": job.status in (ImportJob.Status.DONE, ImportJob.Status.FAILED),
+                "result": job.result,
+                "errors": job.errors[:200],
+                "error_count": (job.result or {}).get("errors", len(job.errors)),
+            }
+        )
+
+
+class ExportView(_OwnerPage, View):
+    """The organisation's sessions as CSV in the import format (logged)."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        text = export_sessions(
+            actor=request.user,
+            organisation=self.organisation,
+            request=request,
+            role=self.acting_role,
+        )
+        name = f"{self.organisation.slug}-sessions-{timezone.localdate().isoformat()}.csv"
+        response = HttpResponse(text, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response

@@ -1,0 +1,38 @@
+"""Export an organisation's sessions as CSV in the import format.
+
+manage.py export_sessions --org <slug> [--output FILE]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from datapolicy.models import Membership, Organisation, Role
+from measures.exporter import export_sessions
+
+
+class Command(BaseCommand):
+    help = "Export an organisation's sessions as CSV (the import format); logged."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--org", required=True, help="organisation short name (slug)")
+        parser.add_argument("--output", help="file to write (default: standard output)")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        org = Organisation.objects.filter(slug=opts["org"]).first()
+        if org is None:
+            raise CommandError(f"No organisation {opts['org']!r}")
+        owner = (
+            Membership.objects.for_org(org)
+            .filter(role=Role.SYSTEM_OWNER, is_active=True)
+            .select_related("user")
+            .first()
+        )
+        text = export_sessions(actor=owner.user if owner else None, organisation=org)
+        if opts["output"]:
+            Path(opts["output"]).write_text(text, encoding="utf-8")
+        else:
+            self.stdout.write(text, ending="")
