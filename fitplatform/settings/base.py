@@ -153,7 +153,22 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict = {}
+from celery.schedules import crontab  # noqa: E402
+
+CELERY_BEAT_SCHEDULE: dict = {
+    # stats: every snapshot recomputed nightly (the incremental path keeps them fresh in
+    # between); alerts refreshed because "no contact" changes with the calendar.
+    "stats-recompute-all": {
+        "task": "stats.tasks.stats_recompute_all_task",
+        "schedule": crontab(hour=2, minute=30),
+        "options": {"expires": 60 * 60 * 6},
+    },
+    "stats-refresh-alerts": {
+        "task": "stats.tasks.stats_refresh_alerts_task",
+        "schedule": crontab(hour=2, minute=15),
+        "options": {"expires": 60 * 60 * 6},
+    },
+}
 
 # --- REST framework ---------------------------------------------------------------
 REST_FRAMEWORK = {
