@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.urls import path
 
 from . import views
@@ -16,3 +17,10 @@ urlpatterns = [
         name="stats_export",
     ),
 ]
+
+if getattr(settings, "STATS_BENCH_VIEWS", False):  # bench/stats_bench.py only
+    from .bench_views import BenchPkLookupView
+
+    urlpatterns.append(
+        path("bench/pk/<int:pk>/", BenchPkLookupView.as_view(), name="stats_bench_pk")
+    )

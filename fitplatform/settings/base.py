@@ -170,6 +170,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
 }
 
+# stats: mount the bench-only baseline view (bench/stats_bench.py); never in production.
+STATS_BENCH_VIEWS = env_bool("STATS_BENCH_VIEWS", False)
+
 # --- REST framework ---------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
