@@ -63,13 +63,17 @@ def snapshot_get(
 ) -> StatsSnapshot:
     """The stored snapshot, computed on demand (and stored) when there is none yet."""
     org_key = 0 if kind == ScopeKind.PLATFORM else organisation_id
-    snap = StatsSnapshot.objects.filter(
-        scope_kind=kind,
-        organisation_id=org_key,
-        scope_id=scope_id,
-        period_key=period_key,
-        age_group=age_group,
-    ).first()
+    snap = (
+        StatsSnapshot.objects.filter(
+            scope_kind=kind,
+            organisation_id=org_key,
+            scope_id=scope_id,
+            period_key=period_key,
+            age_group=age_group,
+        )
+        .defer("payload")
+        .first()
+    )  # the payload is read only when the figures are not cached
     # The current snapshot of an earlier day (before the nightly job) is recomputed.
     if snap is not None and (period_key != CURRENT or snap.as_of == as_of):
         return snap
@@ -109,7 +113,24 @@ def _nan_to_none(v: Any) -> Any:
     return None if v is None or (isinstance(v, float) and v != v) else v
 
 
+FIGURES_CACHE_SECONDS = 60 * 60 * 24
+
+
 def figures_for(snapshot: StatsSnapshot, *, anonymised: bool, k: int) -> Figures:
+    """The snapshot's figures as shown to a role; the suppressed version is cached per
+    (snapshot, computed_at, k): a snapshot never changes without a new computed_at, and
+    suppression (pandas, some ms) would otherwise dominate a dashboard request."""
+    from django.core.cache import cache
+
+    key = f"stats:fig:{snapshot.pk}:{snapshot.computed_at.timestamp()}:{int(anonymised)}:{k}"
+    cached = cache.get(key)
+    if cached is None:
+        cached = _figures_data(snapshot, anonymised=anonymised, k=k)
+        cache.set(key, cached, FIGURES_CACHE_SECONDS)
+    return Figures(snapshot=snapshot, anonymised=anonymised, k=k, **cached)
+
+
+def _figures_data(snapshot: StatsSnapshot, *, anonymised: bool, k: int) -> dict[str, Any]:
     p = snapshot.payload
     table = {side: dict(p["table"].get(side, {})) for side in ("active", "inactive")}
     suppressed: dict[str, dict[str, str]] = {"active": {}, "inactive": {}}
@@ -156,10 +177,7 @@ def figures_for(snapshot: StatsSnapshot, *, anonymised: bool, k: int) -> Figures
         show_spread = may_show_therapist_spread(int(p.get("n_therapists", 0))) and len(spread) >= 3
         if not show_spread:
             spread = []
-    return Figures(
-        snapshot=snapshot,
-        anonymised=anonymised,
-        k=k,
+    return dict(
         table=table,
         suppressed=suppressed,
         trajectory=trajectory,

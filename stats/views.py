@@ -9,6 +9,8 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils.formats import number_format
+from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 from django.views import View
 from django.views.generic import TemplateView
@@ -30,6 +32,26 @@ def _export_base(kind: str, scope_id: int) -> str:
         "stats_export", kwargs={"kind": kind, "scope_id": scope_id, "table": "t", "fmt": "csv"}
     )
     return url[: -len("t.csv")]
+
+
+def period_choices() -> list[tuple[str, str]]:
+    labels = {
+        "all": _("Until today"),
+        "month": _("Last month"),
+        "quarter": _("Last quarter"),
+        "year": _("Last year"),
+    }
+    return [(p, labels[p]) for p in PERIODS]
+
+
+def age_choices() -> list[tuple[str, str]]:
+    labels = {
+        "all": _("All age groups"),
+        "adult": _("Adults"),
+        "youth": _("Youth"),
+        "child": _("Children"),
+    }
+    return [(a, labels[a]) for a in AGE_FILTERS]
 
 
 def _filters(request: HttpRequest) -> tuple[str, str]:
@@ -65,57 +87,78 @@ class StatsMixin(TenantPageMixin):
                 role=self.acting_role,
                 request=self.request,
             )
-        figs = figures_for(snap, anonymised=access.anonymised, k=small_cell_k(self.organisation))
+        k = small_cell_k(self.organisation)
+        # Lazy: with the panels' fragment cached, a request neither unpacks the payload nor
+        # builds tables and figures (the dashboard must cost about a primary-key lookup).
+        figs: Any = SimpleLazyObject(lambda: figures_for(snap, anonymised=access.anonymised, k=k))
+
+        def chart(build: Any, rows: str, show: str | None = None) -> Any:
+            def make() -> Any:
+                data = getattr(figs, rows)
+                if not data or (show and not getattr(figs, show)):
+                    return None
+                return build(data)
+
+            return make
+
         ctx = {
             "figures": figs,
+            "k": k,
             "access": access,
             "period": period,
             "age": age,
-            "periods": [(p, _(p.capitalize())) for p in PERIODS],
-            "ages": [(a, _(a.capitalize())) for a in AGE_FILTERS],
+            "periods": period_choices(),
+            "ages": age_choices(),
             "computed_at": snap.computed_at,
             "as_of": snap.as_of,
-            "table_rows": _table_rows(figs),
-            "outcome_rows": _outcome_rows(figs),
-            "trajectory_fig": charts.trajectory_figure(figs.trajectory),
-            "implementation_fig": charts.implementation_figure(figs.implementation)
-            if figs.implementation
-            else None,
-            "spread_fig": charts.spread_figure(figs.spread) if figs.show_spread else None,
-            "etr_view": _etr_view(figs),
+            "table_rows": lambda: _table_rows(figs),
+            "outcome_rows": lambda: _outcome_rows(figs),
+            "trajectory_fig": lambda: charts.trajectory_figure(figs.trajectory),
+            "implementation_fig": chart(charts.implementation_figure, "implementation"),
+            "spread_fig": chart(charts.spread_figure, "spread", "show_spread"),
+            "etr_view": lambda: _etr_view(figs),
+            # the fragment cache key of the panels (a new computation changes computed_at)
+            "panels_key": f"{snap.pk}-{snap.computed_at.timestamp()}-{access.anonymised}-{k}",
             "export_tables": exports.TABLES,
             "query": self.request.GET.urlencode(),
         }
         return figs, ctx
 
 
-def _cell(figs: Figures, side: str, col: str) -> dict[str, Any]:
-    return {
-        "value": figs.table[side].get(col),
-        "reason": figs.suppressed[side].get(col),
-    }
+def _text(figs: Figures, side: str, col: str, decimals: int) -> tuple[str, str | None]:
+    """A cell as display text (localised number, "< k" when hidden, "–" when empty)."""
+    reason = figs.suppressed[side].get(col)
+    value = figs.table[side].get(col)
+    if value is None:
+        return (f"< {figs.k}" if reason else "–"), reason
+    return number_format(value, decimals), None
+
+
+def _cell(figs: Figures, side: str, col: str, decimals: int = 1) -> dict[str, Any]:
+    text, reason = _text(figs, side, col, decimals)
+    return {"value": figs.table[side].get(col), "text": text, "reason": reason}
+
+
+COUNT_COLUMNS = {"episodes", "sessions"}
 
 
 def _table_rows(figs: Figures) -> list[dict[str, Any]]:
+    """The seed's table as display rows (formatted here, not by template includes: a
+    dashboard request must stay cheap)."""
     rows = [
         {
             "label": label,
-            "col": col,
-            "active": _cell(figs, "active", col),
-            "inactive": _cell(figs, "inactive", col),
+            "active": _cell(figs, "active", col, 0 if col in COUNT_COLUMNS else 1),
+            "inactive": _cell(figs, "inactive", col, 0 if col in COUNT_COLUMNS else 1),
         }
         for col, label in exports.table_label_rows()
     ]
-    rows.append(
-        {
-            "label": _("Effect size"),
-            "col": "effect",
-            "active": _cell(figs, "active", "effect_size_d"),
-            "inactive": _cell(figs, "inactive", "effect_size_d"),
-            "active_pct": _cell(figs, "active", "effect_size_pct"),
-            "inactive_pct": _cell(figs, "inactive", "effect_size_pct"),
-        }
-    )
+    effect: dict[str, Any] = {"label": _("Effect size") + " (d / %)"}
+    for side in ("active", "inactive"):
+        d_text, d_reason = _text(figs, side, "effect_size_d", 2)
+        p_text, p_reason = _text(figs, side, "effect_size_pct", 1)
+        effect[side] = {"text": f"{d_text} / {p_text} %", "reason": d_reason or p_reason}
+    rows.append(effect)
     return rows
 
 
@@ -147,9 +190,10 @@ def _outcome_rows(figs: Figures) -> list[dict[str, Any]]:
     for col, label in exports.outcome_label_rows():
         row: dict[str, Any] = {"label": label}
         for side in ("active", "inactive"):
-            c = _cell(figs, side, col)
+            c = _cell(figs, side, col, 0)
             n = figs.table[side].get("n_classified")
-            c["share"] = (c["value"] / n * 100) if c["value"] is not None and n else None
+            if c["value"] is not None and n:
+                c["text"] += f" ({number_format(c['value'] / n * 100, 1)} %)"
             row[side] = c
         out.append(row)
     return out
@@ -311,8 +355,8 @@ class PlatformBenchmarkView(LoginRequiredMixin, TemplateView):
                 "as_of": snap.as_of,
                 "period": period,
                 "age": age,
-                "periods": [(p, _(p.capitalize())) for p in PERIODS],
-                "ages": [(a, _(a.capitalize())) for a in AGE_FILTERS],
+                "periods": period_choices(),
+                "ages": age_choices(),
             }
         )
         return ctx
