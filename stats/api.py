@@ -135,7 +135,7 @@ class StatsScopeAPIView(TenantAPIMixin, APIView):  # type: ignore[misc]
         responses=StatsResponseSerializer,
     )
     def get(self, request: Request, scope: str, scope_id: int) -> Response:
-        if scope not in (ScopeKind.THERAPIST, ScopeKind.UNIT, ScopeKind.ORGANISATION):
+        if scope not in ScopeKind.values:
             raise NotFound
         today = timezone.localdate()
         raw = request.query_params.get("as_of")

@@ -77,6 +77,11 @@ def scope_access(
         if not (roles & DASHBOARD_ROLES):
             raise PermissionDenied
         return ScopeAccess(kind, org_id, org_id, True, organisation.name)
+    if kind == ScopeKind.PLATFORM:
+        # The anonymised cross-organisation benchmark (id 0): every role may compare.
+        if scope_id != 0 or not (roles & DASHBOARD_ROLES):
+            raise Http404
+        return ScopeAccess(kind, org_id, 0, True, "platform")
     raise Http404
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from datapolicy.models import Organisation, Unit
@@ -451,10 +451,19 @@ def _filter_age(frame: pd.DataFrame, age_group: str) -> pd.DataFrame:
 
 
 def snapshots_store(
-    payloads: dict[ScopeKey, dict[str, Any]], *, as_of: date, period_key: str, age_group: str
+    payloads: dict[ScopeKey, dict[str, Any]],
+    *,
+    as_of: date,
+    period_key: str,
+    age_group: str,
+    now: Any = None,
 ) -> int:
-    """Idempotent bulk upsert (one statement per 2,000 rows)."""
-    now = timezone.now()
+    """Idempotent bulk upsert (COPY + one INSERT … ON CONFLICT on PostgreSQL)."""
+    now = now or timezone.now()
+    if connection.vendor == "postgresql":
+        return _store_copy(
+            payloads, as_of=as_of, period_key=period_key, age_group=age_group, now=now
+        )
     objs = [
         StatsSnapshot(
             scope_kind=kind,
@@ -478,6 +487,48 @@ def snapshots_store(
     return len(objs)
 
 
+_SNAPSHOT_COLUMNS = (
+    "scope_kind, organisation_id, scope_id, period_key, age_group, as_of, computed_at, payload"
+)
+_UPSERT_SQL = """
+INSERT INTO stats_statssnapshot
+    (scope_kind, organisation_id, scope_id, period_key, age_group, as_of, computed_at, payload)
+SELECT scope_kind, organisation_id, scope_id, period_key, age_group, as_of, computed_at, payload
+FROM stats_snapshot_load
+ON CONFLICT (scope_kind, organisation_id, scope_id, period_key, age_group)
+DO UPDATE SET as_of = EXCLUDED.as_of, computed_at = EXCLUDED.computed_at,
+              payload = EXCLUDED.payload
+"""
+
+
+def _store_copy(
+    payloads: dict[ScopeKey, dict[str, Any]],
+    *,
+    as_of: date,
+    period_key: str,
+    age_group: str,
+    now: Any,
+) -> int:
+    """PostgreSQL: COPY the rows into a temporary table, then one INSERT … ON CONFLICT
+    (the parameter quoting of a multi-row INSERT costs more than the computation)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE stats_snapshot_load (scope_kind varchar(12), "
+            "organisation_id bigint, scope_id bigint, period_key varchar(16), "
+            "age_group varchar(8), as_of date, computed_at timestamptz, payload jsonb) "
+            "ON COMMIT DROP"
+        )
+        raw = cursor.cursor
+        with raw.copy(f"COPY stats_snapshot_load ({_SNAPSHOT_COLUMNS}) FROM STDIN") as copy:
+            for (kind, oid, sid), p in payloads.items():
+                copy.write_row(
+                    (str(kind), oid, sid, period_key, age_group, as_of, now, json.dumps(p))
+                )
+        cursor.execute(_UPSERT_SQL)
+        cursor.execute("DROP TABLE stats_snapshot_load")
+    return len(payloads)
+
+
 def stats_recompute_all(*, as_of: date | None = None) -> int:
     """The nightly job: every scope of every organisation and the platform, one read."""
     as_of = as_of or timezone.localdate()
@@ -485,8 +536,11 @@ def stats_recompute_all(*, as_of: date | None = None) -> int:
     frame = sessions_frame_bulk(None)
     ctx = context_for(None)
     payloads = compute_payloads(frame, ctx, as_of=as_of)
+    now = timezone.now()
     with transaction.atomic():
-        n = snapshots_store(payloads, as_of=as_of, period_key=CURRENT, age_group="all")
+        n = snapshots_store(payloads, as_of=as_of, period_key=CURRENT, age_group="all", now=now)
+        # A scope without sessions any more (all deleted) has no figures: drop its row.
+        StatsSnapshot.objects.filter(period_key=CURRENT, computed_at__lt=now).delete()
         # Snapshots of other filters and fixed dates are recomputed on demand from now on.
         StatsSnapshot.objects.exclude(period_key=CURRENT, age_group="all").delete()
         DirtyScope.objects.all().delete()
@@ -578,6 +632,10 @@ def stats_recompute_dirty(*, as_of: date | None = None) -> int:
     for oid in org_ids:  # one read per organisation (typically one)
         frame = sessions_frame_bulk([oid])
         payloads.update(compute_payloads(frame, ctx, as_of=as_of, selection=by_org[oid]))
+    # A marked scope left without sessions (the last one deleted) gets empty figures,
+    # never its stale ones.
+    for _id, kind, oid, sid, _at in marks:
+        payloads.setdefault((kind, oid, sid), empty_payload(kind, oid, sid, as_of))
     with transaction.atomic():
         n = snapshots_store(payloads, as_of=as_of, period_key=CURRENT, age_group="all")
         # Stale variants (other filters / fixed dates) of these scopes: recomputed on demand.

@@ -395,3 +395,29 @@ def test_etr_model_for_reads_the_stored_model(scenario: dict[str, Any], monkeypa
     model = selectors.etr_model_for(org1.org)
     assert model.min_n == 30
     assert set(model.points["age_group"].astype(str)) <= {"adult", "youth", "child"}
+
+
+def test_a_marked_scope_without_sessions_gets_empty_figures(scenario: dict[str, Any]) -> None:
+    from stats.services import stats_mark_dirty, stats_recompute_dirty
+
+    org1 = scenario["org1"]
+    # therapist B has no sessions: their figures are zeros, not missing or stale
+    stats_mark_dirty(organisation_id=org1.org.pk, therapist_ids=[org1.therapist_b.pk])
+    stats_recompute_dirty()
+    snap = StatsSnapshot.objects.get(
+        scope_kind=ScopeKind.THERAPIST, scope_id=org1.therapist_b.pk, period_key="current"
+    )
+    assert snap.payload["table"]["active"]["episodes"] == 0
+    assert snap.payload["table"]["active"]["ors_change"] is None
+
+
+def test_platform_benchmark_api_is_anonymised(client: Any, scenario: dict[str, Any]) -> None:
+    org1 = scenario["org1"]
+    r = _api(client, org1.analyst, "platform", 0)
+    assert r.status_code == 200
+    body = r.json()
+    # 4 active episodes on the platform (3 + 1) < k = 5: hidden, with the reason
+    assert body["anonymised"] is True and body["active"]["episodes"] is None
+    assert body["suppressed"]["active"]["episodes"]
+    assert _api(client, org1.analyst, "platform", 7).status_code == 404
+    assert _api(client, org1.analyst, "nonsense", 1).status_code == 404
