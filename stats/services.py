@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -62,20 +61,28 @@ ETR_SUM_COLUMNS = [
 ]
 
 
-def _clean(value: Any) -> Any:
-    """numpy → Python, NaN → None, timestamps → ISO dates (JSON payloads)."""
-    if value is None:
-        return None
-    if isinstance(value, pd.Timestamp):
-        return None if pd.isna(value) else value.date().isoformat()
-    if isinstance(value, np.bool_ | bool):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        f = float(value)
-        return None if math.isnan(f) else f
-    return value
+# Columns of the episode frame that statistics_table reads (stacking copies only these).
+TABLE_INPUT_COLUMNS = [
+    "active",
+    "n_sessions",
+    "treatment_days",
+    "first_srs",
+    "first_ors",
+    "srs_change",
+    "ors_change",
+    "n_ors",
+    "reliable_improvement",
+    "reliable_deterioration",
+    "no_reliable_change",
+    "clinically_significant",
+]
+LEVEL_KINDS = {
+    0: ScopeKind.THERAPIST,
+    1: ScopeKind.UNIT,
+    2: ScopeKind.ORGANISATION,
+    3: ScopeKind.PLATFORM,
+}
+LEVEL_CODES: dict[str, int] = {str(kind): code for code, kind in LEVEL_KINDS.items()}
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -269,9 +276,11 @@ def compute_payloads(
             return (kind, int(keys[0]), int(keys[0]))
         return (kind, int(keys[0]), int(keys[1]))
 
-    therapist_table = pd.DataFrame()
+    # Narrow each level to the wanted scopes (incremental recompute), then compute the
+    # tables of all levels in ONE groupby over the stacked episode rows (a level is one
+    # key pair (_a, _b)), which saves the fixed cost of one aggregation per level.
+    narrowed: list[tuple[str, list[str], pd.DataFrame, pd.DataFrame]] = []
     for kind, by, e, s in levels:
-        # Narrow the frames to the wanted scopes first (incremental recompute).
         if kind == ScopeKind.THERAPIST and sel.therapists is not None:
             tids = [t for _, t in sel.therapists]
             e = e.loc[e["therapist_id"].isin(tids)]
@@ -282,33 +291,53 @@ def compute_payloads(
         elif kind == ScopeKind.ORGANISATION and sel.organisations is not None:
             e = e.loc[e["org_id"].isin(list(sel.organisations))]
             s = s.loc[s["org_id"].isin(list(sel.organisations))]
-        if e.empty:
-            continue
-        table = statistics_table(e, by=by)
-        for keys, rows in _grouped(table, by).items():
-            if not want(kind, keys):
-                continue
-            p = payloads[key_of(kind, keys)]
-            p["table"] = {("active" if r.pop("active") else "inactive"): r for r in rows}
+        if not e.empty:
+            narrowed.append((kind, by, e, s))
+
+    def stacked(parts: list[tuple[str, list[str], pd.DataFrame]], extra: list[str]) -> Any:
+        cols = [*TABLE_INPUT_COLUMNS, *extra]
+        frames = []
+        for kind, by, e in parts:
+            a = e[by[0]].to_numpy() if kind != ScopeKind.PLATFORM else 0
+            b = e[by[-1]].to_numpy() if kind != ScopeKind.PLATFORM else 0
+            frames.append(e[cols].assign(_lvl=LEVEL_CODES[str(kind)], _a=a, _b=b))
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+    def level_key(lvl: int, a: int, b: int) -> ScopeKey:
+        kind = LEVEL_KINDS[lvl]
+        return key_of(kind, (a, b) if kind != ScopeKind.ORGANISATION else (a,))
+
+    if narrowed:
+        table = statistics_table(
+            stacked([(k, by, e) for k, by, e, _ in narrowed], []), by=["_lvl", "_a", "_b"]
+        )
+        for (lvl, a, b), rows in _grouped(table, ["_lvl", "_a", "_b"]).items():
+            key = level_key(lvl, a, b)
+            if want(key[0], (a, b) if key[0] != ScopeKind.ORGANISATION else (a,)):
+                payloads[key]["table"] = {
+                    ("active" if r.pop("active") else "inactive"): r for r in rows
+                }
+        # Per-therapist spread of units and organisations (anonymous; shown only with
+        # >= 3 therapists), again one groupby for both levels.
+        spread_parts = [
+            (k, by, e) for k, by, e, _ in narrowed if k in (ScopeKind.UNIT, ScopeKind.ORGANISATION)
+        ]
+        if spread_parts:
+            per_t = statistics_table(
+                stacked(spread_parts, ["therapist_id"]), by=["_lvl", "_a", "_b", "therapist_id"]
+            )
+            per_t = per_t.xs(True, level="active")[["episodes", "n_ors_change", "ors_change"]]
+            per_t = per_t.reset_index("therapist_id", drop=True)
+            for (lvl, a, b), rows in _grouped(per_t, ["_lvl", "_a", "_b"]).items():
+                key = level_key(lvl, a, b)
+                if key in payloads:
+                    rows.sort(key=lambda r: (r["ors_change"] is None, r["ors_change"] or 0.0))
+                    payloads[key]["therapist_spread"] = rows
+    for kind, by, _e, s in narrowed:
         traj = median_trajectory(s, by=by)
         for keys, rows in _grouped(traj, by).items():
             if want(kind, keys):
                 payloads[key_of(kind, keys)]["trajectory"] = rows
-        if kind == ScopeKind.THERAPIST:
-            therapist_table = table
-        elif kind in (ScopeKind.UNIT, ScopeKind.ORGANISATION):
-            # Per-therapist spread (anonymous list; shown only with >= 3 therapists). The
-            # organisation's is the therapist table already computed (when complete).
-            if kind == ScopeKind.ORGANISATION and sel.therapists is None:
-                per_t = therapist_table
-            else:
-                per_t = statistics_table(e, by=[*by, "therapist_id"])
-            per_t = per_t.xs(True, level="active")[["episodes", "n_ors_change", "ors_change"]]
-            per_t = per_t.reset_index("therapist_id", drop=True)
-            for keys, rows in _grouped(per_t, by).items():
-                if want(kind, keys):
-                    rows.sort(key=lambda r: (r["ors_change"] is None, r["ors_change"] or 0.0))
-                    payloads[key_of(kind, keys)]["therapist_spread"] = rows
 
     # Implementation per unit (with sub-units) and organisation.
     impl_frames = [
