@@ -65,12 +65,14 @@ def scope_access(
         if unit is None:
             raise Http404
         if not (roles & ORG_WIDE_ROLES):
-            mine: set[int] = set()
-            for role in (Role.UNIT_LEADER, Role.THERAPIST):
-                if role in roles:
-                    own = [u.pk for u in units_of(user, organisation, role)]
-                    mine |= unit_descendant_ids(organisation, own)
-            if unit.pk not in mine:
+            own = [
+                u.pk
+                for role in (Role.UNIT_LEADER, Role.THERAPIST)
+                if role in roles
+                for u in units_of(user, organisation, role)
+            ]
+            # The user's own unit needs no walk of the unit tree (the common case).
+            if unit.pk not in own and unit.pk not in unit_descendant_ids(organisation, own):
                 raise PermissionDenied
         return ScopeAccess(kind, org_id, unit.pk, True, unit.name)
     if kind == ScopeKind.ORGANISATION:

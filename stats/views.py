@@ -192,7 +192,7 @@ def _outcome_rows(figs: Figures) -> list[dict[str, Any]]:
         for side in ("active", "inactive"):
             c = _cell(figs, side, col, 0)
             n = figs.table[side].get("n_classified")
-            if c["value"] is not None and n:
+            if c["value"] is not None and n and col != "n_classified":
                 c["text"] += f" ({number_format(c['value'] / n * 100, 1)} %)"
             row[side] = c
         out.append(row)
