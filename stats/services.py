@@ -574,6 +574,7 @@ def stats_recompute_all(*, as_of: date | None = None) -> int:
         StatsSnapshot.objects.exclude(period_key=CURRENT, age_group="all").delete()
         DirtyScope.objects.all().delete()
         RecomputeRun.objects.filter(pk=run.pk).update(finished_at=timezone.now(), scopes=n)
+    log.info("stats full recompute: %d snapshots (run %d)", n, run.pk)  # counts only
     return n
 
 
@@ -675,6 +676,7 @@ def stats_recompute_dirty(*, as_of: date | None = None) -> int:
         for _id, _kind, _oid, _sid, at in marks:
             DirtyScope.objects.filter(pk=_id, marked_at=at).delete()
         RecomputeRun.objects.filter(pk=run.pk).update(finished_at=timezone.now(), scopes=n)
+    log.info("stats incremental recompute: %d snapshots (run %d)", n, run.pk)  # counts only
     return n
 
 
