@@ -20,6 +20,14 @@ def _episode(w):  # type: ignore[no-untyped-def]
 
 ROWS = [
     Row("caseload", "own caseload", "read", THERAPISTS),
+    Row(
+        "caseload",
+        "own caseload, search by code (POST: codes never in URLs)",
+        "search",
+        THERAPISTS,
+        method="post",
+        data=lambda w: {"q": "AL-47", "status": "all"},
+    ),
     Row("client_new", "new client form", "read", THERAPISTS),
     Row(
         "client_new",

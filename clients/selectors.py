@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Count, DecimalField, Max, OuterRef, QuerySet, Subquery
+from django.db.models import Count, DecimalField, F, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from datapolicy.models import Organisation
@@ -45,6 +46,8 @@ def caseload(
         .annotate(
             n_sessions=Count("sessions", distinct=True),
             last_session_on=Max("sessions__date"),
+            # A new episode without sessions counts as seen on its start date.
+            last_activity=Coalesce(Max("sessions__date"), F("started_on")),
             latest_ors=Subquery(
                 latest.filter(kind="outcome").values("total")[:1], output_field=TOTAL
             ),
@@ -55,11 +58,9 @@ def caseload(
     )
     window_start = as_of - dt.timedelta(days=organisation.inactivity_days)
     if status == "active":
-        qs = qs.filter(status=Episode.Status.OPEN).exclude(last_session_on__lt=window_start)
+        qs = qs.filter(status=Episode.Status.OPEN, last_activity__gte=window_start)
     elif status == "inactive":
-        from django.db.models import Q
-
-        qs = qs.filter(Q(status=Episode.Status.CLOSED) | Q(last_session_on__lt=window_start))
+        qs = qs.filter(Q(status=Episode.Status.CLOSED) | Q(last_activity__lt=window_start))
     if search:
         qs = qs.filter(client__code__icontains=search.strip())
     return qs.order_by("client__code")
@@ -95,3 +96,14 @@ def episode_sessions(*, episode: Episode) -> list[Any]:
         s.srs = by_kind.get("alliance")  # type: ignore[attr-defined]
         s.srs_without_ors = s.srs is not None and s.ors is None  # type: ignore[attr-defined]
     return sessions
+
+
+def own_clients(*, therapist: Any, organisation: Organisation | int) -> QuerySet:
+    """Clients with at least one episode of ``therapist``: those they may act for.
+
+    SECURITY: a supervision grant lets its holder *read* an episode; it never lets them
+    change anything, so write paths use this, not ``Client.objects.for_user``.
+    """
+    from .models import Client
+
+    return Client.objects.for_org(organisation).filter(episodes__therapist=therapist).distinct()

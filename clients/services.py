@@ -6,11 +6,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from datapolicy.access import memberships_of
 from datapolicy.models import Membership, Organisation, Role, Unit
 from datapolicy.services import Action, access_log_write
 
@@ -19,6 +20,16 @@ from .models import Client, Episode
 
 def _today() -> dt.date:
     return timezone.localdate()
+
+
+def require_own_episode(actor: Any, episode: Episode) -> None:
+    """SECURITY: only the episode's own therapist changes it or records its scores.
+
+    A supervision grant lets its holder read the episode, never write to it; every write
+    service calls this, so no page or API path can forget it.
+    """
+    if getattr(actor, "pk", None) != episode.therapist_id:
+        raise PermissionDenied
 
 
 def _check_therapist_in_unit(organisation: Organisation, therapist: Any, unit: Unit) -> None:
@@ -78,6 +89,12 @@ def episode_start(
     """Start an episode for ``client`` with ``therapist`` (default: the actor) in ``unit``."""
     therapist = therapist or actor
     organisation = client.organisation
+    # SECURITY: a therapist starts episodes for themselves, for a new client or a client
+    # they already treat; never for a colleague's client (seen, at most, under a grant).
+    if therapist.pk != getattr(actor, "pk", None) or (
+        client.episodes.exists() and not client.episodes.filter(therapist=actor).exists()
+    ):
+        raise PermissionDenied
     if unit.organisation_id != organisation.pk:
         raise ValidationError({"unit": _("Unknown unit.")})
     _check_therapist_in_unit(organisation, therapist, unit)
@@ -133,6 +150,7 @@ def client_create_with_episode(
 def episode_close(
     *, actor: Any, episode: Episode, closed_on: dt.date, request: Any = None
 ) -> Episode:
+    require_own_episode(actor, episode)
     if episode.status == Episode.Status.CLOSED:
         raise ValidationError(_("The episode is already closed."))
     if closed_on > _today():
@@ -161,13 +179,26 @@ def episode_close(
 def episode_transfer(
     *, actor: Any, episode: Episode, to_therapist: Any, request: Any = None
 ) -> Episode:
-    """Hand an episode to another therapist of the same unit (a colleague leaves)."""
+    """Hand an episode to another therapist of the same unit (a colleague leaves).
+
+    The episode's therapist hands it over; so may the unit's leader or the system owner
+    (the colleague may already have left). Supervision shares of the episode end.
+    """
+    from datapolicy.services import grants_end_for_episode
+
+    if getattr(actor, "pk", None) != episode.therapist_id:
+        roles = {(m.role, m.unit_id) for m in memberships_of(actor, episode.organisation_id)}
+        if (Role.UNIT_LEADER, episode.unit_id) not in roles and not any(
+            r == Role.SYSTEM_OWNER for r, _u in roles
+        ):
+            raise PermissionDenied
     if to_therapist.pk == episode.therapist_id:
         raise ValidationError({"therapist": _("The episode already belongs to this therapist.")})
     _check_therapist_in_unit(episode.organisation, to_therapist, episode.unit)
     from_id = episode.therapist_id
     episode.therapist = to_therapist
     episode.save(update_fields=["therapist"])
+    grants_end_for_episode(actor=actor, episode=episode, request=request)
     access_log_write(
         actor=actor,
         organisation=episode.organisation_id,

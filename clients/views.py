@@ -38,11 +38,17 @@ class CaseloadView(TenantPageMixin, TemplateView):
     allowed_roles = frozenset({Role.THERAPIST})
     model = Episode
 
+    def post(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        # SECURITY: the search form is POSTed so that a client code never ends up in a
+        # URL (server access logs, browser history on a shared iPad).
+        return self.get(request, *args, **kwargs)
+
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        status = self.request.GET.get("status", "active")
+        params = self.request.POST if self.request.method == "POST" else self.request.GET
+        status = params.get("status", "active")
         if status not in {"active", "inactive", "all"}:
             status = "active"
-        search = self.request.GET.get("q", "")[:40]
+        search = params.get("q", "")[:40] if self.request.method == "POST" else ""
         episodes = list(
             caseload(
                 therapist=self.request.user,

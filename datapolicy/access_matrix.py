@@ -104,7 +104,9 @@ ROWS += [
         "access log",
         "search",
         _DP,
+        method="post",
         data=lambda w: {"client_code": w.episode.client.code},
+        ok_status=302,
         fields="time, user name, role, action, object type and id, client number, IP",
     ),
     Row(
@@ -112,7 +114,7 @@ ROWS += [
         "one client's access log (CSV, right of access)",
         "export",
         _DP,
-        data=lambda w: {"client_code": w.episode.client.code},
+        data=lambda w: {"client": w.episode.client_id},
     ),
     Row(
         "dp_reports",

@@ -29,6 +29,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from .access import roles_of
 from .models import ApiKey, Membership, Organisation
 from .services import Action, access_log_write
+from .validators import CPR_MESSAGE, looks_like_cpr
 
 KEYWORD = "Api-Key"
 SCOPES = ("read", "write")
@@ -62,6 +63,8 @@ def apikey_create(
         scopes = ["read", "write"]
     if not (name or "").strip():
         raise DjangoValidationError({"name": _("Give the key a name.")})
+    if looks_like_cpr(name):
+        raise DjangoValidationError({"name": CPR_MESSAGE})
     if (
         user is None
         or not Membership.objects.for_org(organisation).filter(user=user, is_active=True).exists()
@@ -69,6 +72,11 @@ def apikey_create(
         raise DjangoValidationError(
             {"user": _("The key must act as a user with a role in this organisation.")}
         )
+    # SECURITY: a key never acts with a role its creator does not hold; otherwise a
+    # system owner (no client data) could mint a key acting as a therapist and read
+    # that therapist's clients.
+    if not roles_of(user, organisation) <= roles_of(actor, organisation):
+        raise DjangoValidationError({"user": _("A key can only act with roles you hold yourself.")})
     prefix = secrets.token_hex(5)
     secret = secrets.token_urlsafe(32)
     raw = f"{prefix}.{secret}"

@@ -74,10 +74,6 @@ class AccessLogSearchForm(forms.Form):
         self.fields["action"].choices = [("", _("All")), *[(a, a) for a in actions]]  # type: ignore[attr-defined]
 
 
-class ClientLogExportForm(forms.Form):
-    client_code = forms.CharField(label=_("Client code"), max_length=40, validators=[reject_cpr])
-
-
 class ReportForm(forms.Form):
     title = forms.CharField(label=_("Title"), max_length=200, validators=[reject_cpr])
     scope = forms.ChoiceField(

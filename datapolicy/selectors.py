@@ -23,6 +23,20 @@ def client_ids_for_code(*, organisation: Organisation, code: str) -> list[int]:
     )
 
 
+def client_ids_for_number(*, organisation: Organisation, client_id: int) -> list[int]:
+    """``[client_id]`` if it is a client of ``organisation`` or has log entries there
+    (an erased client's log stays readable for the right of access), else ``[]``."""
+    from clients.models import Client
+
+    from .models import AccessLog
+
+    exists = (
+        Client.objects.for_org(organisation).filter(pk=client_id).exists()
+        or AccessLog.objects.filter(organisation=organisation, client_id=client_id).exists()
+    )
+    return [client_id] if exists else []
+
+
 def access_log_search(
     *,
     organisation: Organisation,
@@ -86,9 +100,9 @@ def consents_for(*, user: Any, roles: frozenset[str] | set[str], organisation: O
     qs = Consent.objects.for_org(organisation).select_related("client", "recorded_by")
     if Role.DP_ADMIN in roles:
         return qs.order_by("-given_on", "-pk")
-    from clients.models import Client
+    from clients.selectors import own_clients
 
-    visible = Client.objects.for_user(user, organisation).values("pk")
+    visible = own_clients(therapist=user, organisation=organisation).values("pk")
     return qs.filter(client__in=visible).order_by("-given_on", "-pk")
 
 

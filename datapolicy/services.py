@@ -237,6 +237,35 @@ def grant_revoke(*, actor: Any, grant: Grant, request: HttpRequest | None = None
     return grant
 
 
+def grants_end_for_episode(*, actor: Any, episode: Any, request: HttpRequest | None = None) -> int:
+    """End every unrevoked supervision share of an episode (it changed hands).
+
+    SECURITY: a share is the grantor's consent for *their* episode; when the episode is
+    transferred, the new therapist has not agreed to it, so it ends at once.
+    """
+    grants = list(
+        Grant.objects.for_org(episode.organisation_id).filter(
+            episode=episode, revoked_at__isnull=True
+        )
+    )
+    now = timezone.now()
+    for grant in grants:
+        grant.revoked_at = now
+        grant.revoked_by = actor
+        grant.save(update_fields=["revoked_at", "revoked_by"])
+        _sync_graph_permission(grant)
+        access_log_write(
+            actor=actor,
+            organisation=episode.organisation_id,
+            action=Action.REVOKE,
+            object_type="grant",
+            object_id=grant.pk,
+            client_id=episode.client_id,
+            request=request,
+        )
+    return len(grants)
+
+
 def _sync_graph_permission(grant: Grant) -> bool:
     """Remove guardian's row for (grantee, episode) unless another unrevoked, unexpired
     grant still needs it. Returns whether it was removed."""
@@ -354,9 +383,11 @@ def _check_may_act_for_client(actor: Any, organisation_id: int, client_id: int) 
     else only for a client they may see (a therapist's own)."""
     if Role.DP_ADMIN in roles_of(actor, organisation_id):
         return
-    from clients.models import Client
+    from clients.selectors import own_clients
 
-    if not Client.objects.for_user(actor, organisation_id).filter(pk=client_id).exists():
+    # SECURITY: a supervision grant gives read access only; consents are recorded and
+    # withdrawn by the client's own therapist (or the data-policy admin).
+    if not own_clients(therapist=actor, organisation=organisation_id).filter(pk=client_id).exists():
         raise PermissionDenied
 
 
@@ -440,3 +471,31 @@ def membership_set_active(
         request=request,
     )
     return membership
+
+
+def access_log_write_many(
+    *,
+    actor: Any,
+    organisation: Organisation | int,
+    action: str,
+    object_type: str,
+    client_ids: Any,
+    role: str = "",
+    request: HttpRequest | None = None,
+) -> int:
+    """One entry per client for a bulk read (an export), in one insert, so that each
+    client's own log (the right of access) shows that their data was exported."""
+    org_id = organisation if isinstance(organisation, int) else organisation.pk
+    common = {
+        "organisation_id": org_id,
+        "user": actor if getattr(actor, "is_authenticated", False) else None,
+        "username": getattr(actor, "username", "") or "",
+        "role": role or _request_role(request),
+        "action": action,
+        "object_type": object_type,
+        "ip": _client_ip(request),
+        "path": (request.path[:300] if request is not None else ""),
+    }
+    rows = [AccessLog(client_id=int(cid), **common) for cid in client_ids]
+    AccessLog.objects.bulk_create(rows, batch_size=5000)
+    return len(rows)

@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
@@ -21,7 +22,6 @@ from django.views.generic import TemplateView
 from .access import organisations_of
 from .forms import (
     AccessLogSearchForm,
-    ClientLogExportForm,
     ConsentForm,
     GrantForm,
     NoteForm,
@@ -46,6 +46,7 @@ from .selectors import (
     access_log_actions,
     access_log_search,
     client_ids_for_code,
+    client_ids_for_number,
     consents_for,
     grant_state,
     grantee_choices,
@@ -346,6 +347,26 @@ class AccessLogView(_PolicyPage):
     template_name = "datapolicy/access_log.html"
     page_size = 50
 
+    def post(self, request: HttpRequest) -> HttpResponse:
+        """The search form is POSTed; a client code is turned into the client's number
+        before redirecting, so that a code never stands in a URL (server logs, history)."""
+        org = self.organisation
+        form = AccessLogSearchForm(request.POST, actions=access_log_actions(organisation=org))
+        if not form.is_valid():
+            return self.render(form=form, entries=[], page=None, query="", client_id=None)
+        d = form.cleaned_data
+        params: dict[str, Any] = {
+            "username": d.get("username") or "",
+            "action": d.get("action") or "",
+            "date_from": d["date_from"].isoformat() if d.get("date_from") else "",
+            "date_to": d["date_to"].isoformat() if d.get("date_to") else "",
+        }
+        if d.get("client_code"):
+            ids = client_ids_for_code(organisation=org, code=d["client_code"])
+            params["client"] = ids[0] if ids else 0  # 0: no such client, finds nothing
+        query = urlencode({k: v for k, v in params.items() if v != ""})
+        return redirect(f"{request.path}?{query}")
+
     def get(self, request: HttpRequest) -> HttpResponse:
         org = self.organisation
         form = AccessLogSearchForm(
@@ -353,11 +374,12 @@ class AccessLogView(_PolicyPage):
         )
         entries: Any = []
         page = None
+        client_id = _client_param(request)
         if form.is_valid() or not request.GET:
             d = form.cleaned_data if request.GET else {}
             client_ids = None
-            if d.get("client_code"):
-                client_ids = client_ids_for_code(organisation=org, code=d["client_code"])
+            if client_id is not None:
+                client_ids = [client_id] if client_id > 0 else []
                 if client_ids:
                     # Searching one client's log is itself a read of client-level data.
                     access_log_write(
@@ -381,7 +403,20 @@ class AccessLogView(_PolicyPage):
             entries = page.object_list
         query = request.GET.copy()
         query.pop("page", None)
-        return self.render(form=form, entries=entries, page=page, query=query.urlencode())
+        return self.render(
+            form=form, entries=entries, page=page, query=query.urlencode(), client_id=client_id
+        )
+
+
+def _client_param(request: HttpRequest) -> int | None:
+    """The client's number from ``?client=`` (numbers only, never codes, in URLs)."""
+    raw = request.GET.get("client")
+    if raw is None:
+        return None
+    try:
+        return max(int(raw), 0)
+    except ValueError:
+        return 0
 
 
 class AccessLogExportView(_PolicyPage):
@@ -391,12 +426,14 @@ class AccessLogExportView(_PolicyPage):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         org = self.organisation
-        form = ClientLogExportForm(request.GET)
-        if not form.is_valid():
+        client_id = _client_param(request)
+        if client_id is None:
             return HttpResponseBadRequest(_("Give a client code."))
-        client_ids = client_ids_for_code(organisation=org, code=form.cleaned_data["client_code"])
-        if not client_ids:
+        # SECURITY: only a client of this organisation (or one whose entries remain here
+        # after erasure); anything else is 404.
+        if not client_id or not (client_ids_for_number(organisation=org, client_id=client_id)):
             raise Http404
+        client_ids = [client_id]
         access_log_write(
             actor=request.user,
             organisation=org,

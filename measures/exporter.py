@@ -16,7 +16,7 @@ import pandas as pd
 from django.db import connection
 
 from datapolicy.models import Organisation
-from datapolicy.services import Action, access_log_write
+from datapolicy.services import Action, access_log_write, access_log_write_many
 
 from .importer import COLUMNS
 
@@ -53,7 +53,7 @@ _RAW = [
 ]
 
 
-def export_frame(organisation: Organisation) -> pd.DataFrame:
+def export_frame(organisation: Organisation, *, with_client_ids: bool = False) -> pd.DataFrame:
     with connection.cursor() as cur:
         cur.execute(_SQL, [organisation.pk])
         rows = cur.fetchall()
@@ -65,14 +65,15 @@ def export_frame(organisation: Organisation) -> pd.DataFrame:
         df[col] = df[col].map(lambda d: d.isoformat() if d is not None and d == d else "")
     for col in [c for c in _RAW if c.startswith(("ors_", "srs_"))]:
         df[col] = df[col].map(lambda v: "" if v is None or v != v else f"{float(v):.1f}")
-    return df[list(COLUMNS)]
+    return df[[*COLUMNS, "client_id"]] if with_client_ids else df[list(COLUMNS)]
 
 
 def export_sessions(
     *, actor: Any, organisation: Organisation, request: Any = None, role: str = ""
 ) -> str:
     """The organisation's sessions as CSV text (logged in the access log)."""
-    df = export_frame(organisation)
+    df = export_frame(organisation, with_client_ids=True)
+    client_ids = df.pop("client_id").unique()
     buf = io.StringIO()
     df.to_csv(buf, index=False, lineterminator="\n")
     access_log_write(
@@ -80,6 +81,16 @@ def export_sessions(
         organisation=organisation,
         action=Action.EXPORT,
         object_type="sessions",
+        role=role,
+        request=request,
+    )
+    # Each exported client's own log shows the export (right of access).
+    access_log_write_many(
+        actor=actor,
+        organisation=organisation,
+        action=Action.EXPORT,
+        object_type="client",
+        client_ids=client_ids,
         role=role,
         request=request,
     )

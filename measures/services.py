@@ -19,7 +19,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from clients.models import Episode
+from clients.services import require_own_episode
 from datapolicy.services import Action, access_log_write
+from datapolicy.validators import CPR_MESSAGE, looks_like_cpr
 
 from .models import ITEM_MAX, ITEM_MIN, TOTAL_MAX, Scale, ScaleKind, Score, Session, SessionDraft
 
@@ -75,6 +77,9 @@ class ScoreInput:
 
 def _decimal(value: Any, field: str, low: Decimal, high: Decimal) -> Decimal:
     text = str(value).strip().replace(",", ".")
+    if looks_like_cpr(text):
+        # Never repeat a CPR-shaped value back (it would end up in error reports).
+        raise ValidationError({field: CPR_MESSAGE})
     try:
         number = Decimal(text)
     except InvalidOperation:
@@ -174,6 +179,7 @@ def session_record(
     Raises ValidationError (nothing saved) for a future date, a closed episode, or a
     second session on the same date unless ``confirm_same_date``.
     """
+    require_own_episode(actor, episode)
     episode = Episode.dangerously_unscoped.select_for_update().get(pk=episode.pk)
     session_date_check(episode=episode, date=date, confirm_same_date=confirm_same_date)
     session = Session.objects.create(
@@ -223,6 +229,7 @@ def score_set(
 ) -> Score:
     """Add the SRS at the end of a session (or correct a score with ``replace``)."""
     episode = session.episode
+    require_own_episode(actor, episode)
     if episode.status == Episode.Status.CLOSED:
         raise ValidationError(_("The episode is closed; start a new episode to continue."))
     existing = (
@@ -251,6 +258,7 @@ def score_set(
 @transaction.atomic
 def session_delete(*, actor: Any, session: Session, request: Any = None) -> None:
     episode = session.episode
+    require_own_episode(actor, episode)
     access_log_write(
         actor=actor,
         organisation=session.organisation_id,
@@ -330,26 +338,45 @@ def session_draft_save(*, actor: Any, episode: Episode, data: dict[str, Any]) ->
     Only the scale kind, the date, the session id and item marks are kept: nothing else
     from the request is stored.
     """
+    require_own_episode(actor, episode)
     clean = {
         "kind": str(data.get("kind", ""))[:8],
         "date": str(data.get("date", ""))[:10],
         "session_id": data.get("session_id") if isinstance(data.get("session_id"), int) else None,
         "items": [str(v)[:5] for v in (data.get("items") or [])][:4],
     }
-    draft, _created = SessionDraft.objects.for_org(episode.organisation_id).update_or_create(
+    draft, created = SessionDraft.objects.for_org(episode.organisation_id).update_or_create(
         organisation_id=episode.organisation_id,
         episode=episode,
         created_by=actor,
         defaults={"data": clean},
     )
+    if created:  # autosave runs at every mark: the log records the draft once
+        access_log_write(
+            actor=actor,
+            organisation=episode.organisation_id,
+            action=Action.CREATE,
+            object_type="sessiondraft",
+            object_id=draft.pk,
+            client_id=episode.client_id,
+        )
     return draft
 
 
 def session_draft_discard(*, actor: Any, episode: Episode) -> int:
     """Throw away the actor's interrupted entry for the episode."""
+    require_own_episode(actor, episode)
     deleted, _rows = (
         SessionDraft.objects.for_org(episode.organisation_id)
         .filter(episode=episode, created_by=actor)
         .delete()
     )
+    if deleted:
+        access_log_write(
+            actor=actor,
+            organisation=episode.organisation_id,
+            action=Action.DELETE,
+            object_type="sessiondraft",
+            client_id=episode.client_id,
+        )
     return int(deleted)

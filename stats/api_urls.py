@@ -1,3 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from .api import StatsScopeAPIView
+
+urlpatterns = [
+    path(
+        "stats/<str:scope>/<int:scope_id>/",
+        StatsScopeAPIView.as_view(),
+        name="api_stats_scope",
+    ),
+]

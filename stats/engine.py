@@ -272,7 +272,11 @@ def sort_by_episode(sessions: pd.DataFrame) -> pd.DataFrame:
     if len(episode) and (
         episode.min() >= 0 and episode.max() < 2**42 and number.min() >= 0 and number.max() < 2**20
     ):
-        order = np.argsort(episode * 2**20 + number, kind="stable")
+        key = episode * 2**20 + number
+        # Already in order (a bulk recompute sorts once, then slices): no second sort.
+        if bool((key[1:] >= key[:-1]).all()):
+            return sessions
+        order = np.argsort(key, kind="stable")
         return sessions.iloc[order]
     return sessions.sort_values(["episode_id", "session_number"], kind="stable")
 
@@ -567,8 +571,12 @@ def data_quality(
     as_of: date | pd.Timestamp,
     settings: StatsSettings = DEFAULT_SETTINGS,
     deactivated_therapist_ids: set[int] | frozenset[int] = frozenset(),
+    episodes: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Data-quality counts per (org_id, unit_id), every unit with a session included.
+
+    ``episodes``: the :func:`episode_frame` of ``sessions`` (same as_of and settings) when
+    the caller has it already (bulk recompute).
 
     * ghost_episodes: episodes not closed by the therapist (open, whether or not past the
       inactivity window) whose therapist is deactivated.
@@ -582,7 +590,7 @@ def data_quality(
     """
     ts = _ts(as_of)
     s = filter_as_of(sessions, ts)
-    ep = episode_frame(s, as_of=ts, settings=settings)
+    ep = episode_frame(s, as_of=ts, settings=settings) if episodes is None else episodes
     deactivated = np.fromiter(deactivated_therapist_ids, dtype="int64")
     open_ = ~ep["closed"]
     cutoff = cutoff_for(ep["age_group"], settings.ors_cutoffs)

@@ -44,6 +44,7 @@ __all__ = [
     "etr_fit",
     "etr_scope_figures",
     "last_ors_zones",
+    "last_ors_zones_from_points",
     "ors_points",
 ]
 
@@ -172,15 +173,20 @@ def etr_fit(
     settings: StatsSettings = DEFAULT_SETTINGS,
     *,
     as_of: date | pd.Timestamp | None = None,
+    points: pd.DataFrame | None = None,
 ) -> EtrModel:
     """Fit the ETR on reference sessions (the caller picks organisation or platform data).
+
+    ``points``: the :func:`ors_points` of those sessions when the caller already has them
+    (a bulk recompute computes them once for every organisation); ``sessions`` and
+    ``as_of`` are then not read.
 
     Both active and closed episodes are used (statistics.md). For each (age_group, n) the
     reference pairs are (intake ORS, ORS at session n) of episodes with an ORS at session n
     that is not their intake. A point is ``available`` when it has at least
     ``settings.etr_min_n`` pairs and the intake scores are not all equal.
     """
-    pts = ors_points(filter_as_of(sessions, as_of))
+    pts = ors_points(filter_as_of(sessions, as_of)) if points is None else points
     ref = pts.loc[pts["ors_index"] >= 2, ["age_code", "session_number", "intake", "ors"]]
     keys = ["age_code", "session_number"]
     g = ref.groupby(keys, sort=True)
@@ -317,7 +323,12 @@ def episode_zones(
 
 def last_ors_zones(sessions: pd.DataFrame, model: EtrModel) -> pd.DataFrame:
     """:func:`episode_zones` of each episode's last ORS only, indexed by episode_id."""
-    pts = ors_points(sessions).drop_duplicates("episode_id", keep="last")
+    return last_ors_zones_from_points(ors_points(sessions), model)
+
+
+def last_ors_zones_from_points(points: pd.DataFrame, model: EtrModel) -> pd.DataFrame:
+    """:func:`last_ors_zones` from precomputed :func:`ors_points` (bulk recompute)."""
+    pts = points.drop_duplicates("episode_id", keep="last")
     return _zones_for(pts, model).set_index("episode_id")
 
 
@@ -342,8 +353,14 @@ def etr_scope_figures(
     as_of: date | pd.Timestamp,
     settings: StatsSettings = DEFAULT_SETTINGS,
     by: Sequence[str] = (),
+    episodes: pd.DataFrame | None = None,
+    last_zones: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Reaching target, dropout and relative effect size per by-group.
+
+    ``episodes`` (the :func:`stats.engine.episode_frame` of ``sessions`` as of ``as_of``)
+    and ``last_zones`` (:func:`last_ors_zones` of them) may be passed when the caller has
+    them already (bulk recompute); they must be computed with the same as_of and settings.
 
     Index: ``by`` (a single row with index name "scope" and value "all" when ``by`` is
     empty). Columns: :data:`ETR_SCOPE_COLUMNS`.
@@ -360,9 +377,9 @@ def etr_scope_figures(
     """
     by = list(by)
     ts = pd.Timestamp(as_of)
-    s = filter_as_of(sessions, ts)
-    ep = episode_frame(s, as_of=ts, settings=settings)
-    last = last_ors_zones(s, model).reindex(ep.index)
+    s = filter_as_of(sessions, ts) if episodes is None or last_zones is None else sessions
+    ep = episode_frame(s, as_of=ts, settings=settings) if episodes is None else episodes
+    last = (last_ors_zones(s, model) if last_zones is None else last_zones).reindex(ep.index)
 
     ended = ~ep["active"].to_numpy()
     zone = last["zone"].to_numpy(dtype=object)

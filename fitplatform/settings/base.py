@@ -156,18 +156,35 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict = {}
-# datapolicy: retention and the cleanup of expired shares, nightly (docs/datapolicy.md).
 from celery.schedules import crontab  # noqa: E402
 
-CELERY_BEAT_SCHEDULE["datapolicy-retention"] = {
-    "task": "datapolicy.retention_nightly",
-    "schedule": crontab(hour=2, minute=30),
+CELERY_BEAT_SCHEDULE: dict = {
+    # datapolicy: retention first, then the cleanup of expired shares (docs/datapolicy.md).
+    "datapolicy-retention": {
+        "task": "datapolicy.retention_nightly",
+        "schedule": crontab(hour=1, minute=30),
+    },
+    "datapolicy-grant-cleanup": {
+        "task": "datapolicy.grant_permissions_cleanup",
+        "schedule": crontab(hour=1, minute=45),
+    },
+    # stats: every snapshot recomputed nightly after retention (the incremental path keeps
+    # them fresh in between); alerts refreshed because "no contact" changes with the
+    # calendar.
+    "stats-refresh-alerts": {
+        "task": "stats.tasks.stats_refresh_alerts_task",
+        "schedule": crontab(hour=2, minute=15),
+        "options": {"expires": 60 * 60 * 6},
+    },
+    "stats-recompute-all": {
+        "task": "stats.tasks.stats_recompute_all_task",
+        "schedule": crontab(hour=2, minute=30),
+        "options": {"expires": 60 * 60 * 6},
+    },
 }
-CELERY_BEAT_SCHEDULE["datapolicy-grant-cleanup"] = {
-    "task": "datapolicy.grant_permissions_cleanup",
-    "schedule": crontab(hour=2, minute=45),
-}
+
+# stats: mount the bench-only baseline view (bench/stats_bench.py); never in production.
+STATS_BENCH_VIEWS = env_bool("STATS_BENCH_VIEWS", False)
 
 # --- REST framework ---------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -147,7 +147,7 @@ def test_api_as_api_key(client: Any, org1: OrgPersonas, monkeypatch: Any) -> Non
     ids = _world(org1)
     schema = _schema(client)
     _key, raw = apikey_create(
-        actor=org1.owner,
+        actor=org1.therapist_a,  # a key acts with at most its creator's roles
         organisation=org1.org,
         name="Fagsystem",
         user=org1.therapist_a,

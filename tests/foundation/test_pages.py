@@ -147,3 +147,22 @@ class TestAdmin:
     def test_users_list_shows_own_organisation(self, login, org1, org2) -> None:
         body = login(org1.owner).get("/admin/datapolicy/user/").content.decode()
         assert "alpha-therapist_a" in body and "beta-therapist_a" not in body
+
+
+def test_caseload_search_is_posted_not_in_the_url(login, org1) -> None:
+    make_episode(org1, code="ZX-7001")
+    make_episode(org1, code="QQ-1234")
+    c = login(org1.therapist_a)
+    body = c.post(reverse("caseload"), {"q": "zx-70", "status": "all"}).content.decode()
+    assert "ZX-7001" in body and "QQ-1234" not in body
+    assert 'method="post"' in body
+    # A code in the query string is ignored: the URL never carries client codes.
+    body = c.get(reverse("caseload") + "?q=ZX-7001&status=all").content.decode()
+    assert "QQ-1234" in body
+
+
+def test_new_client_without_sessions_is_active(login, org1) -> None:
+    make_episode(org1, code="NY-0001", started_on=dt.date.today())
+    c = login(org1.therapist_a)
+    assert "NY-0001" in c.get(reverse("caseload")).content.decode()
+    assert "NY-0001" not in c.get(reverse("caseload") + "?status=inactive").content.decode()

@@ -116,8 +116,15 @@ def test_export_is_logged_and_in_the_import_format(client: Any, org1: OrgPersona
     lines = r.content.decode().splitlines()
     assert lines[0].startswith("client_code,therapist,unit,session_date,age_group,episode,ors_1")
     assert lines[1].startswith("AB-1,alpha-therapist_a,ung,2025-01-10,adult,,,,,,12.5,")
-    log = AccessLog.objects.filter(organisation=org1.org).order_by("-id").first()
-    assert log is not None and (log.action, log.object_type) == ("export", "sessions")
+    exports = AccessLog.objects.filter(organisation=org1.org, action="export")
+    assert exports.filter(object_type="sessions").count() == 1
+    # ... and one entry per exported client, so that the client's own log shows it.
+    from clients.models import Client
+
+    client_id = Client.objects.for_org(org1.org).get(code="AB-1").pk
+    assert list(exports.filter(object_type="client").values_list("client_id", flat=True)) == [
+        client_id
+    ]
 
 
 def _stats(org: Organisation) -> pd.DataFrame:

@@ -1,0 +1,184 @@
+"""GET /api/v1/stats/<scope>/<id>/?as_of=YYYY-MM-DD — the statistics contract.
+
+Unrounded numbers. Roles and scopes as on the pages (stats.permissions). For anonymised
+scopes (unit, organisation) hidden values are null and ``suppressed`` says why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import PermissionDenied as DRFPermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from datapolicy.scoping import TenantAPIMixin
+from datapolicy.services import Action, access_log_write
+
+from .models import CURRENT, ScopeKind
+from .permissions import DASHBOARD_ROLES, scope_access, small_cell_k
+from .selectors import AGE_FILTERS, Figures, figures_for, snapshot_get
+
+SIDE_FIELDS = [
+    "episodes",
+    "sessions",
+    "sessions_per_episode",
+    "treatment_months",
+    "srs_start",
+    "ors_start",
+    "srs_change",
+    "ors_change",
+    "effect_size_d",
+    "effect_size_pct",
+    "n_classified",
+    "reliable_improvement",
+    "reliable_deterioration",
+    "no_reliable_change",
+    "clinically_significant",
+]
+
+
+class SideSerializer(serializers.Serializer):
+    episodes = serializers.IntegerField(allow_null=True)
+    sessions = serializers.IntegerField(allow_null=True)
+    sessions_per_episode = serializers.FloatField(allow_null=True)
+    treatment_months = serializers.FloatField(allow_null=True)
+    srs_start = serializers.FloatField(allow_null=True)
+    ors_start = serializers.FloatField(allow_null=True)
+    srs_change = serializers.FloatField(allow_null=True)
+    ors_change = serializers.FloatField(allow_null=True)
+    effect_size_d = serializers.FloatField(allow_null=True)
+    effect_size_pct = serializers.FloatField(allow_null=True)
+    n_classified = serializers.IntegerField(allow_null=True)
+    reliable_improvement = serializers.IntegerField(allow_null=True)
+    reliable_deterioration = serializers.IntegerField(allow_null=True)
+    no_reliable_change = serializers.IntegerField(allow_null=True)
+    clinically_significant = serializers.IntegerField(allow_null=True)
+
+
+class TrajectoryPointSerializer(serializers.Serializer):
+    session_number = serializers.IntegerField()
+    ors_median = serializers.FloatField(allow_null=True)
+    srs_median = serializers.FloatField(allow_null=True)
+    n_ors = serializers.IntegerField(allow_null=True)
+    n_srs = serializers.IntegerField(allow_null=True)
+
+
+class StatsResponseSerializer(serializers.Serializer):
+    scope = serializers.CharField()
+    id = serializers.IntegerField()
+    as_of = serializers.DateField()
+    computed_at = serializers.DateTimeField()
+    anonymised = serializers.BooleanField()
+    k = serializers.IntegerField(allow_null=True)
+    active = SideSerializer()
+    inactive = SideSerializer()
+    trajectory = TrajectoryPointSerializer(many=True)
+    suppressed = serializers.DictField(
+        child=serializers.DictField(child=serializers.CharField()),
+        help_text="active/inactive -> field -> reason the value is null",
+    )
+
+
+def _int_or_none(v: Any) -> int | None:
+    return None if v is None else int(v)
+
+
+def figures_to_contract(figs: Figures, kind: str, scope_id: int) -> dict[str, Any]:
+    def side(name: str) -> dict[str, Any]:
+        row = figs.table[name]
+        return {f: row.get(f) for f in SIDE_FIELDS}
+
+    return {
+        "scope": kind,
+        "id": scope_id,
+        "as_of": figs.snapshot.as_of,
+        "computed_at": figs.snapshot.computed_at,
+        "anonymised": figs.anonymised,
+        "k": figs.k if figs.anonymised else None,
+        "active": side("active"),
+        "inactive": side("inactive"),
+        "trajectory": [
+            {
+                "session_number": int(p["session_number"]),
+                "ors_median": p.get("ors_median"),
+                "srs_median": p.get("srs_median"),
+                "n_ors": _int_or_none(p.get("n_ors")),
+                "n_srs": _int_or_none(p.get("n_srs")),
+            }
+            for p in figs.trajectory
+        ],
+        "suppressed": {
+            s: {f: r for f, r in figs.suppressed[s].items() if f in SIDE_FIELDS}
+            for s in ("active", "inactive")
+        },
+    }
+
+
+class StatsScopeAPIView(TenantAPIMixin, APIView):  # type: ignore[misc]
+    allowed_roles = DASHBOARD_ROLES
+    scope = "org"
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("as_of", str, description="reference date YYYY-MM-DD (default today)"),
+            OpenApiParameter("age_group", str, enum=list(AGE_FILTERS)),
+        ],
+        responses=StatsResponseSerializer,
+    )
+    def get(self, request: Request, scope: str, scope_id: int) -> Response:
+        if scope not in ScopeKind.values:
+            raise NotFound
+        today = timezone.localdate()
+        raw = request.query_params.get("as_of")
+        if raw:
+            try:
+                as_of = dt.date.fromisoformat(raw)
+            except ValueError:
+                raise ValidationError({"as_of": "Use the format YYYY-MM-DD."}) from None
+            if as_of > today:
+                raise ValidationError({"as_of": "The reference date cannot be in the future."})
+        else:
+            as_of = today
+        age = request.query_params.get("age_group", "all")
+        if age not in AGE_FILTERS:
+            raise ValidationError({"age_group": f"One of {', '.join(AGE_FILTERS)}."})
+        org = self.organisation
+        try:
+            access = scope_access(
+                user=request.user, organisation=org, roles=self.roles, kind=scope, scope_id=scope_id
+            )
+        except Http404:
+            raise NotFound from None
+        except PermissionDenied:
+            raise DRFPermissionDenied from None
+        period_key = CURRENT if as_of == today else as_of.isoformat()
+        snap = snapshot_get(
+            kind=access.kind,
+            organisation_id=access.organisation_id,
+            scope_id=access.scope_id,
+            period_key=period_key,
+            as_of=as_of,
+            age_group=age,
+        )
+        if access.via_grant:
+            access_log_write(
+                actor=request.user,
+                organisation=org,
+                action=Action.VIEW,
+                object_type="therapist_figures",
+                object_id=access.scope_id,
+                role=self.acting_role,
+                request=request._request,
+            )
+        figs = figures_for(snap, anonymised=access.anonymised, k=small_cell_k(org))
+        data = figures_to_contract(figs, scope, access.scope_id)
+        return Response(StatsResponseSerializer(data).data)

@@ -1,0 +1,393 @@
+"""Statistics pages: therapist "Mine tal", unit and organisation dashboards, benchmark,
+exports. Thin: authorisation in stats.permissions, figures from stats.selectors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils.formats import number_format
+from django.utils.functional import SimpleLazyObject
+from django.utils.translation import gettext as _
+from django.views import View
+from django.views.generic import TemplateView
+
+from datapolicy.access import unit_descendant_ids, units_of
+from datapolicy.models import Role, Unit
+from datapolicy.scoping import TenantPageMixin
+from datapolicy.services import Action, access_log_write
+
+from . import charts, exports
+from .models import ScopeKind
+from .permissions import DASHBOARD_ROLES, ORG_WIDE_ROLES, ScopeAccess, scope_access, small_cell_k
+from .selectors import AGE_FILTERS, PERIODS, Figures, figures_for, period_as_of, snapshot_get
+
+
+def _export_base(kind: str, scope_id: int) -> str:
+    """The export URL without "<table>.<fmt>" (the template appends them)."""
+    url = reverse(
+        "stats_export", kwargs={"kind": kind, "scope_id": scope_id, "table": "t", "fmt": "csv"}
+    )
+    return url[: -len("t.csv")]
+
+
+def period_choices() -> list[tuple[str, str]]:
+    labels = {
+        "all": _("Until today"),
+        "month": _("Last month"),
+        "quarter": _("Last quarter"),
+        "year": _("Last year"),
+    }
+    return [(p, labels[p]) for p in PERIODS]
+
+
+def age_choices() -> list[tuple[str, str]]:
+    labels = {
+        "all": _("All age groups"),
+        "adult": _("Adults"),
+        "youth": _("Youth"),
+        "child": _("Children"),
+    }
+    return [(a, labels[a]) for a in AGE_FILTERS]
+
+
+def _filters(request: HttpRequest) -> tuple[str, str]:
+    period = request.GET.get("period", "all")
+    age = request.GET.get("age", "all")
+    return (period if period in PERIODS else "all", age if age in AGE_FILTERS else "all")
+
+
+class StatsMixin(TenantPageMixin):
+    allowed_roles = DASHBOARD_ROLES
+    scope = "org"
+
+    def load(
+        self, access: ScopeAccess, *, kind: str | None = None, scope_id: int | None = None
+    ) -> tuple[Figures, dict[str, Any]]:
+        period, age = _filters(self.request)
+        period_key, as_of = period_as_of(period)
+        snap = snapshot_get(
+            kind=kind or access.kind,
+            organisation_id=access.organisation_id,
+            scope_id=access.scope_id if scope_id is None else scope_id,
+            period_key=period_key,
+            as_of=as_of,
+            age_group=age,
+        )
+        if access.via_grant:
+            access_log_write(
+                actor=self.request.user,
+                organisation=self.organisation,
+                action=Action.VIEW,
+                object_type="therapist_figures",
+                object_id=access.scope_id,
+                role=self.acting_role,
+                request=self.request,
+            )
+        k = small_cell_k(self.organisation)
+        # Lazy: with the panels' fragment cached, a request neither unpacks the payload nor
+        # builds tables and figures (the dashboard must cost about a primary-key lookup).
+        figs: Any = SimpleLazyObject(lambda: figures_for(snap, anonymised=access.anonymised, k=k))
+
+        def chart(build: Any, rows: str, show: str | None = None) -> Any:
+            def make() -> Any:
+                data = getattr(figs, rows)
+                if not data or (show and not getattr(figs, show)):
+                    return None
+                return build(data)
+
+            return make
+
+        ctx = {
+            "figures": figs,
+            "k": k,
+            "access": access,
+            "period": period,
+            "age": age,
+            "periods": period_choices(),
+            "ages": age_choices(),
+            "computed_at": snap.computed_at,
+            "as_of": snap.as_of,
+            "table_rows": lambda: _table_rows(figs),
+            "outcome_rows": lambda: _outcome_rows(figs),
+            "trajectory_fig": lambda: charts.trajectory_figure(figs.trajectory),
+            "implementation_fig": chart(charts.implementation_figure, "implementation"),
+            "spread_fig": chart(charts.spread_figure, "spread", "show_spread"),
+            "etr_view": lambda: _etr_view(figs),
+            # the fragment cache key of the panels (a new computation changes computed_at)
+            "panels_key": f"{snap.pk}-{snap.computed_at.timestamp()}-{access.anonymised}-{k}",
+            "export_tables": exports.TABLES,
+            "query": self.request.GET.urlencode(),
+        }
+        return figs, ctx
+
+
+def _text(figs: Figures, side: str, col: str, decimals: int) -> tuple[str, str | None]:
+    """A cell as display text (localised number, "< k" when hidden, "–" when empty)."""
+    reason = figs.suppressed[side].get(col)
+    value = figs.table[side].get(col)
+    if value is None:
+        return (f"< {figs.k}" if reason else "–"), reason
+    return number_format(value, decimals), None
+
+
+def _cell(figs: Figures, side: str, col: str, decimals: int = 1) -> dict[str, Any]:
+    text, reason = _text(figs, side, col, decimals)
+    return {"value": figs.table[side].get(col), "text": text, "reason": reason}
+
+
+COUNT_COLUMNS = {"episodes", "sessions"}
+
+
+def _table_rows(figs: Figures) -> list[dict[str, Any]]:
+    """The seed's table as display rows (formatted here, not by template includes: a
+    dashboard request must stay cheap)."""
+    rows = [
+        {
+            "label": label,
+            "active": _cell(figs, "active", col, 0 if col in COUNT_COLUMNS else 1),
+            "inactive": _cell(figs, "inactive", col, 0 if col in COUNT_COLUMNS else 1),
+        }
+        for col, label in exports.table_label_rows()
+    ]
+    effect: dict[str, Any] = {"label": _("Effect size") + " (d / %)"}
+    for side in ("active", "inactive"):
+        d_text, d_reason = _text(figs, side, "effect_size_d", 2)
+        p_text, p_reason = _text(figs, side, "effect_size_pct", 1)
+        effect[side] = {"text": f"{d_text} / {p_text} %", "reason": d_reason or p_reason}
+    rows.append(effect)
+    return rows
+
+
+def _etr_view(figs: Figures) -> dict[str, str]:
+    """ETR figures as display strings ("< k" when hidden, "–" when not available)."""
+    e, hidden = figs.etr, figs.etr_suppressed
+    small = f"< {figs.k}"
+
+    def count_share(count: str, share: str) -> str:
+        if count in hidden:
+            return small
+        if e.get(share) is None:
+            return "–"
+        return f"{e.get(count)} ({e[share] * 100:.1f} %)"
+
+    rel = e.get("relative_effect_size")
+    return {
+        "ended_evaluable": str(e.get("ended_evaluable", "–")),
+        "reaching_target": count_share("reaching_target", "reaching_target_share"),
+        "dropout": count_share("dropout", "dropout_share"),
+        "relative_effect_size": small
+        if "relative_effect_size" in hidden
+        else ("–" if rel is None else f"{rel:.2f}"),
+    }
+
+
+def _outcome_rows(figs: Figures) -> list[dict[str, Any]]:
+    out = []
+    for col, label in exports.outcome_label_rows():
+        row: dict[str, Any] = {"label": label}
+        for side in ("active", "inactive"):
+            c = _cell(figs, side, col, 0)
+            n = figs.table[side].get("n_classified")
+            if c["value"] is not None and n and col != "n_classified":
+                c["text"] += f" ({number_format(c['value'] / n * 100, 1)} %)"
+            row[side] = c
+        out.append(row)
+    return out
+
+
+class StatsIndexView(StatsMixin, TemplateView):
+    """The dashboards this user may open."""
+
+    template_name = "stats/index.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        ctx = super().get_context_data(**kwargs)
+        org = self.organisation
+        units = Unit.objects.for_org(org).order_by("name")
+        if not (self.roles & ORG_WIDE_ROLES):
+            mine: set[int] = set()
+            for role in (Role.UNIT_LEADER, Role.THERAPIST):
+                if role in self.roles:
+                    mine |= unit_descendant_ids(
+                        org, [u.pk for u in units_of(self.request.user, org, role)]
+                    )
+            units = units.filter(pk__in=mine)
+        ctx["units"] = units
+        ctx["is_therapist"] = Role.THERAPIST in self.roles
+        return ctx
+
+
+class TherapistFiguresView(StatsMixin, TemplateView):
+    """ "Mine tal": a therapist's own figures (or shared ones under a live grant)."""
+
+    template_name = "stats/therapist.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        ctx = super().get_context_data(**kwargs)
+        user_id = kwargs.get("user_id", self.request.user.pk)
+        access = scope_access(
+            user=self.request.user,
+            organisation=self.organisation,
+            roles=self.roles,
+            kind=ScopeKind.THERAPIST,
+            scope_id=user_id,
+        )
+        _figs, data = self.load(access)
+        ctx.update(data)
+        ctx["export_base"] = _export_base("therapist", access.scope_id)
+        return ctx
+
+
+class MyFiguresView(TherapistFiguresView):
+    allowed_roles = frozenset({Role.THERAPIST})
+
+
+class UnitDashboardView(StatsMixin, TemplateView):
+    template_name = "stats/dashboard.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        ctx = super().get_context_data(**kwargs)
+        access = scope_access(
+            user=self.request.user,
+            organisation=self.organisation,
+            roles=self.roles,
+            kind=ScopeKind.UNIT,
+            scope_id=kwargs["unit_id"],
+        )
+        _figs, data = self.load(access)
+        ctx.update(data)
+        ctx["export_base"] = _export_base("unit", access.scope_id)
+        return ctx
+
+
+class OrganisationDashboardView(StatsMixin, TemplateView):
+    template_name = "stats/dashboard.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        ctx = super().get_context_data(**kwargs)
+        org = self.organisation
+        access = scope_access(
+            user=self.request.user,
+            organisation=org,
+            roles=self.roles,
+            kind=ScopeKind.ORGANISATION,
+            scope_id=org.pk,
+        )
+        _figs, data = self.load(access)
+        ctx.update(data)
+        ctx["export_base"] = _export_base("organisation", org.pk)
+        return ctx
+
+
+class BenchmarkView(StatsMixin, TemplateView):
+    """The organisation against all organisations on the platform (anonymised)."""
+
+    template_name = "stats/benchmark.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        ctx = super().get_context_data(**kwargs)
+        org = self.organisation
+        access = scope_access(
+            user=self.request.user,
+            organisation=org,
+            roles=self.roles,
+            kind=ScopeKind.ORGANISATION,
+            scope_id=org.pk,
+        )
+        own, data = self.load(access)
+        platform_access = ScopeAccess(ScopeKind.PLATFORM, org.pk, 0, True, _("All organisations"))
+        period, age = _filters(self.request)
+        period_key, as_of = period_as_of(period)
+        psnap = snapshot_get(
+            kind=ScopeKind.PLATFORM,
+            organisation_id=0,
+            scope_id=0,
+            period_key=period_key,
+            as_of=as_of,
+            age_group=age,
+        )
+        platform = figures_for(psnap, anonymised=True, k=small_cell_k(org))
+        ctx.update(data)
+        ctx["platform"] = platform
+        ctx["platform_rows"] = _table_rows(platform)
+        ctx["platform_access"] = platform_access
+        ctx["benchmark_fig"] = charts.benchmark_figure(
+            own.trajectory, platform.trajectory, org.name
+        )
+        return ctx
+
+
+class PlatformBenchmarkView(LoginRequiredMixin, TemplateView):
+    """The platform operator: only the cross-organisation figures, anonymised."""
+
+    template_name = "stats/platform.html"
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        if request.user.is_authenticated and not getattr(
+            request.user, "is_platform_operator", False
+        ):
+            raise PermissionDenied
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        ctx = super().get_context_data(**kwargs)
+        period, age = _filters(self.request)
+        period_key, as_of = period_as_of(period)
+        snap = snapshot_get(
+            kind=ScopeKind.PLATFORM,
+            organisation_id=0,
+            scope_id=0,
+            period_key=period_key,
+            as_of=as_of,
+            age_group=age,
+        )
+        figs = figures_for(snap, anonymised=True, k=5)
+        ctx.update(
+            {
+                "figures": figs,
+                "table_rows": _table_rows(figs),
+                "trajectory_fig": charts.trajectory_figure(figs.trajectory),
+                "computed_at": snap.computed_at,
+                "as_of": snap.as_of,
+                "period": period,
+                "age": age,
+                "periods": period_choices(),
+                "ages": age_choices(),
+            }
+        )
+        return ctx
+
+
+class ExportView(StatsMixin, View):
+    """CSV/XLSX of one table of a scope, with the page's suppression."""
+
+    def get(
+        self, request: HttpRequest, kind: str, scope_id: int, table: str, fmt: str
+    ) -> HttpResponse:
+        if table not in exports.TABLES or fmt not in ("csv", "xlsx"):
+            raise Http404
+        if kind not in (ScopeKind.THERAPIST, ScopeKind.UNIT, ScopeKind.ORGANISATION):
+            raise Http404
+        access = scope_access(
+            user=request.user,
+            organisation=self.organisation,
+            roles=self.roles,
+            kind=kind,
+            scope_id=scope_id,
+        )
+        figs, _ctx = self.load(access)
+        rows = exports.rows_for(figs, table)
+        name = f"{kind}-{scope_id}-{table}-{figs.snapshot.as_of.isoformat()}"
+        if fmt == "csv":
+            response = HttpResponse(exports.to_csv(rows), content_type="text/csv; charset=utf-8")
+        else:
+            response = HttpResponse(
+                exports.to_xlsx(rows, table),
+                content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            )
+        response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
+        return response

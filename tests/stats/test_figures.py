@@ -1,0 +1,109 @@
+"""Read-time suppression of a snapshot (stats.selectors.figures_for), no database."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.utils import timezone
+
+from stats.engine import STATISTICS_COLUMNS
+from stats.models import StatsSnapshot
+from stats.selectors import figures_for, period_as_of
+
+
+def _row(episodes: int, n_change: int) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(STATISTICS_COLUMNS, 0)
+    row.update(
+        episodes=episodes,
+        sessions=episodes * 3,
+        sessions_per_episode=3.0,
+        treatment_months=1.0,
+        n_ors_start=episodes,
+        n_srs_start=episodes,
+        ors_start=18.0,
+        srs_start=36.0,
+        n_ors_change=n_change,
+        n_srs_change=n_change,
+        ors_change=3.3,
+        srs_change=1.0,
+        effect_size_d=0.5,
+        effect_size_pct=3.3 / 18.0 * 100,
+        n_classified=n_change,
+        reliable_improvement=n_change,
+    )
+    return row
+
+
+def _snapshot(spread: list[dict[str, Any]], etr_evaluable: int = 4) -> StatsSnapshot:
+    return StatsSnapshot(
+        pk=None,
+        scope_kind="unit",
+        organisation_id=1,
+        scope_id=1,
+        as_of=dt.date(2026, 6, 30),
+        computed_at=timezone.now(),
+        payload={
+            "table": {"active": _row(40, 30), "inactive": _row(12, 10)},
+            "trajectory": [
+                {
+                    "session_number": 1,
+                    "ors_median": 18.0,
+                    "srs_median": 36.0,
+                    "n_ors": 40,
+                    "n_srs": 4,
+                },
+            ],
+            "etr": {
+                "ended_evaluable": etr_evaluable,
+                "reaching_target": 3,
+                "dropout": 1,
+                "reaching_target_share": 0.75,
+                "dropout_share": 0.25,
+                "n_relative_effect": 30,
+                "relative_effect_size": 0.1,
+            },
+            "therapist_spread": spread,
+            "n_therapists": len(spread),
+        },
+    )
+
+
+def test_spread_needs_three_therapists_each_with_k_clients() -> None:
+    three = [{"episodes": 20, "n_ors_change": n, "ors_change": 1.0} for n in (5, 6, 7)]
+    assert figures_for(_snapshot(three), anonymised=True, k=5).show_spread
+    two = three[:2]
+    figs = figures_for(_snapshot(two), anonymised=True, k=5)
+    assert not figs.show_spread and figs.spread == []
+    # one of three has only 4 clients with a change: only 2 left → no spread at all
+    small = [*three[:2], {"episodes": 9, "n_ors_change": 4, "ors_change": 9.0}]
+    assert not figures_for(_snapshot(small), anonymised=True, k=5).show_spread
+    # a therapist's own view is never suppressed (no spread there either way)
+    own = figures_for(_snapshot(two), anonymised=False, k=5)
+    assert own.table["active"]["episodes"] == 40 and own.suppressed["active"] == {}
+
+
+def test_small_etr_base_and_trajectory_points_are_hidden_for_anonymised_roles() -> None:
+    figs = figures_for(_snapshot([], etr_evaluable=4), anonymised=True, k=5)
+    assert figs.etr["reaching_target_share"] is None
+    assert "5" in figs.etr_suppressed["reaching_target_share"]
+    assert figs.etr["relative_effect_size"] == 0.1  # 30 episodes: shown
+    # SRS at session 1 rests on 4 episodes: hidden; ORS (40) shown
+    assert figs.trajectory == [
+        {"session_number": 1, "ors_median": 18.0, "srs_median": None, "n_ors": 40.0, "n_srs": None}
+    ]
+    assert (
+        figures_for(_snapshot([], etr_evaluable=5), anonymised=True, k=5).etr[
+            "reaching_target_share"
+        ]
+        == 0.75
+    )
+
+
+def test_fixed_periods_end_on_the_last_completed_period() -> None:
+    today = dt.date(2026, 11, 25)
+    assert period_as_of("all", today) == ("current", today)
+    assert period_as_of("month", today) == ("2026-10-31", dt.date(2026, 10, 31))
+    assert period_as_of("quarter", today) == ("2026-09-30", dt.date(2026, 9, 30))
+    assert period_as_of("year", today) == ("2025-12-31", dt.date(2025, 12, 31))
+    assert period_as_of("quarter", dt.date(2026, 2, 1))[1] == dt.date(2025, 12, 31)
