@@ -13,7 +13,10 @@ COPY pyproject.toml README.md ./
 RUN pip install --upgrade pip && pip install .
 COPY . .
 # Static files are collected at build time (served by WhiteNoise from the image).
+# /app/media exists owned by fit so that the named media volume (shared by web and
+# worker) starts out writable by the app user.
 RUN DJANGO_SECRET_KEY=build-only DJANGO_DEBUG=false python manage.py collectstatic --noinput \
+    && mkdir -p /app/media/imports \
     && chown -R fit:fit /app
 USER fit
 EXPOSE 8000

@@ -29,6 +29,25 @@ def _has_permission(request: HttpRequest) -> bool:
     return _is_system_owner(request)
 
 
+def _users_elsewhere(organisation: Any) -> Any:
+    """Ids of users who hold a membership in another organisation."""
+    # A genuine cross-organisation check (ids only): such a user's account belongs to
+    # no single organisation, so no organisation's system owner may edit it.
+    return Membership.dangerously_unscoped.exclude(organisation=organisation).values("user_id")
+
+
+def _editable_users(request: HttpRequest) -> Any:
+    """This organisation's users whose account it alone holds."""
+    org = request.organisation  # type: ignore[attr-defined]
+    # SECURITY: a user with memberships in other organisations too is left out, or this
+    # owner could set their password and act as them in the other organisation.
+    return (
+        User.objects.filter(memberships__organisation=org)
+        .exclude(pk__in=_users_elsewhere(org))
+        .distinct()
+    )
+
+
 admin.site.has_permission = _has_permission  # type: ignore[method-assign]
 admin.site.site_header = "fitplatform"
 admin.site.site_title = "fitplatform"
@@ -86,11 +105,19 @@ class MembershipAdmin(OrgScopedAdmin):
             # organisation plus this organisation's users, never another's staff.
             from django.db.models import Q
 
-            kwargs["queryset"] = User.objects.filter(
-                Q(memberships__organisation=request.organisation) | Q(memberships__isnull=True)  # type: ignore[attr-defined]
-            ).distinct()
+            org = request.organisation  # type: ignore[attr-defined]
+            kwargs["queryset"] = (
+                User.objects.filter(Q(memberships__organisation=org) | Q(memberships__isnull=True))
+                .exclude(pk__in=_users_elsewhere(org))
+                .distinct()
+            )
             return admin.ModelAdmin.formfield_for_foreignkey(self, db_field, request, **kwargs)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # An existing membership keeps its user (who may also belong to another
+        # organisation and so is not among the choices above).
+        return ("user",) if obj is not None else ()
 
 
 @admin.register(Organisation)
@@ -140,7 +167,8 @@ class UserAdmin(BaseUserAdmin):
     )
 
     def get_queryset(self, request: HttpRequest) -> Any:
-        return User.objects.filter(memberships__organisation=request.organisation).distinct()  # type: ignore[attr-defined]
+        # Also limits the password-change view (it looks the user up through this).
+        return _editable_users(request)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return _is_system_owner(request)

@@ -5,7 +5,8 @@ to a pseudonymous client code, and a "anonymised" copy of a single course of tre
 can still be recognised. Deleting the episode cascades to its sessions, scores, drafts,
 grants and guardian rows (clients.EpisodeUserObjectPermission has a direct foreign key);
 a client left without episodes is deleted with its consents. The access log keeps only
-numeric ids and is itself kept (it is the record that the deletion happened).
+numeric ids and is itself kept (it is the record that the deletion happened): every
+deleted client gets a "delete" entry by "retention".
 
 An episode is past retention when its last activity (the latest of its last session,
 its closing date and its start) is more than ``retention_days`` before ``today`` and it
@@ -23,7 +24,7 @@ from django.db import transaction
 from django.db.models import DateField, Max, Value
 from django.db.models.functions import Coalesce, Greatest
 
-from .models import Organisation, RetentionRun
+from .models import AccessLog, Organisation, RetentionRun
 from .services import Action, access_log_write
 
 BATCH_SIZE = 500
@@ -91,6 +92,7 @@ def retention_run(
                 if orphan_ids:
                     Client.objects.for_org(organisation).filter(pk__in=orphan_ids).delete()
                     clients_deleted += len(orphan_ids)
+                    _log_erasures(organisation, orphan_ids)
             unit_ids.update(row[1] for row in batch)
             therapist_ids.update(row[2] for row in batch)
     with transaction.atomic():
@@ -117,6 +119,28 @@ def retention_run(
         if episodes_deleted:
             _announce(organisation.pk, sorted(unit_ids), sorted(therapist_ids))
     return run
+
+
+def _log_erasures(organisation: Organisation, client_ids: list[int]) -> None:
+    """One access-log entry per deleted client, so that the client's log export (right
+    of access) shows the erasure. Written in bulk (inserts only: the append-only guard
+    in AccessLog.save concerns updates); ids only, by "retention"."""
+    AccessLog.objects.bulk_create(
+        [
+            AccessLog(
+                organisation=organisation,
+                user=None,
+                username="retention",
+                role="",
+                action=Action.DELETE,
+                object_type="client",
+                object_id=client_id,
+                client_id=client_id,
+            )
+            for client_id in client_ids
+        ],
+        batch_size=BATCH_SIZE,
+    )
 
 
 def _announce(organisation_id: int, unit_ids: list[int], therapist_ids: list[int]) -> None:

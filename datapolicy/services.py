@@ -39,9 +39,31 @@ class Action:
 
 
 def _client_ip(request: HttpRequest | None) -> str | None:
+    """The client's address: REMOTE_ADDR, or behind ``TRUSTED_PROXY_COUNT`` reverse
+    proxies the X-Forwarded-For entry that the outermost trusted proxy appended."""
+    # Imported here so that this fix touches this function only (parallel edits).
+    import ipaddress
+
+    from django.conf import settings
+
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    remote = request.META.get("REMOTE_ADDR") or None
+    proxies = int(settings.FITPLATFORM.get("TRUSTED_PROXY_COUNT", 0))
+    if proxies <= 0:
+        return remote
+    # SECURITY: entries left of the trusted ones are written by the client and can be
+    # forged; only the entry the outermost trusted proxy added (counting from the
+    # right) is used, and only if it is an IP address.
+    forwarded = [
+        p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()
+    ]
+    if len(forwarded) < proxies:
+        return remote
+    try:
+        return str(ipaddress.ip_address(forwarded[-proxies]))
+    except ValueError:
+        return remote
 
 
 def access_log_write(

@@ -1,7 +1,10 @@
 """Bulk-add users from a CSV file (system owner): name, email, unit, role.
 
 The whole file is validated first; any error is reported with its line number and
-nothing is created. A user whose e-mail already exists gets the new membership.
+nothing is created. A user whose e-mail already exists gets the new membership only if
+they have no membership yet or belong to this organisation alone: a user of another
+organisation is never attached here (their password and e-mail would then be editable
+by this organisation's system owner), the platform operator adds them.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models.functions import Lower
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
@@ -57,6 +61,9 @@ def _parse(organisation: Organisation, text: str) -> tuple[list[ImportRow], list
         return [], [_("At most %(n)s users per file.") % {"n": MAX_ROWS}]
     units = {u.code.lower(): u for u in Unit.objects.for_org(organisation)}
     units.update({u.name.lower(): u for u in units.values()})
+    elsewhere = _users_elsewhere(
+        organisation, {c[1].strip().lower() for c in lines[1:] if len(c) == len(COLUMNS)}
+    )
     seen: set[tuple[str, str, int | None]] = set()
     for number, cells in enumerate(lines[1:], start=2):
         if not any(c.strip() for c in cells):
@@ -77,6 +84,17 @@ def _parse(organisation: Organisation, text: str) -> tuple[list[ImportRow], list
             validate_email(email)
         except Exception:
             problems.append(_("the e-mail address is not valid"))
+        else:
+            if email.lower() in elsewhere:
+                # SECURITY: attaching another organisation's user would hand their
+                # account (password, e-mail) to this organisation's system owner.
+                problems.append(
+                    _(
+                        "this e-mail address belongs to a user of another organisation; "
+                        "the platform operator or that organisation's system owner must "
+                        "add them"
+                    )
+                )
         if role not in Role.values:
             problems.append(
                 _("unknown role (use one of %(roles)s)") % {"roles": ", ".join(Role.values)}
@@ -100,6 +118,30 @@ def _parse(organisation: Organisation, text: str) -> tuple[list[ImportRow], list
     return rows, errors
 
 
+def _users_elsewhere(organisation: Organisation, emails: set[str]) -> set[str]:
+    """Those of ``emails`` (lower-cased) that belong to a user holding a membership in
+    another organisation."""
+    # A genuine cross-organisation check: only the file's e-mails are looked up.
+    other = Membership.dangerously_unscoped.exclude(organisation=organisation)
+    return set(
+        User.objects.annotate(email_lower=Lower("email"))
+        .filter(email_lower__in=emails - {""}, pk__in=other.values("user_id"))
+        .values_list("email_lower", flat=True)
+    )
+
+
+def _matching_user(organisation: Organisation, email: str) -> User | None:
+    """An existing user with this e-mail who has no membership or only this
+    organisation's (users of other organisations were refused by ``_parse``)."""
+    other = Membership.dangerously_unscoped.exclude(organisation=organisation)
+    return (
+        User.objects.filter(email__iexact=email)
+        .exclude(pk__in=other.values("user_id"))
+        .order_by("pk")
+        .first()
+    )
+
+
 def _sniff(text: str) -> str:
     first = text.splitlines()[0] if text else ""
     return ";" if first.count(";") > first.count(",") else ","
@@ -117,7 +159,7 @@ def users_import_csv(
     created_users = created_memberships = 0
     with transaction.atomic():
         for row in rows:
-            user = User.objects.filter(email__iexact=row.email).first()
+            user = _matching_user(organisation, row.email)
             if user is None:
                 first, _sep, last = row.name.partition(" ")
                 user = User(

@@ -76,8 +76,21 @@ class LineError:
     column: str
     message: str
 
+    def __post_init__(self) -> None:
+        # SECURITY: the report is shown to the owner and stored in ImportJob.errors; a
+        # value of the file (a header, a number that failed to parse) that looks like a
+        # CPR number never goes into it, whichever check produced the message.
+        if looks_like_cpr(self.column):
+            self.column = ""
+        if looks_like_cpr(self.message):
+            self.message = str(_cpr_text())
+
     def as_dict(self) -> dict[str, Any]:
         return {"line": self.line, "column": self.column, "message": self.message}
+
+
+def _cpr_text() -> str:
+    return _("This looks like a CPR number; the platform must never hold CPR numbers.")
 
 
 @dataclass
@@ -236,8 +249,11 @@ class _Plan:
     srs: dict[str, np.ndarray]
 
 
-def _score_check(df: pd.DataFrame, prefix: str, errors: _Errors) -> dict[str, np.ndarray]:
-    """Vectorised ScoreInput rules; messages for bad lines come from ScoreInput.parse."""
+def _score_check(
+    df: pd.DataFrame, prefix: str, errors: _Errors, cpr: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Vectorised ScoreInput rules; messages for bad lines come from ScoreInput.parse.
+    Lines with a CPR-shaped score cell already have their error (``cpr``)."""
     cols = [*ITEMS[prefix], f"{prefix}_total"]
     values = {}
     bad = np.zeros(len(df), dtype=bool)
@@ -258,6 +274,9 @@ def _score_check(df: pd.DataFrame, prefix: str, errors: _Errors) -> dict[str, np
         item_sum = np.round(np.nansum(items, axis=1), 1)
         bad |= (n_items == 4) & np.isfinite(total) & (np.abs(item_sum - total) > 0.05)
     has = (n_items == 4) | np.isfinite(total)
+    cpr_line = np.any(np.column_stack([cpr[c] for c in cols]), axis=1)
+    has &= ~cpr_line
+    bad &= ~cpr_line
 
     raw = df[cols]
 
@@ -299,11 +318,13 @@ def validate_file(
         "client_code",
         _("Use letters, digits, spaces and . - / only (at most 40 characters)."),
     )
-    cpr_text = _("This looks like a CPR number; the platform must never hold CPR numbers.")
-    errors.add(_cpr_mask(code), "client_code", cpr_text)
+    # SECURITY: a CPR-shaped value in any column is an error of its own, without the
+    # value; the checks below leave such cells out of messages that name the value.
+    cpr = {c: _cpr_mask(df[c]) for c in COLUMNS}
+    for c in COLUMNS:
+        errors.add(cpr[c], c, _cpr_text())
     label = df["episode"]
     errors.add(label.str.len() > 40, "episode", _("At most 40 characters."))
-    errors.add(_cpr_mask(label), "episode", cpr_text)
 
     # Therapists by username or e-mail among the organisation's therapists.
     members = list(
@@ -320,7 +341,7 @@ def validate_file(
     t_key = t.where(~t.str.contains("@", regex=False), t.str.lower())
     therapist_id = t_key.map(by_name)
     errors.add(
-        therapist_id.isna() & (t != ""),
+        therapist_id.isna() & (t != "") & ~cpr["therapist"],
         "therapist",
         lambda r: _("Unknown therapist %(name)s in this organisation.") % {"name": t.iat[r][:60]},
     )
@@ -329,7 +350,7 @@ def validate_file(
     u = df["unit"]
     unit_id = u.map(units)
     errors.add(
-        unit_id.isna(),
+        unit_id.isna() & ~cpr["unit"],
         "unit",
         lambda r: _("Unknown unit %(code)s.") % {"code": u.iat[r][:60]},
     )
@@ -370,8 +391,8 @@ def validate_file(
         _("The closing date cannot be in the future."),
     )
 
-    ors = _score_check(df, "ors", errors)
-    srs = _score_check(df, "srs", errors)
+    ors = _score_check(df, "ors", errors, cpr)
+    srs = _score_check(df, "srs", errors, cpr)
 
     work = pd.DataFrame(
         {

@@ -11,10 +11,12 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from datapolicy.tenancy import TenantModel, TenantQuerySet
+from datapolicy.validators import looks_like_cpr
 
 ITEM_MIN = Decimal("0.0")
 ITEM_MAX = Decimal("10.0")
 TOTAL_MAX = Decimal("40.0")
+SAFE_UPLOAD_NAME = "upload.csv"
 
 
 class ScaleKind(models.TextChoices):
@@ -184,3 +186,12 @@ class ImportJob(TenantModel):
     processed_lines = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list)
     result = models.JSONField(default=dict)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # SECURITY: a file named after a CPR number would store that number in this row
+        # and in the stored file's name; such a file is kept as "upload.csv".
+        if looks_like_cpr(self.original_name):
+            self.original_name = SAFE_UPLOAD_NAME
+        if self.file and not self.file._committed and looks_like_cpr(self.file.name):
+            self.file.name = SAFE_UPLOAD_NAME
+        super().save(*args, **kwargs)

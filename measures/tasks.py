@@ -2,22 +2,54 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .importer import import_sessions
 from .models import ImportJob
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="measures.import_run")
 def import_run(job_id: int) -> str:
     """Validate and import an uploaded file (all or nothing), recording progress on the
     job. A finished job is not run again; a job interrupted mid-way rolled back and can
-    run again (re-import skips identical sessions)."""
+    run again (re-import skips identical sessions). An unexpected error fails the job
+    with a generic message instead of leaving it "validating" for ever."""
     # A job is looked up by id across organisations: the row fixes the organisation.
     job = ImportJob.dangerously_unscoped.select_related("organisation", "created_by").get(pk=job_id)
     if job.status in (ImportJob.Status.DONE, ImportJob.Status.FAILED):
         return job.status
+    try:
+        return _run(job)
+    except Exception as exc:
+        # SECURITY: an exception's text may quote the file (client codes, scores): the
+        # log gets the job id and the exception type only, the job a generic message.
+        logger.error("Import job %s failed unexpectedly (%s)", job_id, type(exc).__name__)
+        ImportJob.dangerously_unscoped.filter(pk=job_id).update(
+            status=ImportJob.Status.FAILED,
+            errors=[
+                {
+                    "line": 0,
+                    "column": "",
+                    "message": _(
+                        "The import stopped because of an unexpected error; nothing was "
+                        "imported. Please try again or contact the platform operator."
+                    ),
+                }
+            ],
+            finished_at=timezone.now(),
+        )
+        _discard_upload(job)
+        return ImportJob.Status.FAILED
+
+
+def _run(job: ImportJob) -> str:
+    job_id = job.pk
 
     def progress(stage: str, done: int, total: int) -> None:
         status = (
@@ -41,8 +73,16 @@ def import_run(job_id: int) -> str:
         result=result.summary(),
         finished_at=timezone.now(),
     )
-    # SECURITY: the upload holds client codes and scores; once processed only the
-    # summary and the error report are kept.
-    job.file.delete(save=False)
-    ImportJob.dangerously_unscoped.filter(pk=job_id).update(file="")
+    _discard_upload(job)
     return ImportJob.Status.DONE if result.ok else ImportJob.Status.FAILED
+
+
+def _discard_upload(job: ImportJob) -> None:
+    # SECURITY: the upload holds client codes and scores; once processed (or failed)
+    # only the summary and the error report are kept.
+    if job.file:
+        try:
+            job.file.delete(save=False)
+        except OSError:
+            logger.error("Import job %s: the uploaded file could not be deleted", job.pk)
+    ImportJob.dangerously_unscoped.filter(pk=job.pk).update(file="")

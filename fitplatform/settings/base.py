@@ -246,4 +246,7 @@ SILENCED_SYSTEM_CHECKS = ["models.W047"]
 FITPLATFORM = {
     # Client-mode PIN attempts before the therapist must log in again.
     "CLIENT_MODE_MAX_PIN_ATTEMPTS": 5,
+    # Reverse proxies in front of the app that append to X-Forwarded-For; the access
+    # log takes the client address that many entries from the right (0: REMOTE_ADDR).
+    "TRUSTED_PROXY_COUNT": env_int("DJANGO_TRUSTED_PROXY_COUNT", 0, minimum=0),
 }

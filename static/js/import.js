@@ -24,7 +24,7 @@
           body.textContent = "";
           d.errors.forEach(function (e) {
             var tr = document.createElement("tr");
-            cell(tr, e.line, "num"); cell(tr, e.column); cell(tr, e.message);
+            cell(tr, e.line || "", "num"); cell(tr, e.column); cell(tr, e.message);
             body.appendChild(tr);
           });
           document.getElementById("job-errors").hidden = false;

@@ -85,3 +85,9 @@ def test_compose_describes_production() -> None:
     assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert "worker" in services["worker"]["command"] and "beat" in services["beat"]["command"]
     assert "collectstatic" in (ROOT / "Dockerfile").read_text()
+    # Uploads saved by web are read by the worker: one shared volume at MEDIA_ROOT.
+    assert "media" in compose["volumes"]
+    for name in ("web", "worker"):
+        assert "media:/app/media" in services[name]["volumes"], name
+    assert "mkdir -p /app/media" in (ROOT / "Dockerfile").read_text()
+    assert services["web"]["environment"]["DJANGO_TRUSTED_PROXY_COUNT"] == "1"
