@@ -239,7 +239,7 @@ def _api_key_id(w: object) -> dict[str, int]:
             actor=w.org1.owner,  # type: ignore[attr-defined]
             organisation=w.org1.org,  # type: ignore[attr-defined]
             name="Fagsystem",
-            user=w.org1.therapist_a,  # type: ignore[attr-defined]
+            user=w.org1.owner,  # type: ignore[attr-defined]  # at most the creator's roles
             scopes=["read"],
         )
         object.__setattr__(w, "_api_key", key)
@@ -254,7 +254,7 @@ ROWS += [
         "create",
         _OWNER,
         method="post",
-        data=lambda w: {"name": "Fagsystem", "user": w.org1.therapist_a.pk, "scopes": ["read"]},
+        data=lambda w: {"name": "Fagsystem", "user": w.org1.owner.pk, "scopes": ["read"]},
         ok_status=201,
         api=True,
     ),
@@ -286,7 +286,7 @@ ROWS += [
         "create",
         _OWNER,
         method="post",
-        data=lambda w: {"name": "Fagsystem", "user": w.org1.therapist_a.pk, "scopes": ["read"]},
+        data=lambda w: {"name": "Fagsystem", "user": w.org1.owner.pk, "scopes": ["read"]},
     ),
     Row(
         "api_key_revoke_page",
