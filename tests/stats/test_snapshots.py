@@ -262,7 +262,8 @@ def test_therapist_page_and_exports(client: Any, scenario: dict[str, Any]) -> No
         page = client.get(reverse("stats_mine"))
         assert page.status_code == 200
         html = page.content.decode()
-        assert "Average ORS change" in html and "Computed" in html
+        # Requests follow the user's language (Danish by default), not override().
+        assert "Gennemsnitlig ORS ændring" in html and "Beregnet" in html
         assert "plotly.min.js" in html
         url = reverse(
             "stats_export",
@@ -275,7 +276,7 @@ def test_therapist_page_and_exports(client: Any, scenario: dict[str, Any]) -> No
         )
         csv_text = client.get(url).content.decode("utf-8-sig")
     lines = csv_text.splitlines()
-    assert lines[1].split(";") == ["Clients", "3", "1"]
+    assert lines[1].split(";") == ["Klienter", "3", "1"]
     assert lines[2].split(";") == ["Sessions", "5", "2"]
     xlsx = client.get(url.replace(".csv", ".xlsx"))
     sheet = load_workbook(io.BytesIO(xlsx.content)).active
@@ -293,8 +294,8 @@ def test_leader_export_applies_the_same_suppression(client: Any, scenario: dict[
     with override("en"):
         rows = client.get(url).content.decode("utf-8-sig").splitlines()
     clients_row = rows[1].split(";")
-    assert clients_row[0] == "Clients" and clients_row[1].startswith("hidden")
-    assert clients_row[2].startswith("hidden")  # 1 inactive: small cell too
+    assert clients_row[0] == "Klienter" and clients_row[1].startswith("skjult")
+    assert clients_row[2].startswith("skjult")  # 1 inactive: small cell too
 
 
 def test_dashboards_filters_and_benchmark_render(client: Any, scenario: dict[str, Any]) -> None:
