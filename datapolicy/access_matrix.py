@@ -278,24 +278,34 @@ ROWS += [
         api=True,
     ),
 ]
+# The key pages: the system owner manages the organisation's keys; a therapist only keys
+# acting as themselves (a key never acts with a role its creator lacks).
+_KEY_PAGE = ("owner", "therapist_a", "therapist_b")
 ROWS += [
-    Row("api_keys_page", "API keys page", "read", _OWNER),
+    Row(
+        "api_keys_page",
+        "API keys page",
+        "read",
+        _KEY_PAGE,
+        fields="owner: all keys; therapist: own keys (no secrets)",
+    ),
     Row(
         "api_keys_page",
         "API key (shown once)",
         "create",
-        _OWNER,
+        _KEY_PAGE,
         method="post",
+        # A therapist's key always acts as the therapist; the owner's as the owner.
         data=lambda w: {"name": "Fagsystem", "user": w.org1.owner.pk, "scopes": ["read"]},
     ),
     Row(
         "api_key_revoke_page",
-        "API key",
+        "the system owner's API key",
         "revoke",
-        _OWNER,
+        _KEY_PAGE,
         method="post",
         kwargs=_api_key_id,
         ok_status=302,
-        overrides={"other_org": 403},
+        overrides={"therapist_a": 404, "therapist_b": 404},  # not their key
     ),
 ]

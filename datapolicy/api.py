@@ -128,14 +128,30 @@ from .models import Membership  # noqa: E402
 from .scoping import TenantPageMixin  # noqa: E402
 
 
-class ApiKeysPage(TenantPageMixin, TemplateView):
-    """The organisation's API keys: create (the key is shown once on the answer page),
-    list (no secrets), revoke."""
+class _KeyPageMixin(TenantPageMixin):
+    """The system owner manages the organisation's keys; a therapist manages keys that
+    act as themselves (an integration recording their own clients' scores), because a
+    key never acts with a role its creator lacks."""
 
-    template_name = "datapolicy/api_keys.html"
-    allowed_roles = frozenset({Role.SYSTEM_OWNER})
+    allowed_roles = frozenset({Role.SYSTEM_OWNER, Role.THERAPIST})
     scope = "org"
     model = ApiKey
+
+    @property
+    def own_keys_only(self) -> bool:
+        return Role.SYSTEM_OWNER not in self.roles
+
+    def key_queryset(self) -> Any:
+        qs = self.scoped_queryset()
+        # SECURITY: a therapist sees and revokes only keys acting as themselves.
+        return qs.filter(user=self.request.user) if self.own_keys_only else qs
+
+
+class ApiKeysPage(_KeyPageMixin, TemplateView):
+    """API keys: create (the key is shown once on the answer page), list (no secrets),
+    revoke."""
+
+    template_name = "datapolicy/api_keys.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         users = (
@@ -147,7 +163,9 @@ class ApiKeysPage(TenantPageMixin, TemplateView):
             .order_by("username")
             .only("pk", "username", "first_name", "last_name")
         )
-        keys = self.scoped_queryset().select_related("user").order_by("-created_at", "-pk")
+        if self.own_keys_only:
+            users = users.filter(pk=self.request.user.pk)  # type: ignore[misc]
+        keys = self.key_queryset().select_related("user").order_by("-created_at", "-pk")
         return {
             **super().get_context_data(**kwargs),
             "keys": keys,
@@ -158,6 +176,8 @@ class ApiKeysPage(TenantPageMixin, TemplateView):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         user_id = request.POST.get("user", "")
         user = User.objects.filter(pk=int(user_id)).first() if user_id.isdigit() else None
+        if self.own_keys_only:
+            user = request.user  # type: ignore[assignment]  # a therapist's key acts as them
         try:
             key, raw = apikey_create(
                 actor=request.user,
@@ -175,13 +195,9 @@ class ApiKeysPage(TenantPageMixin, TemplateView):
         return self.render_to_response(self.get_context_data(created=key, raw_key=raw))
 
 
-class ApiKeyRevokePage(TenantPageMixin, View):
-    allowed_roles = frozenset({Role.SYSTEM_OWNER})
-    scope = "org"
-    model = ApiKey
-
+class ApiKeyRevokePage(_KeyPageMixin, View):
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        key = self.get_scoped_object(pk=pk)
+        key = self.get_scoped_object(self.key_queryset(), pk=pk)
         apikey_revoke(actor=request.user, key=key, request=request)
         messages.success(request, _("The key %(name)s is revoked.") % {"name": key.name})
         return redirect("api_keys_page")

@@ -348,3 +348,33 @@ def test_second_episode_with_the_same_label_is_a_clear_error(org1: OrgPersonas) 
     assert r.status_code == 400 and "label" in r.json()
     r = c.post(reverse("api-episode-list"), {**body, "label": "010190-1234"}, format="json")
     assert r.status_code == 400 and "label" in r.json()
+
+
+class TestTherapistKeys:
+    """A therapist authorises an integration to act as themselves (their own clients)."""
+
+    def test_therapist_creates_a_key_acting_as_themselves(
+        self, client: Any, org1: OrgPersonas, episode: Any
+    ) -> None:
+        client.force_login(org1.therapist_a)
+        # Even when the form names someone else, the key acts as the therapist.
+        r = client.post(
+            reverse("api_keys_page"),
+            {"name": "Journal", "user": org1.owner.pk, "scopes": ["read", "write"]},
+        )
+        assert r.status_code == 200
+        key = ApiKey.objects.for_org(org1.org).get()
+        assert key.user_id == org1.therapist_a.pk
+        listing = key_client(r.context["raw_key"]).get(reverse("api-episode-list")).json()
+        assert [e["id"] for e in listing["results"]] == [episode.pk]
+
+    def test_therapist_sees_and_revokes_only_own_keys(self, client: Any, org1: OrgPersonas) -> None:
+        own, _raw = key_for(org1, ["read"], user=org1.therapist_a)
+        other, _raw2 = key_for(org1, ["read"], user=org1.therapist_b)
+        client.force_login(org1.therapist_a)
+        page = client.get(reverse("api_keys_page")).content.decode()
+        assert own.prefix in page and other.prefix not in page
+        r = client.post(reverse("api_key_revoke_page", kwargs={"pk": other.pk}))
+        assert r.status_code == 404
+        other.refresh_from_db()
+        assert other.revoked_at is None
