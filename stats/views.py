@@ -125,13 +125,23 @@ class StatsMixin(TenantPageMixin):
         return figs, ctx
 
 
+def display_number(value: float, decimals: int) -> str:
+    """Round half away from zero, then format in the active language (Django's
+    number_format alone truncates: 66.67 would show as 66,6)."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    quantum = Decimal(1).scaleb(-decimals)
+    rounded = Decimal(repr(float(value))).quantize(quantum, rounding=ROUND_HALF_UP)
+    return str(number_format(rounded, decimals))
+
+
 def _text(figs: Figures, side: str, col: str, decimals: int) -> tuple[str, str | None]:
     """A cell as display text (localised number, "< k" when hidden, "–" when empty)."""
     reason = figs.suppressed[side].get(col)
     value = figs.table[side].get(col)
     if value is None:
         return (f"< {figs.k}" if reason else "–"), reason
-    return number_format(value, decimals), None
+    return display_number(value, decimals), None
 
 
 def _cell(figs: Figures, side: str, col: str, decimals: int = 1) -> dict[str, Any]:
@@ -172,7 +182,7 @@ def _etr_view(figs: Figures) -> dict[str, str]:
             return small
         if e.get(share) is None:
             return "–"
-        return f"{e.get(count)} ({e[share] * 100:.1f} %)"
+        return f"{e.get(count)} ({display_number(e[share] * 100, 1)} %)"
 
     rel = e.get("relative_effect_size")
     return {
@@ -181,7 +191,7 @@ def _etr_view(figs: Figures) -> dict[str, str]:
         "dropout": count_share("dropout", "dropout_share"),
         "relative_effect_size": small
         if "relative_effect_size" in hidden
-        else ("–" if rel is None else f"{rel:.2f}"),
+        else ("–" if rel is None else display_number(rel, 2)),
     }
 
 
@@ -193,7 +203,7 @@ def _outcome_rows(figs: Figures) -> list[dict[str, Any]]:
             c = _cell(figs, side, col, 0)
             n = figs.table[side].get("n_classified")
             if c["value"] is not None and n and col != "n_classified":
-                c["text"] += f" ({number_format(c['value'] / n * 100, 1)} %)"
+                c["text"] += f" ({display_number(c['value'] / n * 100, 1)} %)"
             row[side] = c
         out.append(row)
     return out
