@@ -16,6 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -568,38 +569,35 @@ class ReportDetailView(_PolicyPage):
 REPORT_EXPORTERS = frozenset({Role.MI_OFFICER, Role.DP_ADMIN})
 
 
-class ReportApproveView(_PolicyPage):
+class _ReportStepView(_PolicyPage):
+    """One step of a report's approval workflow; the service checks who may take it."""
+
     allowed_roles = REPORT_READERS
     scope = "org"
     model = Report
+    service: Any = None
+    done_message: Any = ""
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         report = self.get_scoped_object(pk=pk)
         form = NoteForm(request.POST)
         note = form.cleaned_data["note"] if form.is_valid() else ""
         try:
-            report_approve(actor=request.user, report=report, note=note, request=request)
-            messages.success(request, _("The report is approved."))
+            type(self).service(actor=request.user, report=report, note=note, request=request)
+            messages.success(request, self.done_message)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         return redirect("dp_report", pk=report.pk)
 
 
-class ReportWithdrawView(_PolicyPage):
-    allowed_roles = REPORT_READERS
-    scope = "org"
-    model = Report
+class ReportApproveView(_ReportStepView):
+    service = report_approve
+    done_message = _lazy("The report is approved.")
 
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        report = self.get_scoped_object(pk=pk)
-        form = NoteForm(request.POST)
-        note = form.cleaned_data["note"] if form.is_valid() else ""
-        try:
-            report_withdraw(actor=request.user, report=report, note=note, request=request)
-            messages.success(request, _("The report is withdrawn."))
-        except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
-        return redirect("dp_report", pk=report.pk)
+
+class ReportWithdrawView(_ReportStepView):
+    service = report_withdraw
+    done_message = _lazy("The report is withdrawn.")
 
 
 class ReportExportView(_PolicyPage):
