@@ -187,8 +187,26 @@ def etr_fit(
     ``settings.etr_min_n`` pairs and the intake scores are not all equal.
     """
     pts = ors_points(filter_as_of(sessions, as_of)) if points is None else points
-    ref = pts.loc[pts["ors_index"] >= 2, ["age_code", "session_number", "intake", "ors"]]
-    keys = ["age_code", "session_number"]
+    return etr_fit_many(pts, np.zeros(len(pts), dtype="int64"), {0: settings})[0]
+
+
+def etr_fit_many(
+    points: pd.DataFrame, groups: np.ndarray, settings: dict[int, StatsSettings]
+) -> dict[int, EtrModel]:
+    """:func:`etr_fit` of several reference populations in one grouped pass.
+
+    ``groups`` holds the population (e.g. the organisation) of each row of ``points`` (the
+    :func:`ors_points`); ``settings`` each population's settings. Every group gets exactly
+    the model ``etr_fit(settings[g], points=points[groups == g])`` would give — the same
+    kernels over the same rows in the same order, with the population as the first
+    grouping key — without the fixed cost of one fit per organisation.
+    """
+    if not settings:
+        return {}
+    pts = points.assign(_g=np.asarray(groups, dtype="int64"))
+    pts = pts.loc[pts["_g"].isin(list(settings))]
+    ref = pts.loc[pts["ors_index"] >= 2, ["_g", "age_code", "session_number", "intake", "ors"]]
+    keys = ["_g", "age_code", "session_number"]
     g = ref.groupby(keys, sort=True)
     dx = ref["intake"] - g["intake"].transform("mean")
     dy = ref["ors"] - g["ors"].transform("mean")
@@ -207,11 +225,19 @@ def etr_fit(
         intake_min=("intake", "min"),
         intake_max=("intake", "max"),
     )
-    stats["boundary_offset"] = w.groupby(keys, sort=True)["resid"].quantile(
-        settings.etr_boundary_quantile
-    )
+    # The boundary quantile per population (one quantile call per distinct level).
+    quantile = {gid: st.etr_boundary_quantile for gid, st in settings.items()}
+    offsets = [
+        w.loc[w["_g"].isin([gid for gid, v in quantile.items() if v == q])]
+        .groupby(keys, sort=True)["resid"]
+        .quantile(q)
+        for q in sorted(set(quantile.values()))
+    ]
+    stats["boundary_offset"] = pd.concat(offsets).reindex(stats.index)
+    gid_row = stats.index.get_level_values("_g").to_numpy()
+    min_n = np.array([settings[int(gid)].etr_min_n for gid in gid_row], dtype="int64")
     # Spread of intakes: sxx > tiny. n ≥ min_n: the documented minimum sample size.
-    stats["available"] = (stats["n"] >= settings.etr_min_n) & (stats["sxx"] > EPS)
+    stats["available"] = (stats["n"] >= min_n) & (stats["sxx"] > EPS)
     stats["slope"] = (stats["sxy"] / stats["sxx"]).where(stats["available"])
     stats["intercept"] = (stats["y_mean"] - stats["slope"] * stats["x_mean"]).where(
         stats["available"]
@@ -220,17 +246,23 @@ def etr_fit(
         stats[col] = stats[col].where(stats["available"])
     stats = stats.reset_index()
     stats["age_group"] = np.array(AGE_GROUPS, dtype=object)[stats["age_code"].to_numpy()]
-    points = _typed_points(stats[ETR_POINT_COLUMNS])
 
-    intakes = pts.loc[(pts["ors_index"] == 1) & (pts["n_ors"] >= 2), ["age_code", "intake"]]
-    sd = intakes.groupby("age_code", sort=True)["intake"].agg(["std", "size"])
-    return EtrModel(
-        points=points,
-        intake_sd={AGE_GROUPS[int(k)]: _sd_value(v) for k, v in sd["std"].items()},  # type: ignore[call-overload]
-        intake_sd_n={AGE_GROUPS[int(k)]: int(v) for k, v in sd["size"].items()},  # type: ignore[call-overload]
-        min_n=settings.etr_min_n,
-        boundary_quantile=settings.etr_boundary_quantile,
-    )
+    intakes = pts.loc[(pts["ors_index"] == 1) & (pts["n_ors"] >= 2), ["_g", "age_code", "intake"]]
+    sd = intakes.groupby(["_g", "age_code"], sort=True)["intake"].agg(["std", "size"])
+    stats_of = dict(tuple(stats.groupby("_g", sort=False)))
+    sd_of = dict(tuple(sd.groupby(level="_g", sort=False)))
+    models: dict[int, EtrModel] = {}
+    for gid, st in settings.items():
+        own = stats_of.get(gid, stats.iloc[0:0])
+        own_sd = sd_of.get(gid, sd.iloc[0:0]).droplevel("_g")
+        models[gid] = EtrModel(
+            points=_typed_points(own[ETR_POINT_COLUMNS]),
+            intake_sd={AGE_GROUPS[int(k)]: _sd_value(v) for k, v in own_sd["std"].items()},  # type: ignore[call-overload]
+            intake_sd_n={AGE_GROUPS[int(k)]: int(v) for k, v in own_sd["size"].items()},  # type: ignore[call-overload]
+            min_n=st.etr_min_n,
+            boundary_quantile=st.etr_boundary_quantile,
+        )
+    return models
 
 
 def etr_expected(

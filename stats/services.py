@@ -38,6 +38,7 @@ from .engine import (
 from .etr import (
     EtrModel,
     etr_fit,
+    etr_fit_many,
     etr_scope_figures,
     last_ors_zones_from_points,
     ors_points,
@@ -415,11 +416,21 @@ def _etr_payloads(
         payloads[(ScopeKind.PLATFORM, 0, 0)]["etr_model"] = ctx.platform_model.to_dict()
     ep_by_org = dict(tuple(ep.groupby("org_id", sort=True)))
     pts_by_org = {int(k): v for k, v in pts.groupby(pts_org, sort=True)}
+    # Every organisation's own model in one grouped fit (except the models reused).
+    fitted = etr_fit_many(
+        pts,
+        pts_org,
+        {
+            int(oid): ctx.settings.get(int(oid), StatsSettings())
+            for oid in ep_by_org
+            if int(oid) not in sel.etr_models
+        },
+    )
     for oid, org_ep in ep_by_org.items():
         st = ctx.settings.get(int(oid), StatsSettings())
         org_pts = pts_by_org.get(int(oid), pts.iloc[0:0])
         reused = sel.etr_models.get(int(oid))
-        own = reused if reused is not None else etr_fit(frame, st, points=org_pts)
+        own = reused if reused is not None else fitted[int(oid)]
         okey = (ScopeKind.ORGANISATION, int(oid), int(oid))
         if okey in payloads:
             payloads[okey]["etr_model"] = own.to_dict()
