@@ -25,7 +25,7 @@ from datapolicy.services import Action, access_log_write
 
 from .models import CURRENT, ScopeKind
 from .permissions import DASHBOARD_ROLES, scope_access, small_cell_k
-from .selectors import AGE_FILTERS, Figures, figures_for, snapshot_get
+from .selectors import AGE_FILTERS, PERIODS, Figures, figures_for, period_as_of, snapshot_get
 
 SIDE_FIELDS = [
     "episodes",
@@ -160,6 +160,19 @@ class StatsScopeAPIView(TenantAPIMixin, APIView):  # type: ignore[misc]
             raise NotFound from None
         except PermissionDenied:
             raise DRFPermissionDenied from None
+        # SECURITY: anonymised figures only for the fixed reference dates the pages offer
+        # (today and the ends of the fixed periods); two arbitrary dates a few days apart
+        # could otherwise be subtracted to isolate one client's scores.
+        if access.anonymised and as_of != today:
+            allowed = {period_as_of(p, today)[1] for p in PERIODS}
+            if as_of not in allowed:
+                raise ValidationError(
+                    {
+                        "as_of": "Anonymised figures are available for today and the ends of "
+                        "the fixed periods only: "
+                        + ", ".join(sorted(d.isoformat() for d in allowed))
+                    }
+                )
         period_key = CURRENT if as_of == today else as_of.isoformat()
         snap = snapshot_get(
             kind=access.kind,

@@ -76,6 +76,8 @@ def scope_access(
                 raise PermissionDenied
         return ScopeAccess(kind, org_id, unit.pk, True, unit.name)
     if kind == ScopeKind.ORGANISATION:
+        if scope_id is None or int(scope_id) != org_id:
+            raise Http404  # another organisation's (or no) organisation: not revealed
         if not (roles & DASHBOARD_ROLES):
             raise PermissionDenied
         return ScopeAccess(kind, org_id, org_id, True, organisation.name)

@@ -139,8 +139,12 @@ def _figures_data(snapshot: StatsSnapshot, *, anonymised: bool, k: int) -> dict[
     etr_suppressed: dict[str, str] = {}
     implementation = list(p.get("implementation", []))
     spread = list(p.get("therapist_spread", []))
+    quality = dict(p.get("quality") or {})
     show_spread = False
     if anonymised:
+        # SECURITY: data-quality counts are client counts too ("intake above the cutoff"
+        # is health data): a count of 1..k-1 is shown as "< k", never as the number.
+        quality = {c: (f"< {k}" if 0 < int(v or 0) < k else v) for c, v in quality.items()}
         df = pd.DataFrame(
             [table["active"], table["inactive"]],
             index=pd.Index([True, False], name="active"),
@@ -184,7 +188,7 @@ def _figures_data(snapshot: StatsSnapshot, *, anonymised: bool, k: int) -> dict[
         etr=etr,
         etr_suppressed=etr_suppressed,
         implementation=implementation,
-        quality=dict(p.get("quality") or {}),
+        quality=quality,
         spread=spread,
         show_spread=show_spread,
     )
