@@ -862,8 +862,9 @@ def _alerts(
 ) -> dict[int, str]:
     """Alerts of the new open episodes, computed by the statistics engine over the
     imported rows (the same as measures.services.episode_alerts_refresh would store)."""
-    from stats.engine import episode_alerts
-    from stats.frames import normalise_frame, org_stats_settings
+    from stats.frames import normalise_frame
+
+    from .services import alert_lists
 
     open_rows = rows["closed_on"].isna().to_numpy()
     if not open_rows.any():
@@ -884,16 +885,8 @@ def _alerts(
         }
     )
     frame = normalise_frame(frame)
-    flags = episode_alerts(frame, as_of=today, settings=org_stats_settings(organisation))
-    names = ["alliance", "off_track", "deterioration", "no_contact"]
-    if flags.empty:
-        return {}
-    values = flags[names].to_numpy(dtype=bool)
-    out: dict[int, str] = {}
-    for eid, row in zip(flags.index.to_numpy(), values, strict=True):
-        if row.any():
-            out[int(eid)] = json.dumps([n for n, f in zip(names, row, strict=True) if f])
-    return out
+    lists = alert_lists(frame, organisation=organisation, as_of=today)
+    return {eid: json.dumps(names) for eid, names in lists.items()}
 
 
 def _notify(organisation: Organisation, plan: _Plan, skip: np.ndarray) -> None:

@@ -279,25 +279,39 @@ def _after_change(episode: Episode) -> None:
     _changed(episode)
 
 
+ALERT_NAMES = ("alliance", "off_track", "deterioration", "no_contact")
+
+
+def alert_lists(frame: Any, *, organisation: Any, as_of: dt.date) -> dict[int, list[str]]:
+    """Alert names per active episode of a sessions frame (episodes without alerts are
+    left out). The one place that turns the engine's flags into what Episode.alerts
+    stores: used after a session, after a bulk load, nightly and by the import."""
+    from stats.engine import episode_alerts
+    from stats.frames import org_stats_settings
+
+    flags = episode_alerts(frame, as_of=as_of, settings=org_stats_settings(organisation))
+    if flags.empty:
+        return {}
+    names = list(ALERT_NAMES)
+    values = flags[names].to_numpy(dtype=bool)
+    return {
+        int(eid): [n for n, on in zip(names, row, strict=True) if on]
+        for eid, row in zip(flags.index.to_numpy(), values, strict=True)
+        if row.any()
+    }
+
+
 def episode_alerts_refresh(episode: Episode) -> list[str]:
     """Recompute the episode's alerts now (not in a background job) and store them."""
-    from stats.engine import episode_alerts
-    from stats.frames import org_stats_settings, sessions_frame_for_episodes
+    from stats.frames import sessions_frame_for_episodes
 
-    frame = sessions_frame_for_episodes([episode.pk])
-    alerts_df = episode_alerts(
-        frame, as_of=timezone.localdate(), settings=org_stats_settings(episode.organisation)
-    )
     alerts: list[str] = []
-    if episode.pk in alerts_df.index:
-        row = alerts_df.loc[episode.pk]
-        alerts = [
-            name
-            for name in ("alliance", "off_track", "deterioration", "no_contact")
-            if bool(row[name])
-        ]
-    if episode.status == Episode.Status.CLOSED:
-        alerts = []
+    if episode.status != Episode.Status.CLOSED:
+        alerts = alert_lists(
+            sessions_frame_for_episodes([episode.pk]),
+            organisation=episode.organisation,
+            as_of=timezone.localdate(),
+        ).get(episode.pk, [])
     Episode.dangerously_unscoped.filter(pk=episode.pk).update(alerts=alerts)
     episode.alerts = alerts
     return alerts
@@ -306,14 +320,13 @@ def episode_alerts_refresh(episode: Episode) -> list[str]:
 def alerts_refresh_for_org(organisation: Any) -> int:
     """Recompute the alerts of every open episode of an organisation in one pass
     (after a bulk load, and nightly, because "no contact" changes with the calendar)."""
-    from stats.engine import episode_alerts
-    from stats.frames import org_stats_settings, sessions_frame_for_org
+    from stats.frames import sessions_frame_for_org
 
-    frame = sessions_frame_for_org(organisation.pk, open_only=True)
-    alerts_df = episode_alerts(
-        frame, as_of=timezone.localdate(), settings=org_stats_settings(organisation)
+    current = alert_lists(
+        sessions_frame_for_org(organisation.pk, open_only=True),
+        organisation=organisation,
+        as_of=timezone.localdate(),
     )
-    names = ["alliance", "off_track", "deterioration", "no_contact"]
     episodes = list(
         Episode.objects.for_org(organisation)
         .filter(status=Episode.Status.OPEN)
@@ -321,10 +334,7 @@ def alerts_refresh_for_org(organisation: Any) -> int:
     )
     changed = []
     for ep in episodes:
-        new = []
-        if ep.pk in alerts_df.index:
-            row = alerts_df.loc[ep.pk]
-            new = [n for n in names if bool(row[n])]
+        new = current.get(ep.pk, [])
         if new != ep.alerts:
             ep.alerts = new
             changed.append(ep)
