@@ -256,8 +256,14 @@ class MyFiguresView(TherapistFiguresView):
     allowed_roles = frozenset({Role.THERAPIST})
 
 
-class UnitDashboardView(StatsMixin, TemplateView):
+class _ScopeDashboardView(StatsMixin, TemplateView):
+    """An anonymised unit or organisation dashboard (the scope decides who may see it)."""
+
     template_name = "stats/dashboard.html"
+    kind: str = ""
+
+    def scope_id(self, kwargs: dict[str, Any]) -> int:
+        raise NotImplementedError
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         ctx = super().get_context_data(**kwargs)
@@ -265,32 +271,27 @@ class UnitDashboardView(StatsMixin, TemplateView):
             user=self.request.user,
             organisation=self.organisation,
             roles=self.roles,
-            kind=ScopeKind.UNIT,
-            scope_id=kwargs["unit_id"],
+            kind=self.kind,
+            scope_id=self.scope_id(kwargs),
         )
         _figs, data = self.load(access)
         ctx.update(data)
-        ctx["export_base"] = _export_base("unit", access.scope_id)
+        ctx["export_base"] = _export_base(self.kind, access.scope_id)
         return ctx
 
 
-class OrganisationDashboardView(StatsMixin, TemplateView):
-    template_name = "stats/dashboard.html"
+class UnitDashboardView(_ScopeDashboardView):
+    kind = ScopeKind.UNIT
 
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        ctx = super().get_context_data(**kwargs)
-        org = self.organisation
-        access = scope_access(
-            user=self.request.user,
-            organisation=org,
-            roles=self.roles,
-            kind=ScopeKind.ORGANISATION,
-            scope_id=org.pk,
-        )
-        _figs, data = self.load(access)
-        ctx.update(data)
-        ctx["export_base"] = _export_base("organisation", org.pk)
-        return ctx
+    def scope_id(self, kwargs: dict[str, Any]) -> int:
+        return int(kwargs["unit_id"])
+
+
+class OrganisationDashboardView(_ScopeDashboardView):
+    kind = ScopeKind.ORGANISATION
+
+    def scope_id(self, kwargs: dict[str, Any]) -> int:
+        return int(self.organisation.pk)
 
 
 class BenchmarkView(StatsMixin, TemplateView):
