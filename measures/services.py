@@ -143,17 +143,36 @@ def _renumber(episode: Episode) -> None:
         Session.dangerously_unscoped.filter(pk=sid).update(number=n)
 
 
-def session_date_check(*, episode: Episode, date: dt.date, confirm_same_date: bool = False) -> None:
+def session_date_check(
+    *,
+    episode: Episode,
+    date: dt.date,
+    confirm_same_date: bool = False,
+    correcting: Session | None = None,
+) -> None:
     """The checks of a new session's date, also asked before the client gets the iPad.
 
     Raises ValidationError for a closed episode or a future date, and SameDateSession
     when the episode has a session on that date and ``confirm_same_date`` is not set.
+    ``correcting``: the date of this saved session is being corrected; a closed episode
+    then allows it (a typo found after closing) up to the closing date, and the session
+    does not count as "another session on that date".
     """
-    if episode.status == Episode.Status.CLOSED:
+    if correcting is None and episode.status == Episode.Status.CLOSED:
         raise ValidationError(_("The episode is closed; start a new episode to continue."))
     if date > timezone.localdate():
         raise ValidationError({"date": _("The session date cannot be in the future.")})
-    if not confirm_same_date and episode.sessions.filter(date=date).exists():
+    if correcting is not None and episode.closed_on and date > episode.closed_on:
+        raise ValidationError(
+            {
+                "date": _("The session date cannot be after the episode was closed (%(date)s).")
+                % {"date": episode.closed_on.isoformat()}
+            }
+        )
+    others = episode.sessions.filter(date=date)
+    if correcting is not None:
+        others = others.exclude(pk=correcting.pk)
+    if not confirm_same_date and others.exists():
         raise SameDateSession(
             {
                 "date": _("This episode already has a session on %(date)s. Add another one anyway?")
@@ -253,6 +272,75 @@ def score_set(
     )
     _after_change(episode)
     return score
+
+
+def _same_score(score: Score, value: ScoreInput) -> bool:
+    items = tuple(value.items) if value.items else (None, None, None, None)
+    return score.total == value.total and tuple(score.items) == items
+
+
+@transaction.atomic
+def session_correct(
+    *,
+    actor: Any,
+    session: Session,
+    date: dt.date,
+    ors: ScoreInput | None,
+    srs: ScoreInput | None,
+    confirm_same_date: bool = False,
+    request: Any = None,
+) -> Session:
+    """Correct a saved session: its date and both scores as they should have been typed.
+
+    A scale given as ``None`` is removed from the session; at least one must remain
+    (otherwise delete the session). Works in a closed episode too (a typo found after
+    closing), but not past its closing date. Nothing changes when a check fails
+    (ValidationError / SameDateSession); one access-log entry records the correction.
+    """
+    episode = session.episode
+    require_own_episode(actor, episode)
+    episode = Episode.dangerously_unscoped.select_for_update().get(pk=episode.pk)
+    if ors is None and srs is None:
+        raise ValidationError(
+            _("Give an ORS, an SRS or both (to remove the whole session, delete it).")
+        )
+    if date != session.date:
+        session_date_check(
+            episode=episode, date=date, confirm_same_date=confirm_same_date, correcting=session
+        )
+        session.date = date
+        session.save(update_fields=["date", "updated_at"])
+        _renumber(episode)
+        if date < episode.started_on:
+            episode.started_on = date
+            episode.save(update_fields=["started_on"])
+    existing = {
+        s.kind: s for s in Score.objects.for_org(session.organisation_id).filter(session=session)
+    }
+    for kind, value in ((ScaleKind.OUTCOME, ors), (ScaleKind.ALLIANCE, srs)):
+        old = existing.get(kind)
+        if value is None:
+            if old is not None:
+                old.delete()
+            continue
+        if old is not None and _same_score(old, value):
+            continue
+        score = _score_obj(session, kind, value)
+        score.full_clean(exclude=["organisation", "session", "scale"], validate_unique=False)
+        if old is not None:
+            old.delete()
+        score.save()
+    access_log_write(
+        actor=actor,
+        organisation=session.organisation_id,
+        action=Action.UPDATE,
+        obj=session,
+        client_id=episode.client_id,
+        request=request,
+    )
+    _after_change(episode)
+    session.refresh_from_db()
+    return session
 
 
 @transaction.atomic

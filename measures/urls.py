@@ -12,6 +12,8 @@ urlpatterns = [
         name="draft_discard",
     ),
     path("sessions/<int:pk>/srs/", views.SrsStartView.as_view(), name="srs_start"),
+    path("sessions/<int:pk>/edit/", views.SessionEditView.as_view(), name="session_edit"),
+    path("sessions/<int:pk>/delete/", views.SessionDeleteView.as_view(), name="session_delete"),
     path("pin/", views.PinView.as_view(), name="client_mode_pin"),
     # Client mode: the only URLs reachable while the client holds the iPad.
     path("client/", views.ClientModeFormView.as_view(), name="client_mode_form"),

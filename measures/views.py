@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import translation
+from django.utils import formats, translation
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 from django.views import View
@@ -33,7 +33,9 @@ from .services import (
     ScoreInput,
     scale_for,
     score_set,
+    session_correct,
     session_date_check,
+    session_delete,
     session_draft_discard,
     session_draft_save,
     session_record,
@@ -338,6 +340,16 @@ class DraftDiscardView(EpisodeMixin, View):
         return redirect("episode_detail", pk=episode.pk)
 
 
+def _form_scores(form: PaperEntryForm) -> dict[str, ScoreInput]:
+    """The ORS and/or SRS typed into a paper-entry form (ValidationError names the field)."""
+    scores: dict[str, ScoreInput] = {}
+    for prefix in ("ors", "srs"):
+        if form.given(prefix):
+            items, total = form.raw(prefix)
+            scores[prefix] = ScoreInput.parse(items, total, field=prefix)
+    return scores
+
+
 class PaperEntryView(EpisodeMixin, View):
     """Scores typed from a paper form by the therapist (items in cm, or totals)."""
 
@@ -364,11 +376,7 @@ class PaperEntryView(EpisodeMixin, View):
         ask_same_date = False
         if form.is_valid():
             try:
-                scores: dict[str, ScoreInput] = {}
-                for prefix in ("ors", "srs"):
-                    if form.given(prefix):
-                        items, total = form.raw(prefix)
-                        scores[prefix] = ScoreInput.parse(items, total, field=prefix)
+                scores = _form_scores(form)
                 if not scores:
                     raise ValidationError(_("Give an ORS, an SRS or both."))
                 session_record(
@@ -396,6 +404,106 @@ class PaperEntryView(EpisodeMixin, View):
             self.context(episode, form, ask_same_date=ask_same_date),
             status=400,
         )
+
+
+class SessionMixin(EpisodeMixin):
+    """One saved session of the therapist's own episodes (404 otherwise, also for a
+    colleague who reads the episode through a supervision grant)."""
+
+    allowed_roles = THERAPIST
+
+    def session(self, pk: int) -> Session:
+        user = self.request.user
+        session: Session = self.get_scoped_object(
+            Session.objects.for_user(user, self.organisation)
+            .filter(episode__therapist=user)
+            .select_related("episode__client"),
+            pk=pk,
+        )
+        return session
+
+
+def _correction_initial(session: Session) -> dict[str, Any]:
+    """The saved values as the form shows them (decimal comma in Danish)."""
+    initial: dict[str, Any] = {"date": session.date}
+    for score in session.scores.all():
+        prefix = "ors" if score.kind == ScaleKind.OUTCOME else "srs"
+        if score.item1 is not None:
+            for i, value in enumerate(score.items, start=1):
+                initial[f"{prefix}_{i}"] = formats.number_format(value or 0, 1)
+        else:
+            initial[f"{prefix}_total"] = formats.number_format(score.total, 1)
+    return initial
+
+
+class SessionEditView(SessionMixin, View):
+    """Correct a saved session: its date and its scores as typed (or as marked)."""
+
+    template_name = "measures/paper_entry.html"
+
+    def render_form(
+        self, session: Session, form: PaperEntryForm, status: int = 200, **extra: Any
+    ) -> HttpResponse:
+        context = {
+            "episode": session.episode,
+            "session": session,
+            "form": form,
+            "ors_items": [form[f"ors_{i}"] for i in range(1, 5)],
+            "srs_items": [form[f"srs_{i}"] for i in range(1, 5)],
+            **extra,
+        }
+        return render(self.request, self.template_name, context, status=status)
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        session = self.session(pk)
+        self.log_view(session.episode)
+        return self.render_form(session, PaperEntryForm(initial=_correction_initial(session)))
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        session = self.session(pk)
+        form = PaperEntryForm(request.POST)
+        ask_same_date = False
+        if form.is_valid():
+            try:
+                scores = _form_scores(form)
+                session_correct(
+                    actor=request.user,
+                    session=session,
+                    date=form.cleaned_data["date"],
+                    ors=scores.get("ors"),
+                    srs=scores.get("srs"),
+                    confirm_same_date=form.cleaned_data["confirm_same_date"],
+                    request=request,
+                )
+            except SameDateSession as exc:
+                ask_same_date = True
+                add_service_errors(form, exc)
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(request, _("The session is corrected."))
+                return redirect(
+                    reverse("episode_detail", kwargs={"pk": session.episode_id}) + "#graph"
+                )
+        session.refresh_from_db()
+        return self.render_form(session, form, status=400, ask_same_date=ask_same_date)
+
+
+class SessionDeleteView(SessionMixin, View):
+    """Delete a saved session after a confirmation page."""
+
+    template_name = "measures/session_delete.html"
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        session = self.session(pk)
+        return render(request, self.template_name, {"session": session, "episode": session.episode})
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        session = self.session(pk)
+        number = session.number
+        session_delete(actor=request.user, session=session, request=request)
+        messages.success(request, _("Session %(number)s is deleted.") % {"number": number})
+        return redirect(reverse("episode_detail", kwargs={"pk": session.episode_id}) + "#graph")
 
 
 class PinView(EpisodeMixin, View):
