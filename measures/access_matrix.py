@@ -196,6 +196,17 @@ ROWS += [
         api=True,
     ),
     Row(
+        "api-session-detail",
+        "session (correct date/scores)",
+        "update",
+        _A_ONLY,
+        method="patch",
+        kwargs=lambda w: {"pk": w.session.pk},
+        data=lambda w: {"ors": {"total": "21,5"}},
+        overrides=_HIDDEN,
+        api=True,
+    ),
+    Row(
         "api-session-scores",
         "score (add SRS, correct)",
         "update",

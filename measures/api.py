@@ -98,6 +98,16 @@ class SessionCreateSerializer(serializers.Serializer):
     confirm_same_date = serializers.BooleanField(default=False)
 
 
+class SessionCorrectSerializer(serializers.Serializer):
+    """A correction: fields left out keep their saved value; ``ors``/``srs`` null removes
+    that score (one must remain)."""
+
+    date = serializers.DateField(required=False, validators=[validate_date])
+    ors = ScoreInSerializer(required=False, allow_null=True)
+    srs = ScoreInSerializer(required=False, allow_null=True)
+    confirm_same_date = serializers.BooleanField(default=False)
+
+
 class ScoreSetSerializer(ScoreInSerializer):
     kind = serializers.ChoiceField(choices=[("ors", "ORS"), ("srs", "SRS")])
     replace = serializers.BooleanField(default=False)
@@ -107,6 +117,15 @@ def _parse(data: dict[str, Any] | None, field: str) -> ScoreInput | None:
     if not data:
         return None
     return ScoreInput.parse(data.get("items"), data.get("total"), field=field)
+
+
+SAME_DATE_CONFLICT = inline_serializer(
+    "SameDateConflict",
+    {
+        "date": serializers.ListField(child=serializers.CharField()),
+        "confirm_same_date": serializers.BooleanField(),
+    },
+)
 
 
 class SessionViewSet(  # type: ignore[misc]
@@ -149,16 +168,7 @@ class SessionViewSet(  # type: ignore[misc]
 
     @extend_schema(
         request=SessionCreateSerializer,
-        responses={
-            201: SessionSerializer,
-            409: inline_serializer(
-                "SameDateConflict",
-                {
-                    "date": serializers.ListField(child=serializers.CharField()),
-                    "confirm_same_date": serializers.BooleanField(),
-                },
-            ),
-        },
+        responses={201: SessionSerializer, 409: SAME_DATE_CONFLICT},
     )
     def create(self, request: Request) -> Response:
         """Record a session with its ORS and/or SRS (items or totals)."""
@@ -176,6 +186,38 @@ class SessionViewSet(  # type: ignore[misc]
             request=request,
         )
         return Response(SessionSerializer(session).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=SessionCorrectSerializer,
+        responses={200: SessionSerializer, 409: SAME_DATE_CONFLICT},
+    )
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        """Correct a saved session (its date and/or scores), checked like a new entry."""
+        session = self.get_object()
+        s = SessionCorrectSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        d = s.validated_data
+        saved = {score.kind: score for score in session.scores.all()}
+
+        def value(field: str, kind: str) -> ScoreInput | None:
+            if field in d:
+                return _parse(d[field], field)
+            score = saved.get(kind)
+            if score is None:
+                return None
+            items = tuple(score.items) if score.item1 is not None else None
+            return ScoreInput(items=items, total=score.total)  # type: ignore[arg-type]
+
+        services.session_correct(
+            actor=request.user,
+            session=session,
+            date=d.get("date", session.date),
+            ors=value("ors", ScaleKind.OUTCOME),
+            srs=value("srs", ScaleKind.ALLIANCE),
+            confirm_same_date=d["confirm_same_date"],
+            request=request,
+        )
+        return Response(SessionSerializer(self.get_queryset().get(pk=session.pk)).data)
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         services.session_delete(actor=request.user, session=self.get_object(), request=request)
