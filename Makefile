@@ -44,8 +44,12 @@ messages: $(STAMP)
 	cd . && $(BIN)/python manage.py makemessages -l da --ignore=.venv --ignore=staticfiles
 	$(BIN)/python manage.py compilemessages --ignore=.venv
 
+## make bench: both benchmarks against PostgreSQL (BENCH_DATABASE_URL, default a
+## database fit_stats_bench that the statistics benchmark fills with 1,000,000 sessions)
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/fit_stats_bench
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/stats_bench.py
+	DATABASE_URL=$(BENCH_DATABASE_URL) DJANGO_DEBUG=true $(BIN)/python bench/import_bench.py --lines 1000000
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

@@ -12,9 +12,11 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
 from .models import Membership, Organisation, Role, Unit, User
+from .services import Action, access_log_write
 
 
 def _is_system_owner(request: HttpRequest) -> bool:
@@ -53,7 +55,35 @@ admin.site.site_header = "fitplatform"
 admin.site.site_title = "fitplatform"
 
 
-class OrgScopedAdmin(admin.ModelAdmin):
+class AccessLoggedAdmin(admin.ModelAdmin):
+    """Every change made in the admin also goes into the append-only access log (the
+    admin's own LogEntry table can be edited by the database owner and is not searched
+    by the data-policy admin). A password set by the system owner is logged as its own
+    object type, ``user_password``: the one admin action that could be used to act as
+    someone else, so the data-policy admin can find it."""
+
+    def _log(self, request: HttpRequest, obj: Any, action: str, object_type: str = "") -> None:
+        access_log_write(
+            actor=request.user,
+            organisation=request.organisation,  # type: ignore[attr-defined]
+            action=action,
+            obj=obj,
+            object_type=object_type or None,
+            role=Role.SYSTEM_OWNER,
+            request=request,
+        )
+
+    def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        self._log(request, obj, Action.CREATE)
+        return super().log_addition(request, obj, message)
+
+    def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        password = isinstance(obj, User) and "password" in str(message)
+        self._log(request, obj, Action.UPDATE, "user_password" if password else "")
+        return super().log_change(request, obj, message)
+
+
+class OrgScopedAdmin(AccessLoggedAdmin):
     """Every row is the active organisation's; new rows get it automatically."""
 
     exclude = ("organisation",)
@@ -109,10 +139,23 @@ class MembershipAdmin(OrgScopedAdmin):
             kwargs["queryset"] = (
                 User.objects.filter(Q(memberships__organisation=org) | Q(memberships__isnull=True))
                 .exclude(pk__in=_users_elsewhere(org))
+                .exclude(pk=request.user.pk or 0)  # no roles for oneself (see below)
                 .distinct()
             )
             return admin.ModelAdmin.formfield_for_foreignkey(self, db_field, request, **kwargs)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # SECURITY: nobody changes their own roles (four eyes): a system owner who gave
+        # themselves the therapist role would gain client-level access.
+        if obj is not None and obj.user_id == request.user.pk:
+            return False
+        return _is_system_owner(request)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if obj.user_id == request.user.pk:
+            raise PermissionDenied
+        super().save_model(request, obj, form, change)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         # An existing membership keeps its user (who may also belong to another
@@ -121,7 +164,7 @@ class MembershipAdmin(OrgScopedAdmin):
 
 
 @admin.register(Organisation)
-class OrganisationAdmin(admin.ModelAdmin):
+class OrganisationAdmin(AccessLoggedAdmin):
     """The system owner edits their own organisation's settings, nothing else."""
 
     fields = (
@@ -156,7 +199,7 @@ class OrganisationAdmin(admin.ModelAdmin):
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(AccessLoggedAdmin, BaseUserAdmin):
     """Users of the active organisation (and new users, to give them a membership)."""
 
     list_display = ("username", "first_name", "last_name", "email", "is_active")

@@ -27,7 +27,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.throttling import SimpleRateThrottle
 
 from .access import roles_of
-from .models import ApiKey, Membership, Organisation
+from .models import ApiKey, Membership, Organisation, Role
 from .services import Action, access_log_write
 from .validators import CPR_MESSAGE, looks_like_cpr
 
@@ -43,6 +43,35 @@ def _hash(secret: str) -> str:
 
 
 # --- services ---------------------------------------------------------------------
+
+
+# Roles that reach client-level data (own clients; a supervision grant's graph).
+CLIENT_LEVEL_ROLES = frozenset({Role.THERAPIST, Role.UNIT_LEADER})
+
+
+def key_delegation_problem(*, creator: Any, user: Any, organisation: Organisation) -> str:
+    """Why ``creator`` may not (or no longer) have a key acting as ``user``; "" if fine.
+
+    SECURITY: a key acting as oneself has exactly one's own rights. A key acting as
+    *another* user (a service account for an integration) may only carry aggregate roles
+    the creator holds too, never a client-level role: role names are organisation-wide,
+    so "therapist" held by the creator would otherwise let them read any colleague's
+    clients through a key acting as that colleague. Checked at creation and on every
+    call, so a key stops working when its creator loses the roles it was made with.
+    """
+    if creator is None:
+        return _("The key's creator no longer has an account.")
+    user_roles = roles_of(user, organisation)
+    if creator.pk == user.pk:
+        return ""
+    if user_roles & CLIENT_LEVEL_ROLES:
+        return _(
+            "A key acting as a therapist or unit leader can only be created by that "
+            "person (on their own API-keys page)."
+        )
+    if not user_roles <= roles_of(creator, organisation):
+        return _("A key can only act with roles you hold yourself.")
+    return ""
 
 
 @transaction.atomic
@@ -72,11 +101,9 @@ def apikey_create(
         raise DjangoValidationError(
             {"user": _("The key must act as a user with a role in this organisation.")}
         )
-    # SECURITY: a key never acts with a role its creator does not hold; otherwise a
-    # system owner (no client data) could mint a key acting as a therapist and read
-    # that therapist's clients.
-    if not roles_of(user, organisation) <= roles_of(actor, organisation):
-        raise DjangoValidationError({"user": _("A key can only act with roles you hold yourself.")})
+    problem = key_delegation_problem(creator=actor, user=user, organisation=organisation)
+    if problem:
+        raise DjangoValidationError({"user": problem})
     prefix = secrets.token_hex(5)
     secret = secrets.token_urlsafe(32)
     raw = f"{prefix}.{secret}"
@@ -119,7 +146,7 @@ def apikey_find(raw: str) -> ApiKey | None:
     # SECURITY: a key is looked up across organisations by its unique prefix; the row
     # then fixes the organisation the request acts in.
     key = (
-        ApiKey.dangerously_unscoped.select_related("organisation", "user")
+        ApiKey.dangerously_unscoped.select_related("organisation", "user", "created_by")
         .filter(prefix=prefix)
         .first()
     )
@@ -149,6 +176,8 @@ class ApiKeyAuthentication(BaseAuthentication):
         now = timezone.now()
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
             ApiKey.dangerously_unscoped.filter(pk=key.pk).update(last_used_at=now)
+        if key_delegation_problem(creator=key.created_by, user=key.user, organisation=org):
+            raise exceptions.AuthenticationFailed(_("Invalid API key."))
         roles = frozenset(roles_of(key.user, org))
         # SECURITY: the organisation and roles come from the key, never from the request.
         for target in (request, request._request):

@@ -496,6 +496,7 @@ class SessionDeleteView(SessionMixin, View):
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         session = self.session(pk)
+        self.log_view(session.episode)  # the page shows the client code and the date
         return render(request, self.template_name, {"session": session, "episode": session.episode})
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:

@@ -12,6 +12,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
@@ -143,14 +144,16 @@ class StatsScopeAPIView(TenantAPIMixin, APIView):  # type: ignore[misc]
             try:
                 as_of = dt.date.fromisoformat(raw)
             except ValueError:
-                raise ValidationError({"as_of": "Use the format YYYY-MM-DD."}) from None
+                raise ValidationError({"as_of": [_("Use the format YYYY-MM-DD.")]}) from None
             if as_of > today:
-                raise ValidationError({"as_of": "The reference date cannot be in the future."})
+                raise ValidationError({"as_of": [_("The reference date cannot be in the future.")]})
         else:
             as_of = today
         age = request.query_params.get("age_group", "all")
         if age not in AGE_FILTERS:
-            raise ValidationError({"age_group": f"One of {', '.join(AGE_FILTERS)}."})
+            raise ValidationError(
+                {"age_group": [_("One of %(values)s.") % {"values": ", ".join(AGE_FILTERS)}]}
+            )
         org = self.organisation
         try:
             access = scope_access(
@@ -166,11 +169,16 @@ class StatsScopeAPIView(TenantAPIMixin, APIView):  # type: ignore[misc]
         if access.anonymised and as_of != today:
             allowed = {period_as_of(p, today)[1] for p in PERIODS}
             if as_of not in allowed:
+                dates = ", ".join(sorted(d.isoformat() for d in allowed))
                 raise ValidationError(
                     {
-                        "as_of": "Anonymised figures are available for today and the ends of "
-                        "the fixed periods only: "
-                        + ", ".join(sorted(d.isoformat() for d in allowed))
+                        "as_of": [
+                            _(
+                                "Anonymised figures are available for today and the ends of "
+                                "the fixed periods only: %(dates)s"
+                            )
+                            % {"dates": dates}
+                        ]
                     }
                 )
         period_key = CURRENT if as_of == today else as_of.isoformat()

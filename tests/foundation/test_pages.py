@@ -144,6 +144,55 @@ class TestAdmin:
         c.post("/admin/datapolicy/unit/add/", {"name": "Nyt team", "code": "nyt"})
         assert Unit.objects.for_org(org1.org).filter(code="nyt").exists()
 
+    def test_an_owner_cannot_give_themselves_a_role(self, login, org1) -> None:
+        """Four eyes: a system owner with a therapist role would read clients; another
+        owner (or the data-policy admin's user import) must grant it."""
+        from datapolicy.models import Membership
+
+        c = login(org1.owner)
+        before = Membership.objects.for_org(org1.org).filter(user=org1.owner).count()
+        response = c.post(
+            "/admin/datapolicy/membership/add/",
+            {"user": org1.owner.pk, "role": "therapist", "unit": org1.unit.pk, "is_active": "on"},
+        )
+        assert response.status_code == 200  # the form comes back: the owner is no choice
+        assert "user" in response.context["adminform"].form.errors
+        assert Membership.objects.for_org(org1.org).filter(user=org1.owner).count() == before
+        own = Membership.objects.for_org(org1.org).get(user=org1.owner)
+        page = c.post(
+            f"/admin/datapolicy/membership/{own.pk}/change/",
+            {"role": "therapist", "unit": org1.unit.pk, "is_active": "on"},
+        )
+        assert page.status_code == 403
+        own.refresh_from_db()
+        assert own.role == "system_owner"
+        # A colleague can still be given a role.
+        ok = c.post(
+            "/admin/datapolicy/membership/add/",
+            {"user": org1.analyst.pk, "role": "therapist", "unit": org1.unit.pk, "is_active": "on"},
+        )
+        assert ok.status_code == 302
+
+    def test_admin_changes_and_passwords_go_into_the_access_log(self, login, org1) -> None:
+        from datapolicy.models import AccessLog
+
+        c = login(org1.owner)
+        c.post("/admin/datapolicy/unit/add/", {"name": "Nyt team", "code": "nyt"})
+        assert AccessLog.objects.filter(
+            organisation=org1.org, user=org1.owner, action="create", object_type="unit"
+        ).exists()
+        response = c.post(
+            f"/admin/datapolicy/user/{org1.therapist_b.pk}/password/",
+            {"password1": "x-Very-long-pass-77", "password2": "x-Very-long-pass-77"},
+        )
+        assert response.status_code == 302
+        entry = AccessLog.objects.get(organisation=org1.org, object_type="user_password")
+        assert (entry.user_id, entry.object_id, entry.action) == (
+            org1.owner.pk,
+            org1.therapist_b.pk,
+            "update",
+        )
+
     def test_users_list_shows_own_organisation(self, login, org1, org2) -> None:
         body = login(org1.owner).get("/admin/datapolicy/user/").content.decode()
         assert "alpha-therapist_a" in body and "beta-therapist_a" not in body

@@ -175,13 +175,15 @@ def test_api_own_figures_unrounded_and_as_of_reproduces_the_past(
 
 def test_api_bad_input(client: Any, scenario: dict[str, Any]) -> None:
     org1 = scenario["org1"]
+    # Errors are a list of messages per field (docs/api.md), in Danish by default.
     r = _api(client, org1.therapist_a, "therapist", org1.therapist_a.pk, as_of="31-12-2025")
-    assert r.status_code == 400 and "as_of" in r.json()
+    assert r.status_code == 400 and r.json() == {"as_of": ["Brug formatet ÅÅÅÅ-MM-DD."]}
     tomorrow = (T + dt.timedelta(days=1)).isoformat()
     r = _api(client, org1.therapist_a, "therapist", org1.therapist_a.pk, as_of=tomorrow)
-    assert r.status_code == 400
+    assert r.status_code == 400 and isinstance(r.json()["as_of"], list)
     r = _api(client, org1.therapist_a, "therapist", org1.therapist_a.pk, age_group="senior")
     assert r.status_code == 400
+    assert r.json() == {"age_group": ["En af all, adult, youth, child."]}
 
 
 def test_leader_sees_unit_anonymised_with_reasons(client: Any, scenario: dict[str, Any]) -> None:

@@ -194,8 +194,12 @@ def test_delete_asks_first_then_renumbers_and_logs(therapist: Any, episode: Any)
     s1 = record(episode, d1, ors="15.0", srs="30.0")
     record(episode, d2, ors="17.0")
     url = reverse("session_delete", kwargs={"pk": s1.pk})
+    views_before = AccessLog.objects.filter(action="view", object_id=episode.pk).count()
     confirm = therapist.get(url)
     assert confirm.status_code == 200 and "cannot be undone" in confirm.content.decode()
+    # The page shows the client code: reading it is logged like the episode page.
+    views_after = AccessLog.objects.filter(action="view", object_id=episode.pk).count()
+    assert views_after == views_before + 1
     assert len(_sessions(episode)) == 2  # a GET deletes nothing
     response = therapist.post(url)
     assert response.status_code == 302
