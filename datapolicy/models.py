@@ -270,6 +270,15 @@ class Report(TenantModel):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
     selection = models.JSONField(default=dict)
     figures = models.JSONField(default=dict)
+    # SECURITY: internal only — keyed digests (not ids) of the episodes behind each
+    # published cell as of freezing, for the differencing check between reports
+    # (datapolicy.differencing). Never exported, shown, sent by the API or in the admin.
+    episode_fingerprint = models.BinaryField(
+        _("internal episode fingerprint for the differencing check"),
+        default=b"",
+        blank=True,
+        editable=False,
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )

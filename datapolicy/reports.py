@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from .access import roles_of, unit_descendant_ids
+from .differencing import Fingerprint, build_fingerprint, decode, fingerprint_of, first_conflict
 from .models import AgeGroup, Organisation, Report, ReportEvent, Role, Unit
 from .services import Action, access_log_write
 
@@ -129,21 +130,15 @@ def _clean_selection(organisation: Organisation, selection: dict[str, Any]) -> d
     return {"scope": scope, "unit_id": unit_id, "period": period, "age_group": age_group}
 
 
-def report_figures(*, organisation: Organisation, selection: dict[str, Any]) -> dict[str, Any]:
-    """Anonymised figures for a selection, computed now through the statistics engine.
-
-    Episodes with at least one session in the period, as of the period's end (or today
-    if earlier). The table is suppressed with the organisation's k (complementary
-    suppression across active/inactive); trajectory points below k are dropped. The
-    result holds aggregates only: no ids of clients, episodes or therapists.
-    """
-    from stats.anonymise import suppress_table, suppress_trajectory
-    from stats.engine import episode_frame, json_scalar, median_trajectory, statistics_table
+def _selection_frames(
+    organisation: Organisation, selection: dict[str, Any], as_of: dt.date
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The sessions (up to ``as_of``) of the episodes the selection counts, and their
+    episode frame as of ``as_of`` (None when there are none)."""
+    from stats.engine import episode_frame
     from stats.frames import org_stats_settings, sessions_frame_for_org
 
-    start, end = period_bounds(selection["period"])
-    as_of = min(end, timezone.localdate())
-    k = organisation.small_cell_k
+    start, _end = period_bounds(selection["period"])
     frame = sessions_frame_for_org(organisation.pk)
     if selection.get("scope") == "unit":
         units = unit_descendant_ids(organisation, [int(selection["unit_id"])])
@@ -153,6 +148,36 @@ def report_figures(*, organisation: Organisation, selection: dict[str, Any]) -> 
     frame = frame.loc[frame["session_date"] <= pd.Timestamp(as_of)]
     in_period = frame.loc[frame["session_date"] >= pd.Timestamp(start), "episode_id"].unique()
     frame = frame.loc[frame["episode_id"].isin(in_period)]
+    if frame.empty:
+        return frame, None
+    settings = org_stats_settings(organisation)
+    return frame, episode_frame(frame, as_of=as_of, settings=settings)
+
+
+def report_figures(*, organisation: Organisation, selection: dict[str, Any]) -> dict[str, Any]:
+    """Anonymised figures for a selection, computed now through the statistics engine."""
+    return _figures_and_fingerprint(organisation, selection)[0]
+
+
+def _figures_and_fingerprint(
+    organisation: Organisation, selection: dict[str, Any]
+) -> tuple[dict[str, Any], bytes]:
+    """Anonymised figures for a selection, computed now through the statistics engine,
+    and the internal episode fingerprint of its published cells (``differencing``).
+
+    Episodes with at least one session in the period, as of the period's end (or today
+    if earlier). The table is suppressed with the organisation's k (complementary
+    suppression across active/inactive); trajectory points below k are dropped. The
+    figures hold aggregates only: no ids of clients, episodes or therapists. The
+    fingerprint (keyed digests, never exported or shown) is stored apart from them.
+    """
+    from stats.anonymise import suppress_table, suppress_trajectory
+    from stats.engine import json_scalar, median_trajectory, statistics_table
+
+    start, end = period_bounds(selection["period"])
+    as_of = min(end, timezone.localdate())
+    k = organisation.small_cell_k
+    frame, episodes = _selection_frames(organisation, selection, as_of)
     figures: dict[str, Any] = {
         "k": k,
         "as_of": as_of.isoformat(),
@@ -161,10 +186,8 @@ def report_figures(*, organisation: Organisation, selection: dict[str, Any]) -> 
         "rows": [],
         "trajectory": [],
     }
-    if frame.empty:
-        return figures
-    settings = org_stats_settings(organisation)
-    episodes = episode_frame(frame, as_of=as_of, settings=settings)
+    if episodes is None:
+        return figures, build_fingerprint(organisation, figures, frame, episodes)
     table = statistics_table(episodes)
     shown, reasons = suppress_table(table, k=k)
     for active, row in shown.iterrows():
@@ -187,7 +210,7 @@ def report_figures(*, organisation: Organisation, selection: dict[str, Any]) -> 
                 "n_srs": json_scalar(point["n_srs"]),
             }
         )
-    return figures
+    return figures, build_fingerprint(organisation, figures, frame, episodes)
 
 
 # --- Life cycle ---------------------------------------------------------------------
@@ -217,6 +240,36 @@ def _log(actor: Any, report: Report, action: str, request: HttpRequest | None) -
     )
 
 
+def _lock_reports_of(organisation: Organisation) -> Organisation:
+    """Serialise report creation and approval within one organisation (row lock on the
+    organisation until the transaction ends), so that two reports checked at the same
+    time cannot both pass the differencing check against each other."""
+    return Organisation.objects.select_for_update().get(pk=organisation.pk)
+
+
+def _refuse_small_differences(
+    organisation: Organisation,
+    figures: dict[str, Any],
+    fingerprint: Fingerprint,
+    *,
+    exclude_pk: int | None,
+) -> None:
+    """ValidationError when the report could be subtracted from another report of the
+    organisation to reveal 1 … k−1 episodes in a published cell. The message names the
+    other report and k, never the size of the difference."""
+    conflict = first_conflict(organisation, figures, fingerprint, exclude_pk=exclude_pk)
+    if conflict is not None:
+        other, k = conflict
+        raise ValidationError(
+            _(
+                "The report could be subtracted from the report «%(title)s» and reveal "
+                "fewer than %(k)s episodes; choose another period or selection."
+            )
+            % {"title": other.title, "k": k},
+            code="report_differencing",
+        )
+
+
 @transaction.atomic
 def report_create(
     *,
@@ -240,11 +293,16 @@ def report_create(
     except ValidationError as exc:
         raise ValidationError({"title": exc.messages}) from None
     clean = _clean_selection(organisation, selection)
+    organisation = _lock_reports_of(organisation)
+    figures, fingerprint = _figures_and_fingerprint(organisation, clean)
+    # SECURITY: refuse a report that could be subtracted from another one to a small group.
+    _refuse_small_differences(organisation, figures, decode(fingerprint), exclude_pk=None)
     report = Report.objects.create(
         organisation=organisation,
         title=title,
         selection=clean,
-        figures=report_figures(organisation=organisation, selection=clean),
+        figures=figures,
+        episode_fingerprint=fingerprint,
         created_by=actor,
     )
     _event(report, actor, "created")
@@ -270,6 +328,12 @@ def report_approve(
         raise PermissionDenied
     if report.status != Report.Status.DRAFT:
         raise ValidationError(_("Only a draft can be approved."))
+    # SECURITY: again at approval — k may have been raised, and a report created
+    # concurrently (or before this check existed) may now stand beside this one.
+    organisation = _lock_reports_of(report.organisation)
+    _refuse_small_differences(
+        organisation, report.figures, fingerprint_of(report), exclude_pk=report.pk
+    )
     report.status = Report.Status.APPROVED
     report.save(update_fields=["status"])
     _event(report, actor, "approved", note)

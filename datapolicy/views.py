@@ -480,7 +480,12 @@ class ReportListView(_PolicyPage):
     model = Report
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        reports = self.scoped_queryset().select_related("created_by").order_by("-created_at")
+        reports = (
+            self.scoped_queryset()
+            .defer("episode_fingerprint")
+            .select_related("created_by")
+            .order_by("-created_at")
+        )
         return self.render(reports=reports, may_create=Role.MI_OFFICER in self.roles)
 
 

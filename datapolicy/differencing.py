@@ -1,0 +1,278 @@
+"""Differencing between reports: two published reports must not subtract to a small group.
+
+Two reports of one organisation whose episode sets overlap can be subtracted cell by
+cell: a year and its fourth quarter (same reference date: year − Q4 = the episodes with
+sessions in January–September only, with their means and counts), "all ages" and
+"adults", the organisation and one unit, a unit and its sub-unit. Each report is
+suppressed on its own, so the difference is not.
+
+Rule (checked when a report is created and again when it is approved): for every cell
+family that *both* reports publish — per side of the table (active / inactive) and per
+family of columns that rest on the same episodes (all episodes; those with ≥ 1 / ≥ 2 ORS
+or SRS; each outcome class) and per drawn trajectory point (episodes with a score at
+that session number) — the symmetric difference of the two episode sets behind it must
+be 0 or at least k. A cell hidden in either report cannot be subtracted, so it is not
+compared (each report's own complementary suppression already keeps its hidden cells
+underivable from its shown ones).
+
+To compare episode sets, each report keeps an internal **fingerprint** of the episodes
+behind each published cell *as of freezing* (what was published, not what the data says
+today: later entries and retention would change a recomputed set). It holds keyed
+digests (BLAKE2b keyed with a key derived from ``SECRET_KEY`` and the organisation, 64
+bits), never episode ids, and is never exported, shown or sent by the API. Reports
+frozen before the fingerprint existed, or under another ``SECRET_KEY``, are compared by
+recomputing their sets from their stored selection and reference date (best effort).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import struct
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.db.models import Q
+from django.utils.crypto import salted_hmac
+
+from .models import Organisation, Report
+
+FINGERPRINT_VERSION = 1
+
+# The report's columns grouped by the episodes they rest on (the suppression families of
+# stats.anonymise.STAT_FAMILIES restricted to the report's columns), with the episodes of
+# each family as a mask over the episode frame.
+_Mask = Callable[[pd.DataFrame], pd.Series]
+
+
+def _all(ep: pd.DataFrame) -> pd.Series:
+    return pd.Series(True, index=ep.index)
+
+
+def _outcome(name: str) -> _Mask:
+    return lambda ep: ep[name].fillna(False).astype(bool)
+
+
+CELL_FAMILIES: dict[str, tuple[tuple[str, ...], _Mask]] = {
+    "episodes": (("episodes", "sessions_per_episode", "treatment_months"), _all),
+    "ors_start": (("ors_start",), lambda ep: ep["n_ors"] >= 1),
+    "srs_start": (("srs_start",), lambda ep: ep["n_srs"] >= 1),
+    "ors_change": (("ors_change", "effect_size_d"), lambda ep: ep["n_ors"] >= 2),
+    "srs_change": (("srs_change",), lambda ep: ep["n_srs"] >= 2),
+    "n_classified": (("n_classified",), lambda ep: ep["n_ors"] >= 2),
+    "reliable_improvement": (("reliable_improvement",), _outcome("reliable_improvement")),
+    "reliable_deterioration": (("reliable_deterioration",), _outcome("reliable_deterioration")),
+    "no_reliable_change": (("no_reliable_change",), _outcome("no_reliable_change")),
+    "clinically_significant": (("clinically_significant",), _outcome("clinically_significant")),
+}
+
+
+def _side(active: bool) -> str:
+    return "active" if active else "inactive"
+
+
+def published_cells(figures: dict[str, Any]) -> list[str]:
+    """The cell families a report's frozen figures show (not hidden), e.g.
+    ``"inactive:ors_change"`` or ``"trajectory:ors:3"``."""
+    cells: list[str] = []
+    for row in figures.get("rows", []):
+        hidden = set(row.get("hidden", []))
+        for family, (columns, _mask) in CELL_FAMILIES.items():
+            if any(c not in hidden for c in columns):
+                cells.append(f"{_side(row['active'])}:{family}")
+    for point in figures.get("trajectory", []):
+        for scale in ("ors", "srs"):
+            if point.get(f"n_{scale}") is not None:
+                cells.append(f"trajectory:{scale}:{int(point['session_number'])}")
+    return cells
+
+
+# --- Keyed digests --------------------------------------------------------------------
+
+
+def _key(organisation_id: int) -> bytes:
+    return salted_hmac(
+        "fitplatform.datapolicy.report-fingerprint", str(organisation_id), algorithm="sha256"
+    ).digest()
+
+
+def _key_id(key: bytes) -> str:
+    return hashlib.blake2b(b"key-id", key=key, digest_size=8).hexdigest()
+
+
+def _digests(key: bytes, episode_ids: Iterable[int]) -> np.ndarray:
+    return np.array(
+        [
+            int.from_bytes(
+                hashlib.blake2b(str(int(i)).encode(), key=key, digest_size=8).digest(), "little"
+            )
+            for i in episode_ids
+        ],
+        dtype=np.uint64,
+    )
+
+
+# --- Fingerprint ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Sorted unique digests (one per episode) and, per published cell, which of them
+    rest under it (a boolean column of ``members``)."""
+
+    key_id: str
+    cells: tuple[str, ...]
+    digests: np.ndarray  # uint64, sorted, unique
+    members: np.ndarray  # bool, shape (len(digests), len(cells))
+
+    @property
+    def column(self) -> dict[str, int]:
+        return {c: i for i, c in enumerate(self.cells)}
+
+
+def _fingerprint(
+    organisation_id: int,
+    figures: dict[str, Any],
+    frame: pd.DataFrame,
+    episodes: pd.DataFrame | None,
+) -> Fingerprint:
+    key = _key(organisation_id)
+    cells = published_cells(figures)
+    if episodes is None or episodes.empty or not cells:
+        return Fingerprint(
+            _key_id(key), tuple(cells), np.zeros(0, np.uint64), np.zeros((0, len(cells)), bool)
+        )
+    ids = episodes.index.to_numpy()
+    position = pd.Series(np.arange(len(ids)), index=ids)
+    members = np.zeros((len(ids), len(cells)), dtype=bool)
+    with_ors = frame.loc[frame["ors"].notna(), ["episode_id", "session_number"]]
+    with_srs = frame.loc[frame["srs"].notna(), ["episode_id", "session_number"]]
+    for j, cell in enumerate(cells):
+        part, _sep, rest = cell.partition(":")
+        if part == "trajectory":
+            scale, _sep, number = rest.partition(":")
+            scored = with_ors if scale == "ors" else with_srs
+            at = scored.loc[scored["session_number"] == int(number), "episode_id"].unique()
+            members[position.loc[at].to_numpy(), j] = True
+        else:
+            mask = CELL_FAMILIES[rest][1](episodes) & (
+                episodes["active"].astype(bool) == (part == "active")
+            )
+            members[:, j] = mask.to_numpy(dtype=bool)
+    digests = _digests(key, ids)
+    order = np.argsort(digests, kind="stable")
+    digests, members = digests[order], members[order]
+    unique = np.ones(len(digests), dtype=bool)
+    unique[1:] = digests[1:] != digests[:-1]  # a 64-bit collision: keep one (negligible)
+    return Fingerprint(_key_id(key), tuple(cells), digests[unique], members[unique])
+
+
+def encode(fp: Fingerprint) -> bytes:
+    header = json.dumps(
+        {"v": FINGERPRINT_VERSION, "key": fp.key_id, "cells": list(fp.cells), "n": len(fp.digests)}
+    ).encode()
+    bits = np.packbits(fp.members, axis=1) if fp.cells else np.zeros((len(fp.digests), 0), np.uint8)
+    body = struct.pack(">I", len(header)) + header + fp.digests.astype("<u8").tobytes()
+    return zlib.compress(body + bits.tobytes())
+
+
+def decode(blob: bytes) -> Fingerprint:
+    body = zlib.decompress(bytes(blob))
+    (size,) = struct.unpack(">I", body[:4])
+    header = json.loads(body[4 : 4 + size])
+    if header.get("v") != FINGERPRINT_VERSION:
+        raise ValueError("unknown fingerprint version")
+    n, cells = int(header["n"]), tuple(header["cells"])
+    offset = 4 + size
+    digests = np.frombuffer(body, dtype="<u8", count=n, offset=offset).astype(np.uint64)
+    offset += 8 * n
+    width = (len(cells) + 7) // 8
+    packed = np.frombuffer(body, dtype=np.uint8, count=n * width, offset=offset)
+    members = np.unpackbits(packed.reshape(n, width), axis=1, count=len(cells)).astype(bool)
+    return Fingerprint(header["key"], cells, digests, members)
+
+
+def build_fingerprint(
+    organisation: Organisation,
+    figures: dict[str, Any],
+    frame: pd.DataFrame,
+    episodes: pd.DataFrame | None,
+) -> bytes:
+    """The encoded fingerprint of a report's published cells (stored, never shown)."""
+    return encode(_fingerprint(organisation.pk, figures, frame, episodes))
+
+
+def fingerprint_of(report: Report) -> Fingerprint:
+    """The report's stored fingerprint, or — for a report frozen before fingerprints or
+    under another SECRET_KEY — its sets recomputed from its selection (best effort)."""
+    key_id = _key_id(_key(report.organisation_id))
+    blob = bytes(report.episode_fingerprint or b"")
+    if blob:
+        try:
+            fp = decode(blob)
+        except (ValueError, zlib.error, struct.error, KeyError):
+            fp = None
+        if fp is not None and fp.key_id == key_id:
+            return fp
+    if not published_cells(report.figures) or "as_of" not in report.figures:
+        return _fingerprint(report.organisation_id, {}, pd.DataFrame(), None)  # shows nothing
+    from .reports import _selection_frames
+
+    as_of = dt.date.fromisoformat(report.figures["as_of"])
+    frame, episodes = _selection_frames(report.organisation, report.selection, as_of)
+    return _fingerprint(report.organisation_id, report.figures, frame, episodes)
+
+
+# --- Comparison -----------------------------------------------------------------------
+
+
+def small_differences(a: Fingerprint, b: Fingerprint, k: int) -> list[str]:
+    """The cells both publish whose episode sets differ by 1 … k−1 (symmetric difference)."""
+    common = [c for c in a.cells if c in set(b.cells)]
+    if not common:
+        return []
+    col_a, col_b = a.column, b.column
+    ma = a.members[:, [col_a[c] for c in common]]
+    mb = b.members[:, [col_b[c] for c in common]]
+    _both, ia, ib = np.intersect1d(a.digests, b.digests, assume_unique=True, return_indices=True)
+    shared = (ma[ia] & mb[ib]).sum(axis=0)
+    delta = ma.sum(axis=0) + mb.sum(axis=0) - 2 * shared
+    return [c for c, d in zip(common, delta, strict=True) if 0 < int(d) < k]
+
+
+def comparable_reports(organisation: Organisation, exclude_pk: int | None = None) -> Any:
+    """The organisation's reports a new or approved report must not subtract to a small
+    group with: drafts and approved reports, and withdrawn reports that were exported
+    (their figures have left the organisation). Only this organisation's reports."""
+    qs = (
+        Report.objects.for_org(organisation)
+        .filter(
+            Q(status__in=[Report.Status.DRAFT, Report.Status.APPROVED])
+            | Q(status=Report.Status.WITHDRAWN, events__action="exported")
+        )
+        .distinct()
+        .order_by("created_at", "pk")
+    )
+    if exclude_pk is not None:
+        qs = qs.exclude(pk=exclude_pk)
+    return qs
+
+
+def first_conflict(
+    organisation: Organisation,
+    figures: dict[str, Any],
+    fingerprint: Fingerprint,
+    exclude_pk: int | None = None,
+) -> tuple[Report, int] | None:
+    """The first comparable report that a report with these figures and fingerprint
+    could be subtracted from to reveal fewer than k episodes, with that k."""
+    for other in comparable_reports(organisation, exclude_pk):
+        k = max(organisation.small_cell_k, int(figures.get("k", 0)), int(other.figures.get("k", 0)))
+        if small_differences(fingerprint, fingerprint_of(other), k):
+            return other, k
+    return None
