@@ -91,3 +91,12 @@ def test_compose_describes_production() -> None:
         assert "media:/app/media" in services[name]["volumes"], name
     assert "mkdir -p /app/media" in (ROOT / "Dockerfile").read_text()
     assert services["web"]["environment"]["DJANGO_TRUSTED_PROXY_COUNT"] == "1"
+    # Only migrate connects as the tables' owner; the app runs as the role that cannot
+    # alter the access log (datapolicy/dbroles.py, tests/datapolicy/test_app_db_role.py).
+    assert "db_app_role" in " ".join(services["migrate"]["command"])
+    assert services["migrate"]["environment"]["DJANGO_DB_APP_ROLE"] == "fitplatform_app"
+    assert "//fitplatform:" in services["migrate"]["environment"]["DATABASE_URL"]
+    for name in ("web", "worker", "beat"):
+        env = services[name]["environment"]
+        assert env["DATABASE_URL"].startswith("postgres://fitplatform_app:"), name
+        assert env["DJANGO_SECRET_KEY"] and env["REDIS_URL"], name
