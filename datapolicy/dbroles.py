@@ -29,7 +29,8 @@ def app_role_statements(role: str, database: str) -> list[str]:
         f'GRANT CONNECT ON DATABASE "{database}" TO {role}',
         f"GRANT USAGE ON SCHEMA public TO {role}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
-        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
+        # UPDATE: the bulk import moves a sequence past the ids it wrote (setval).
+        f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {role}",
         # The access log: read and append only. (Column-level UPDATE of user_id stays
         # for Django's SET NULL when an account is erased; the trigger refuses any other
         # change to the row.)

@@ -22,6 +22,12 @@ ROLE = f"fit_app_test_{os.getpid()}"
 
 @pytest.fixture
 def app_conn(org1: Any) -> Iterator[psycopg.Connection]:
+    from measures.models import Scale
+    from measures.scales import load_scales
+
+    # A transactional test starts from an emptied database: the scales are gone.
+    if not Scale.objects.exists():
+        load_scales(Scale)
     call_command("db_app_role", role=ROLE, verbosity=0)
     s = connection.settings_dict
     conn = psycopg.connect(
@@ -108,3 +114,43 @@ def test_the_command_is_idempotent(app_conn: psycopg.Connection) -> None:
     with app_conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM datapolicy_unit")
         assert cur.fetchone() is not None
+
+
+def test_the_application_works_as_that_role(app_conn: psycopg.Connection, org1: Any) -> None:
+    """The write paths that do more than plain ORM calls, run through Django's own
+    connection logged in as the application role: the CSV import (LOCK TABLE, COPY,
+    setval), a session on the page's service, the statistics recompute (temporary table,
+    COPY, upsert) and retention (batched deletes)."""
+    import datetime as dt
+
+    from datapolicy.retention import retention_run
+    from measures.importer import import_sessions
+    from stats.models import StatsSnapshot
+    from stats.services import stats_recompute_all
+    from tests.conftest import make_episode, record
+
+    owner = connection.settings_dict["USER"]
+    connection.close()
+    connection.settings_dict["USER"] = ROLE
+    try:
+        with connection.cursor() as cur:
+            cur.execute("SELECT current_user")
+            assert cur.fetchone()[0] == ROLE
+        data = (
+            "client_code,therapist,unit,session_date,ors_total,srs_total\n"
+            f"IM-1,{org1.therapist_a.username},{org1.unit.code},2025-01-06,14.5,36\n"
+            f"IM-1,{org1.therapist_a.username},{org1.unit.code},2025-01-13,18,37\n"
+        ).encode()
+        result = import_sessions(actor=org1.owner, organisation=org1.org, data=data)
+        assert result.ok and result.sessions_created == 2, result.errors
+        episode = make_episode(org1, code="AR-1")
+        record(episode, dt.date.today() - dt.timedelta(days=3), ors="20.0", srs="38.0")
+        assert stats_recompute_all() > 0
+        assert StatsSnapshot.objects.exists()
+        org1.org.retention_days = 400
+        org1.org.save(update_fields=["retention_days"])
+        run = retention_run(organisation=org1.org, today=dt.date(2026, 6, 1))
+        assert run.pk is not None
+    finally:
+        connection.close()
+        connection.settings_dict["USER"] = owner
