@@ -21,13 +21,18 @@ Pure pandas, no Django. The rules (documented in docs/statistics.md):
    k clients in total, the smallest visible non-zero sibling is hidden as well.
 4. ``effect_size_pct`` = change / start: hidden whenever ``ors_start`` is hidden (else the
    start could be recovered from change and percentage).
+5. **Explicit sibling sets** (``sibling_sets``): sums that are not "rows differing in one
+   level" (a parent unit = its child units + its own episodes; a unit is a part of one
+   set and the total of another) get rule 3 within each set. **Prehidden rows**
+   (``prehidden``: e.g. a scope of fewer than 3 therapists) are hidden entirely and count
+   as hidden cells for rules 3 and 5. stats.siblings builds both for a whole organisation.
 
-Rules 2–4 are applied until nothing changes (a handful of vectorised rounds).
+Rules 2–5 are applied until nothing changes (a handful of vectorised rounds).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -35,6 +40,7 @@ import pandas as pd
 __all__ = [
     "MIN_K",
     "REASON_COMPLEMENTARY",
+    "REASON_FEW_THERAPISTS",
     "may_show_therapist_spread",
     "reason_small",
     "suppress_table",
@@ -43,8 +49,15 @@ __all__ = [
 
 MIN_K = 3  # datapolicy.md: the threshold k is an organisation setting, minimum 3
 MIN_THERAPISTS_FOR_SPREAD = 3
+# datapolicy.md: an aggregated scope (unit, organisation) of fewer therapists is not shown
+# to roles without identity rights (a colleague's figures would follow from one's own).
+MIN_THERAPISTS_FOR_SCOPE = 3
 REASON_COMPLEMENTARY = (
     "hidden so that a suppressed neighbouring figure cannot be recovered by subtraction"
+)
+REASON_FEW_THERAPISTS = (
+    f"fewer than {MIN_THERAPISTS_FOR_SCOPE} therapists in this selection: "
+    "one therapist's figures could be derived"
 )
 
 # family name → (client-count column, member columns). The count_col family collects every
@@ -88,41 +101,6 @@ def _check_k(k: int) -> None:
         raise ValueError(f"small-cell threshold k must be at least {MIN_K}, got {k}")
 
 
-def _complement_rows(
-    hidden: pd.Series, counts: pd.Series, groups: list[np.ndarray] | None, k: int
-) -> pd.Series:
-    """One round of rule 3 for one family: the rows to hide in addition (bool Series)."""
-    n = counts.fillna(0).to_numpy(dtype=float)
-    h = hidden.to_numpy(dtype=bool)
-    frame = pd.DataFrame(
-        {
-            "hidden_n": np.where(h, n, 0.0),
-            "hidden_nonzero": (h & (n > 0)).astype("int64"),
-            "candidate": ~h & (n > 0),
-            "n": n,
-        },
-        index=hidden.index,
-    )
-    keys = groups if groups else [np.zeros(len(frame), dtype="int64")]
-    g = frame.groupby(keys, sort=False, dropna=False)
-    hidden_n = g["hidden_n"].transform("sum").to_numpy()
-    hidden_nonzero = g["hidden_nonzero"].transform("sum").to_numpy()
-    needs = (hidden_nonzero > 0) & ((hidden_nonzero < 2) | (hidden_n < k))
-    # rank visible non-zero candidates by size within the group; hide the smallest
-    cand_n = np.where(frame["candidate"].to_numpy(), n, np.inf)
-    smallest = (
-        pd.Series(cand_n, index=frame.index)
-        .groupby(keys, sort=False, dropna=False)
-        .transform("min")
-    )
-    pick = needs & frame["candidate"].to_numpy() & (cand_n == smallest.to_numpy())
-    # ties: hide only the first tied row per group this round (the next round re-checks)
-    first_pick = pd.Series(pick, index=frame.index)
-    rank = first_pick.astype("int64").groupby(keys, sort=False, dropna=False).cumsum()
-    first_pick = first_pick & (rank == 1)
-    return first_pick
-
-
 def _complement_within_rows(hidden: np.ndarray, counts: np.ndarray, k: int) -> np.ndarray:
     """One round of rule 2 over an (rows × parts) matrix: the extra cells to hide."""
     hidden_nonzero = (hidden & (counts > 0)).sum(axis=1)
@@ -136,12 +114,47 @@ def _complement_within_rows(hidden: np.ndarray, counts: np.ndarray, k: int) -> n
     return extra
 
 
+def _complement_sets(
+    hidden: np.ndarray, counts: np.ndarray, set_ids: np.ndarray, rows: np.ndarray, k: int
+) -> np.ndarray:
+    """One round of rule 3 over explicit sibling sets (a row may be in several sets, e.g. a
+    unit is a part of its parent's set and the total of its own children's set).
+
+    ``set_ids[i]`` / ``rows[i]``: pair i says that row ``rows[i]`` is in set ``set_ids[i]``.
+    Returns the rows to hide in addition (bool per row): in each set that holds a hidden
+    non-zero cell but fewer than two of them or fewer than k clients hidden, the smallest
+    visible non-zero member (the first one on ties; the next round re-checks).
+    """
+    extra = np.zeros(len(hidden), dtype=bool)
+    if len(set_ids) == 0:
+        return extra
+    pn = counts[rows]
+    ph = hidden[rows]
+    n_sets = int(set_ids.max()) + 1
+    hidden_n = np.bincount(set_ids, weights=np.where(ph, pn, 0.0), minlength=n_sets)
+    hidden_nz = np.bincount(set_ids, weights=(ph & (pn > 0)).astype(float), minlength=n_sets)
+    needs = (hidden_nz > 0) & ((hidden_nz < 2) | (hidden_n < k))
+    cand = ~ph & (pn > 0)
+    cand_n = np.where(cand, pn, np.inf)
+    smallest = np.full(n_sets, np.inf)
+    np.minimum.at(smallest, set_ids, cand_n)
+    pick = np.flatnonzero(needs[set_ids] & cand & (cand_n == smallest[set_ids]))
+    if len(pick):
+        _, first = np.unique(set_ids[pick], return_index=True)
+        extra[rows[pick[first]]] = True
+    return extra
+
+
 def suppress_table(
     table: pd.DataFrame,
     *,
     k: int,
-    count_col: str = "episodes",
+    count_col: str | None = "episodes",
     partition_levels: Sequence[str] | None = None,
+    sibling_sets: tuple[np.ndarray, np.ndarray] | None = None,
+    prehidden: np.ndarray | None = None,
+    prehidden_reason: str = REASON_FEW_THERAPISTS,
+    families: Mapping[str, tuple[str, Sequence[str]]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Small-cell suppression with complementary suppression (see module docstring).
 
@@ -151,88 +164,117 @@ def suppress_table(
     siblings add up to a total that may be published (default: those of
     :data:`DEFAULT_PARTITION_LEVELS` present in the index).
 
+    ``sibling_sets``: further sets of rows that add up (e.g. a parent unit, its child units
+    and its own direct episodes), as pairs (set id, row position) — see
+    :func:`_complement_sets`. ``prehidden``: rows hidden entirely before anything else
+    (reason ``prehidden_reason``; e.g. a scope of fewer than 3 therapists); they count as
+    hidden cells for the complementary rule like any other. ``families``: the families to
+    use instead of :data:`STAT_FAMILIES` (name → (client-count column, member columns));
+    with ``count_col=None`` there is no row-level family.
+
     Returns ``(suppressed, reasons)``: ``suppressed`` has the same shape with hidden cells
     set to NaN (columns become float); ``reasons`` has the same shape, missing (None/NaN)
     for shown cells and a reason string for hidden ones.
     """
     _check_k(k)
-    if count_col not in table.columns:
+    if count_col is not None and count_col not in table.columns:
         raise ValueError(f"count column {count_col!r} not in table")
     index_names = [n for n in table.index.names if n is not None]
     if partition_levels is None:
         partition_levels = [lvl for lvl in DEFAULT_PARTITION_LEVELS if lvl in index_names]
     partition_levels = list(partition_levels)
 
-    families: dict[str, tuple[str, list[str]]] = {}
+    fams: dict[str, tuple[str, list[str]]] = {}
     claimed: set[str] = set()
-    for name, (ncol, members) in STAT_FAMILIES.items():
+    for name, (ncol, members) in (STAT_FAMILIES if families is None else families).items():
         if ncol in table.columns and name != count_col:
             cols = [c for c in members if c in table.columns and c != count_col]
-            families[name] = (ncol, cols)
+            fams[name] = (ncol, cols)
             claimed.update(cols)
-    families[count_col] = (count_col, [c for c in table.columns if c not in claimed])
+    if count_col is not None:
+        fams[count_col] = (count_col, [c for c in table.columns if c not in claimed])
 
     def count(name: str) -> pd.Series:
-        return table[families[name][0]].astype(float)
+        return table[fams[name][0]].astype(float)
 
     small = pd.DataFrame(
-        {name: (count(name) > 0) & (count(name) < k) for name in families}, index=table.index
+        {name: (count(name) > 0) & (count(name) < k) for name in fams}, index=table.index
     )
-    row_small = small[count_col].copy()
-    for name in families:
-        small[name] |= row_small
-    hidden = small.copy()
+    if count_col is not None:
+        row_small = small[count_col].copy()
+        for name in fams:
+            small[name] |= row_small
+    pre = (
+        np.zeros(len(table), dtype=bool)
+        if prehidden is None
+        else np.asarray(prehidden, dtype=bool).copy()
+    )
+    names = list(fams)
+    col_of = {name: i for i, name in enumerate(names)}
+    counts_m = np.column_stack([count(name).fillna(0).to_numpy(dtype=float) for name in names])
+    hidden = small[names].to_numpy(dtype=bool) | pre[:, None]
 
-    def sibling_groups(level: str) -> list[np.ndarray] | None:
-        """One int group id per row: the rows that differ only in ``level``."""
+    # Every sum as (set id, row) pairs: the partition levels' groups (rows that differ
+    # only in that level) and the explicit sibling sets; rule 3 is applied per set list.
+    set_lists: list[tuple[np.ndarray, np.ndarray]] = []
+    rows_all = np.arange(len(table), dtype=np.int64)
+    for level in partition_levels:
         others = [i for i, n in enumerate(table.index.names) if n != level]
-        if not others:
-            return None
-        keys = pd.MultiIndex.from_arrays([table.index.get_level_values(i) for i in others])
-        codes, _ = pd.factorize(keys, use_na_sentinel=False)
-        return [np.asarray(codes, dtype=np.int64)]
+        if others:
+            keys = pd.MultiIndex.from_arrays([table.index.get_level_values(i) for i in others])
+            codes, _ = pd.factorize(keys, use_na_sentinel=False)
+            set_lists.append((np.asarray(codes, dtype=np.int64), rows_all))
+        else:
+            set_lists.append((np.zeros(len(table), dtype=np.int64), rows_all))
+    if sibling_sets is not None:
+        set_lists.append(
+            (
+                np.asarray(sibling_sets[0], dtype=np.int64),
+                np.asarray(sibling_sets[1], dtype=np.int64),
+            )
+        )
 
-    level_groups = {level: sibling_groups(level) for level in partition_levels}
-
-    present_parts = [p for p in OUTCOME_PARTS if p in families]
-    for _ in range(50):
-        before = hidden.to_numpy().copy()
+    present_parts = [col_of[p] for p in OUTCOME_PARTS if p in fams]
+    outcome_cols = [col_of[p] for p in OUTCOME_FAMILIES if p in fams]
+    # Each round that changes something hides at least one more cell: this ends.
+    for _ in range(hidden.size + 2):
+        before = hidden.copy()
         # a row whose client count is hidden (for any reason) is hidden entirely
-        for name in families:
-            hidden[name] |= hidden[count_col]
+        if count_col is not None:
+            hidden |= hidden[:, [col_of[count_col]]]
         # rule 2: outcome classes within a row
-        if "n_classified" in families:
-            for name in OUTCOME_FAMILIES:
-                if name in families:
-                    hidden[name] |= hidden["n_classified"]
+        if "n_classified" in fams and outcome_cols:
+            hidden[:, outcome_cols] |= hidden[:, [col_of["n_classified"]]]
         if len(present_parts) > 1:
-            parts = hidden[present_parts].to_numpy(dtype=bool)
-            parts_n = np.column_stack([count(p).fillna(0).to_numpy() for p in present_parts])
-            parts |= _complement_within_rows(parts, parts_n, k)
-            for i, p in enumerate(present_parts):
-                hidden[p] = parts[:, i]
-        # rule 3: siblings across rows
-        for level in partition_levels:
-            groups = level_groups[level]
-            for name in families:
-                if hidden[name].any():
-                    hidden[name] |= _complement_rows(hidden[name], count(name), groups, k)
-        if np.array_equal(before, hidden.to_numpy()):
+            parts = hidden[:, present_parts]
+            parts |= _complement_within_rows(parts, counts_m[:, present_parts], k)
+            hidden[:, present_parts] = parts
+        # rules 3 and 5: siblings across rows
+        for set_ids, set_rows in set_lists:
+            for j in range(len(names)):
+                if hidden[:, j].any():
+                    hidden[:, j] |= _complement_sets(
+                        hidden[:, j], counts_m[:, j], set_ids, set_rows, k
+                    )
+        if np.array_equal(before, hidden):
             break
+    hidden_df = pd.DataFrame(hidden, index=table.index, columns=names)
 
     out = table.astype({c: float for c in table.columns})
     reasons = pd.DataFrame(None, index=table.index, columns=table.columns, dtype=object)
-    for name, (_ncol, cols) in families.items():
-        primary = small[name].to_numpy()
-        extra = hidden[name].to_numpy() & ~primary
+    for name, (_ncol, cols) in fams.items():
+        primary = small[name].to_numpy() & ~pre
+        extra = hidden_df[name].to_numpy() & ~primary & ~pre
         for col in cols:
-            out.loc[hidden[name].to_numpy(), col] = np.nan
+            out.loc[hidden_df[name].to_numpy(), col] = np.nan
             reasons.loc[primary, col] = reason_small(k)
             reasons.loc[extra, col] = REASON_COMPLEMENTARY
+            reasons.loc[pre, col] = prehidden_reason
     # rule 4: percentage effect size reveals the start when the change is shown
-    if "effect_size_pct" in out.columns and "ors_start" in families:
-        pct_extra = hidden["ors_start"].to_numpy() & reasons["effect_size_pct"].isna().to_numpy()
-        out.loc[hidden["ors_start"].to_numpy(), "effect_size_pct"] = np.nan
+    if "effect_size_pct" in out.columns and "ors_start" in fams:
+        ors_hidden = hidden_df["ors_start"].to_numpy()
+        pct_extra = ors_hidden & reasons["effect_size_pct"].isna().to_numpy()
+        out.loc[ors_hidden, "effect_size_pct"] = np.nan
         reasons.loc[pct_extra, "effect_size_pct"] = REASON_COMPLEMENTARY
     return out, reasons
 

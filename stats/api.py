@@ -1,7 +1,8 @@
 """GET /api/v1/stats/<scope>/<id>/?as_of=YYYY-MM-DD — the statistics contract.
 
 Unrounded numbers. Roles and scopes as on the pages (stats.permissions). For anonymised
-scopes (unit, organisation) hidden values are null and ``suppressed`` says why.
+scopes (unit, organisation) hidden values are null and ``suppressed`` says why; a scope
+of fewer than 3 therapists is hidden as a whole (``hidden_reason``).
 """
 
 from __future__ import annotations
@@ -87,6 +88,11 @@ class StatsResponseSerializer(serializers.Serializer):
         child=serializers.DictField(child=serializers.CharField()),
         help_text="active/inactive -> field -> reason the value is null",
     )
+    hidden_reason = serializers.CharField(
+        allow_null=True,
+        help_text="set when the whole scope is hidden (anonymised, fewer than 3 therapists "
+        "in this selection); every figure is then null",
+    )
 
 
 def _int_or_none(v: Any) -> int | None:
@@ -121,6 +127,7 @@ def figures_to_contract(figs: Figures, kind: str, scope_id: int) -> dict[str, An
             s: {f: r for f, r in figs.suppressed[s].items() if f in SIDE_FIELDS}
             for s in ("active", "inactive")
         },
+        "hidden_reason": figs.hidden_reason,
     }
 
 

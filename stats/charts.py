@@ -10,6 +10,12 @@ from django.utils.translation import gettext as _
 FONT = {"family": "system-ui, sans-serif", "size": 14}
 
 
+def _n_text(n: Any) -> str:
+    """The hover text of a point: its n, or that the n is hidden (a point whose count
+    could be subtracted from its siblings' keeps its median but not its n)."""
+    return _("n hidden") if n is None else f"n = {int(n)}"
+
+
 def trajectory_figure(points: list[dict[str, Any]]) -> dict[str, Any]:
     """Median ORS and SRS per session number, with n per point in the hover text."""
     x_ors = [p["session_number"] for p in points if p.get("ors_median") is not None]
@@ -23,7 +29,7 @@ def trajectory_figure(points: list[dict[str, Any]]) -> dict[str, Any]:
                 "x": x_ors,
                 "y": [p["ors_median"] for p in points if p.get("ors_median") is not None],
                 "text": [
-                    f"n = {int(p['n_ors'])}" for p in points if p.get("ors_median") is not None
+                    _n_text(p.get("n_ors")) for p in points if p.get("ors_median") is not None
                 ],
                 "line": {"color": "#1f5fa8", "width": 3},
             },
@@ -34,7 +40,7 @@ def trajectory_figure(points: list[dict[str, Any]]) -> dict[str, Any]:
                 "x": x_srs,
                 "y": [p["srs_median"] for p in points if p.get("srs_median") is not None],
                 "text": [
-                    f"n = {int(p['n_srs'])}" for p in points if p.get("srs_median") is not None
+                    _n_text(p.get("n_srs")) for p in points if p.get("srs_median") is not None
                 ],
                 "line": {"color": "#2e8540", "width": 3, "dash": "dot"},
             },

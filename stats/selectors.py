@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import hashlib
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -10,11 +11,18 @@ from typing import Any
 import pandas as pd
 from django.utils import timezone
 
-from .anonymise import may_show_therapist_spread, reason_small, suppress_table, suppress_trajectory
+from .anonymise import (
+    REASON_COMPLEMENTARY,
+    REASON_FEW_THERAPISTS,
+    may_show_therapist_spread,
+    reason_small,
+    suppress_trajectory,
+)
 from .engine import STATISTICS_COLUMNS
 from .etr import EtrModel, etr_fit
 from .frames import org_stats_settings, sessions_frame_for_org
 from .models import CURRENT, ScopeKind, StatsSnapshot
+from .siblings import AGES, Tree, family_masks
 
 PERIODS = ("all", "month", "quarter", "year")
 AGE_FILTERS = ("all", "adult", "youth", "child")
@@ -107,6 +115,8 @@ class Figures:
     quality: dict[str, Any]
     spread: list[dict[str, Any]]
     show_spread: bool
+    # set when the whole scope is hidden (fewer than 3 therapists in the selection)
+    hidden_reason: str | None = None
 
 
 def _nan_to_none(v: Any) -> Any:
@@ -116,66 +126,296 @@ def _nan_to_none(v: Any) -> Any:
 FIGURES_CACHE_SECONDS = 60 * 60 * 24
 
 
-def figures_for(snapshot: StatsSnapshot, *, anonymised: bool, k: int) -> Figures:
-    """The snapshot's figures as shown to a role; the suppressed version is cached per
-    (snapshot, computed_at, k): a snapshot never changes without a new computed_at, and
-    suppression (pandas, some ms) would otherwise dominate a dashboard request."""
+# --- Siblings: every anonymised figure of a period is suppressed in one grid ------------
+
+
+@dataclass(frozen=True)
+class SiblingFamily:
+    """The scopes whose anonymised figures of one period are suppressed together
+    (stats.siblings): an organisation with all its units and age groups, or the platform
+    with its age groups. ``version`` changes whenever any of their snapshots (or the unit
+    tree) changes; it is part of every cache key of anonymised figures."""
+
+    organisation_id: int  # 0 = the platform
+    period_key: str
+    as_of: date
+    unit_parent: dict[int, int | None]
+    version: str
+
+    @property
+    def kinds(self) -> list[str]:
+        if self.organisation_id == 0:
+            return [ScopeKind.PLATFORM]
+        return [ScopeKind.UNIT, ScopeKind.ORGANISATION]
+
+    @property
+    def tree(self) -> Tree:
+        if self.organisation_id == 0:
+            return Tree((ScopeKind.PLATFORM, 0), {})
+        return Tree((ScopeKind.ORGANISATION, self.organisation_id), self.unit_parent)
+
+    def required(self) -> set[tuple[str, int, str]]:
+        return {(str(kind), int(sid), age) for kind, sid in self.tree.published for age in AGES}
+
+    def snapshots(self) -> Any:
+        return StatsSnapshot.objects.filter(
+            scope_kind__in=self.kinds,
+            organisation_id=self.organisation_id,
+            period_key=self.period_key,
+        )
+
+
+def _family_version(
+    family: SiblingFamily, rows: dict[tuple[str, int, str], tuple[date, Any]]
+) -> str:
+    h = hashlib.sha1(usedforsecurity=False)
+    for key in sorted(family.required()):
+        at = rows.get(key, (None, None))[1]
+        h.update(f"{key}={at.timestamp() if at else '-'};".encode())
+    for uid, pid in sorted(family.unit_parent.items()):
+        h.update(f"u{uid}<{pid};".encode())
+    return h.hexdigest()[:20]
+
+
+def sibling_family(snapshot: StatsSnapshot) -> SiblingFamily:
+    """The family of an anonymised snapshot, with every sibling snapshot present and
+    current (missing ones are computed in one go: stats.services.stats_compute_family).
+
+    Two small queries when nothing is missing (the unit tree, and one row per sibling
+    without its payload)."""
+    from datapolicy.models import Unit
+
+    platform = snapshot.scope_kind == ScopeKind.PLATFORM
+    org_id = 0 if platform else int(snapshot.organisation_id)
+    parent: dict[int, int | None] = (
+        {} if platform else dict(Unit.objects.for_org(org_id).values_list("id", "parent_id"))
+    )
+    family = SiblingFamily(org_id, snapshot.period_key, snapshot.as_of, parent, "")
+
+    def listing() -> dict[tuple[str, int, str], tuple[date, Any]]:
+        return {
+            (kind, int(sid), age): (as_of, at)
+            for kind, sid, age, as_of, at in family.snapshots().values_list(
+                "scope_kind", "scope_id", "age_group", "as_of", "computed_at"
+            )
+        }
+
+    rows = listing()
+    missing = {
+        key
+        for key in family.required()
+        if key not in rows or (snapshot.period_key == CURRENT and rows[key][0] != snapshot.as_of)
+    }
+    if missing:
+        from .services import stats_compute_family
+
+        stats_compute_family(
+            organisation_id=org_id,
+            period_key=snapshot.period_key,
+            as_of=snapshot.as_of,
+            wanted=missing,
+        )
+        rows = listing()
+    return SiblingFamily(
+        org_id, snapshot.period_key, snapshot.as_of, parent, _family_version(family, rows)
+    )
+
+
+_PART_FIELDS = (
+    "table",
+    "trajectory",
+    "etr",
+    "implementation",
+    "quality",
+    "therapist_spread",
+    "n_therapists",
+    "n_therapists_direct",
+)
+
+
+def _mask_key(family: SiblingFamily, version: str, k: int, part: tuple[str, int, str]) -> str:
+    kind, sid, age = part
+    fam = f"{family.organisation_id}:{family.period_key}:{k}:{version}"
+    return f"stats:mask:{fam}:{kind}:{sid}:{age}"
+
+
+def _family_masks(
+    family: SiblingFamily, k: int
+) -> tuple[dict[tuple[str, int, str], dict[str, Any]], dict[tuple[str, int, str], dict[str, Any]]]:
+    """(masks, parts) of every scope × age group of the family, computed from one read of
+    the siblings' payloads (only the keys needed; the masks are cached per part)."""
     from django.core.cache import cache
 
-    key = f"stats:fig:{snapshot.pk}:{snapshot.computed_at.timestamp()}:{int(anonymised)}:{k}"
+    parts: dict[tuple[str, int, str], dict[str, Any]] = {}
+    computed: dict[tuple[str, int, str], tuple[date, Any]] = {}
+    fields = [f"payload__{f}" for f in _PART_FIELDS]
+    for kind, sid, age, as_of, at, *values in family.snapshots().values_list(
+        "scope_kind", "scope_id", "age_group", "as_of", "computed_at", *fields
+    ):
+        key = (kind, int(sid), age)
+        parts[key] = dict(zip(_PART_FIELDS, values, strict=True))
+        computed[key] = (as_of, at)
+    version = _family_version(family, computed)
+    masks = family_masks(parts, family.tree, k=k)
+    for key, mask in masks.items():
+        at = computed.get(key, (None, None))[1]
+        mask["computed_at"] = at.timestamp() if at else None
+    cache.set_many(
+        {_mask_key(family, version, k, key): m for key, m in masks.items()},
+        FIGURES_CACHE_SECONDS,
+    )
+    return masks, parts
+
+
+def figures_for(
+    snapshot: StatsSnapshot, *, anonymised: bool, k: int, family: SiblingFamily | None = None
+) -> Figures:
+    """The snapshot's figures as shown to a role, cached.
+
+    Identified figures are cached per (snapshot, computed_at). Anonymised ones are
+    suppressed together with their siblings (every unit and the organisation, every age
+    group, of the same period: stats.siblings) and cached per (snapshot, family version,
+    k): the version changes when any sibling snapshot changes. Suppression (pandas, some
+    ms) would otherwise dominate a dashboard request."""
+    from django.core.cache import cache
+
+    if not anonymised:
+        key = f"stats:fig:{snapshot.pk}:{snapshot.computed_at.timestamp()}:0:{k}"
+        cached = cache.get(key)
+        if cached is None:
+            cached = _figures_data(snapshot.payload, anonymised=False, k=k, mask=None)
+            cache.set(key, cached, FIGURES_CACHE_SECONDS)
+        return Figures(snapshot=snapshot, anonymised=False, k=k, **cached)
+    if snapshot.scope_kind == ScopeKind.THERAPIST:
+        # One therapist's figures are never shown anonymised (the role table: own only,
+        # or with consent, identified); refuse rather than guess.
+        raise ValueError("a therapist's figures have no anonymised form")
+    family = family or sibling_family(snapshot)
+    key = f"stats:fig:{snapshot.pk}:{family.version}:1:{k}"
     cached = cache.get(key)
     if cached is None:
-        cached = _figures_data(snapshot, anonymised=anonymised, k=k)
+        part = (str(snapshot.scope_kind), int(snapshot.scope_id), snapshot.age_group)
+        mask = cache.get(_mask_key(family, family.version, k, part))
+        payload: Any = None
+        if mask is not None:
+            fresh = StatsSnapshot.objects.filter(pk=snapshot.pk).values_list(
+                "computed_at", "payload"
+            )
+            row = fresh.first()
+            if row is not None and row[0].timestamp() == mask.get("computed_at"):
+                payload = row[1]
+        if payload is None:  # no mask yet, or the snapshot changed since: one grid
+            masks, parts = _family_masks(family, k)
+            mask, payload = masks.get(part), parts.get(part)
+            if mask is None or payload is None:  # vanished meanwhile: show nothing
+                mask, payload = _HIDE_ALL, {}
+        cached = _figures_data(payload, anonymised=True, k=k, mask=mask)
         cache.set(key, cached, FIGURES_CACHE_SECONDS)
-    return Figures(snapshot=snapshot, anonymised=anonymised, k=k, **cached)
+    return Figures(snapshot=snapshot, anonymised=True, k=k, **cached)
 
 
-def _figures_data(snapshot: StatsSnapshot, *, anonymised: bool, k: int) -> dict[str, Any]:
-    p = snapshot.payload
-    table = {side: dict(p["table"].get(side, {})) for side in ("active", "inactive")}
+def figures_version(snapshot: StatsSnapshot, *, anonymised: bool) -> tuple[str, Any]:
+    """(cache version, family) of the figures a role sees: the pages put it into their
+    fragment cache key. Identified: the snapshot's computed_at; anonymised: the family's
+    version (every sibling snapshot)."""
+    if not anonymised:
+        return str(snapshot.computed_at.timestamp()), None
+    family = sibling_family(snapshot)
+    return family.version, family
+
+
+_HIDE_ALL: dict[str, Any] = {"hidden_scope": True}
+
+
+def _figures_data(
+    p: Any, *, anonymised: bool, k: int, mask: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Apply the role's suppression to a snapshot payload. Anonymised figures need the
+    family's ``mask`` (stats.siblings.family_masks) for this scope and age group."""
+    p = p or {}
+    table = {side: dict((p.get("table") or {}).get(side, {})) for side in ("active", "inactive")}
     suppressed: dict[str, dict[str, str]] = {"active": {}, "inactive": {}}
-    trajectory = list(p.get("trajectory", []))
+    trajectory = list(p.get("trajectory") or [])
     etr = dict(p.get("etr") or {})
     etr_suppressed: dict[str, str] = {}
-    implementation = list(p.get("implementation", []))
-    spread = list(p.get("therapist_spread", []))
+    implementation = list(p.get("implementation") or [])
+    spread = list(p.get("therapist_spread") or [])
     quality = dict(p.get("quality") or {})
     show_spread = False
+    hidden_reason: str | None = None
     if anonymised:
+        if mask is None:
+            raise ValueError("anonymised figures need the siblings' suppression mask")
+        if mask.get("hidden_scope"):
+            # Fewer than 3 therapists: nothing of this scope is shown (datapolicy.md).
+            hidden_reason = REASON_FEW_THERAPISTS
+            for side in ("active", "inactive"):
+                table[side] = dict.fromkeys(STATISTICS_COLUMNS)
+                suppressed[side] = dict.fromkeys(STATISTICS_COLUMNS, REASON_FEW_THERAPISTS)
+            return dict(
+                table=table,
+                suppressed=suppressed,
+                trajectory=[],
+                etr={},
+                etr_suppressed=dict.fromkeys(ETR_SHOWN, REASON_FEW_THERAPISTS),
+                implementation=[],
+                quality={},
+                spread=[],
+                show_spread=False,
+                hidden_reason=hidden_reason,
+            )
+        # The statistics table: primary and complementary suppression over the siblings.
+        for side in ("active", "inactive"):
+            row = {c: _nan_to_none(table[side].get(c)) for c in STATISTICS_COLUMNS}
+            for c, why in (mask.get("table", {}).get(side) or {}).items():
+                if c in row:
+                    row[c] = None
+                    suppressed[side][c] = why
+            table[side] = row
         # SECURITY: data-quality counts are client counts too ("intake above the cutoff"
-        # is health data): a count of 1..k-1 is shown as "< k", never as the number.
-        quality = {c: (f"< {k}" if 0 < int(v or 0) < k else v) for c, v in quality.items()}
-        df = pd.DataFrame(
-            [table["active"], table["inactive"]],
-            index=pd.Index([True, False], name="active"),
-            columns=STATISTICS_COLUMNS,
-        ).astype(float)
-        hidden, reasons = suppress_table(df, k=k, partition_levels=["active"])
-        for flag, side in ((True, "active"), (False, "inactive")):
-            row = hidden.loc[flag]
-            why = reasons.loc[flag]
-            table[side] = {c: _nan_to_none(row[c]) for c in STATISTICS_COLUMNS}
-            for c in STATISTICS_COLUMNS:
-                r = why[c]
-                if isinstance(r, str):
-                    table[side][c] = None
-                    suppressed[side][c] = r
+        # is health data): a count of 1..k-1 is shown as "< k", never as the number; the
+        # siblings' complements likewise.
+        q_mask = mask.get("quality") or {}
+        quality = {
+            c: (f"< {k}" if (0 < int(v or 0) < k or c in q_mask) else v) for c, v in quality.items()
+        }
         if trajectory:
             tdf = pd.DataFrame(trajectory).set_index("session_number")
             tdf = suppress_trajectory(tdf, k=k).reset_index()
-            trajectory = [
-                {c: _nan_to_none(v) for c, v in row.items()} for row in tdf.to_dict("records")
-            ]
+            t_mask = mask.get("trajectory") or {}
+            trajectory = []
+            for row in tdf.to_dict("records"):
+                point = {c: _nan_to_none(v) for c, v in row.items()}
+                hide = t_mask.get(int(point["session_number"])) or {}
+                for n_col, median in (("n_ors", "ors_median"), ("n_srs", "srs_median")):
+                    if n_col in hide:
+                        point[n_col] = None  # a complement: the count could be subtracted
+                        if hide[n_col] != REASON_COMPLEMENTARY:
+                            point[median] = None
+                if point.get("ors_median") is None and point.get("srs_median") is None:
+                    continue
+                trajectory.append(point)
+        e_mask = mask.get("etr") or {}
         ended = int(etr.get("ended_evaluable") or 0)
-        if 0 < ended < k:
-            for c in ("reaching_target", "dropout", "reaching_target_share", "dropout_share"):
+        for c in ("reaching_target", "dropout", "reaching_target_share", "dropout_share"):
+            if 0 < ended < k or c in e_mask:
                 etr[c] = None
-                etr_suppressed[c] = reason_small(k)
+                etr_suppressed[c] = e_mask.get(c) or reason_small(k)
+        if "ended_evaluable" in e_mask:
+            etr["ended_evaluable"] = None
+            etr_suppressed["ended_evaluable"] = e_mask["ended_evaluable"]
         n_rel = int(etr.get("n_relative_effect") or 0)
-        if 0 < n_rel < k:
+        if 0 < n_rel < k or "relative_effect_size" in e_mask:
             etr["relative_effect_size"] = None
-            etr_suppressed["relative_effect_size"] = reason_small(k)
-        implementation = [r for r in implementation if not (0 < int(r["episodes"]) < k)]
+            etr_suppressed["relative_effect_size"] = e_mask.get(
+                "relative_effect_size"
+            ) or reason_small(k)
+        i_mask = mask.get("implementation") or {}
+        implementation = [
+            r
+            for r in implementation
+            if not (0 < int(r["episodes"]) < k) and str(r["month"]) not in i_mask
+        ]
         # Per-therapist spread: only with >= 3 therapists, anonymous, each of >= k clients.
         spread = [r for r in spread if int(r.get("n_ors_change") or 0) >= k]
         show_spread = may_show_therapist_spread(int(p.get("n_therapists", 0))) and len(spread) >= 3
@@ -191,4 +431,15 @@ def _figures_data(snapshot: StatsSnapshot, *, anonymised: bool, k: int) -> dict[
         quality=quality,
         spread=spread,
         show_spread=show_spread,
+        hidden_reason=hidden_reason,
     )
+
+
+ETR_SHOWN = (
+    "ended_evaluable",
+    "reaching_target",
+    "dropout",
+    "reaching_target_share",
+    "dropout_share",
+    "relative_effect_size",
+)

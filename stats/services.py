@@ -385,11 +385,23 @@ def compute_payloads(
 
     _etr_payloads(frame, ep, ctx, as_of_ts, payloads, sel, ancestors)
 
+    # Distinct therapists of the episodes attached to a unit itself (not its sub-units):
+    # a parent unit minus its child units is these episodes, so the anonymisation treats
+    # them as one more sibling (stats.siblings) and needs their number of therapists.
+    direct = ep.groupby(["org_id", "unit_id"], sort=False)["therapist_id"].nunique()
+    for (oid, uid), n in direct.items():
+        ukey: ScopeKey = (ScopeKind.UNIT, int(oid), int(uid))
+        if ukey in payloads:
+            payloads[ukey]["n_therapists_direct"] = int(n)
+
     for key, p in payloads.items():
         p.setdefault("trajectory", [])
         p.setdefault("therapist_spread", [])
         p["as_of"] = as_of.isoformat()
+        # distinct therapists over the scope's episodes (the spread has one row each)
         p["n_therapists"] = len(p.get("therapist_spread", []))
+        if key[0] == ScopeKind.UNIT:
+            p.setdefault("n_therapists_direct", 0)
         p["scope"] = {"kind": key[0], "organisation_id": key[1], "id": key[2]}
     return {k: v for k, v in payloads.items() if "table" in v}
 
@@ -724,6 +736,44 @@ def stats_compute_scope(
     )
 
 
+def stats_compute_family(
+    *,
+    organisation_id: int,
+    period_key: str,
+    as_of: date,
+    wanted: Iterable[tuple[str, int, str]],
+) -> int:
+    """Compute and store several scopes' snapshots of one organisation (or, with
+    ``organisation_id`` 0, the platform) for one period in one go: the siblings that the
+    anonymisation of a unit or organisation needs (stats.siblings). One frame read, one
+    vectorised computation per age group; a scope without sessions gets empty figures."""
+    by_age: dict[str, set[tuple[str, int]]] = defaultdict(set)
+    for kind, sid, age in wanted:
+        if age not in AGE_FILTERS:
+            raise ValueError("unknown age group")
+        by_age[age].add((str(kind), int(sid)))
+    if not by_age:
+        return 0
+    platform = organisation_id == 0
+    ctx = context_for(None if platform else [organisation_id])
+    frame = sessions_frame_bulk(None if platform else [organisation_id])
+    n = 0
+    for age, scopes in by_age.items():
+        sel = Selection(
+            therapists=set(),
+            units={sid for kind, sid in scopes if kind == ScopeKind.UNIT},
+            organisations={sid for kind, sid in scopes if kind == ScopeKind.ORGANISATION},
+            platform=any(kind == ScopeKind.PLATFORM for kind, _ in scopes),
+        )
+        payloads = compute_payloads(_filter_age(frame, age), ctx, as_of=as_of, selection=sel)
+        out: dict[ScopeKey, dict[str, Any]] = {}
+        for kind, sid in scopes:
+            key: ScopeKey = (kind, 0 if platform else organisation_id, sid)
+            out[key] = payloads.get(key) or empty_payload(kind, organisation_id, sid, as_of)
+        n += snapshots_store(out, as_of=as_of, period_key=period_key, age_group=age)
+    return n
+
+
 def empty_payload(kind: str, organisation_id: int, scope_id: int, as_of: date) -> dict[str, Any]:
     """A scope without sessions: zero counts, no means (never an error page)."""
     zero = {
@@ -759,6 +809,7 @@ def empty_payload(kind: str, organisation_id: int, scope_id: int, as_of: date) -
         "trajectory": [],
         "therapist_spread": [],
         "n_therapists": 0,
+        **({"n_therapists_direct": 0} if kind == ScopeKind.UNIT else {}),
         "as_of": as_of.isoformat(),
         "scope": {"kind": kind, "organisation_id": organisation_id, "id": scope_id},
     }

@@ -23,7 +23,15 @@ from datapolicy.services import Action, access_log_write
 from . import charts, exports
 from .models import ScopeKind
 from .permissions import DASHBOARD_ROLES, ORG_WIDE_ROLES, ScopeAccess, scope_access, small_cell_k
-from .selectors import AGE_FILTERS, PERIODS, Figures, figures_for, period_as_of, snapshot_get
+from .selectors import (
+    AGE_FILTERS,
+    PERIODS,
+    Figures,
+    figures_for,
+    figures_version,
+    period_as_of,
+    snapshot_get,
+)
 
 
 def _export_base(kind: str, scope_id: int) -> str:
@@ -88,9 +96,14 @@ class StatsMixin(TenantPageMixin):
                 request=self.request,
             )
         k = small_cell_k(self.organisation)
+        # Anonymised figures depend on every sibling snapshot (stats.siblings): their
+        # version is part of the fragment cache key (two small queries, no payload).
+        version, family = figures_version(snap, anonymised=access.anonymised)
         # Lazy: with the panels' fragment cached, a request neither unpacks the payload nor
         # builds tables and figures (the dashboard must cost about a primary-key lookup).
-        figs: Any = SimpleLazyObject(lambda: figures_for(snap, anonymised=access.anonymised, k=k))
+        figs: Any = SimpleLazyObject(
+            lambda: figures_for(snap, anonymised=access.anonymised, k=k, family=family)
+        )
 
         def chart(build: Any, rows: str, show: str | None = None) -> Any:
             def make() -> Any:
@@ -118,7 +131,7 @@ class StatsMixin(TenantPageMixin):
             "spread_fig": chart(charts.spread_figure, "spread", "show_spread"),
             "etr_view": lambda: _etr_view(figs),
             # the fragment cache key of the panels (a new computation changes computed_at)
-            "panels_key": f"{snap.pk}-{snap.computed_at.timestamp()}-{access.anonymised}-{k}",
+            "panels_key": f"{snap.pk}-{version}-{access.anonymised}-{k}",
             "export_tables": exports.TABLES,
             "query": self.request.GET.urlencode(),
         }
@@ -186,7 +199,9 @@ def _etr_view(figs: Figures) -> dict[str, str]:
 
     rel = e.get("relative_effect_size")
     return {
-        "ended_evaluable": str(e.get("ended_evaluable", "–")),
+        "ended_evaluable": small
+        if "ended_evaluable" in hidden
+        else str(e.get("ended_evaluable", "–")),
         "reaching_target": count_share("reaching_target", "reaching_target_share"),
         "dropout": count_share("dropout", "dropout_share"),
         "relative_effect_size": small

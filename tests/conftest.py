@@ -151,6 +151,21 @@ def login(client: Any) -> Any:
     return _login
 
 
+def add_therapist(personas: OrgPersonas, name: str, unit: Unit | None = None) -> User:
+    """One more therapist (anonymised unit figures need at least 3 therapists)."""
+    slug = personas.org.slug
+    u = User.objects.create_user(
+        username=f"{slug}-{name}",
+        password="pw",
+        first_name=name.capitalize(),
+        last_name=f"{slug.capitalize()}sen",
+    )
+    Membership.objects.create(
+        organisation=personas.org, user=u, unit=unit or personas.unit, role=Role.THERAPIST
+    )
+    return u
+
+
 def make_episode(
     personas: OrgPersonas,
     *,
@@ -158,6 +173,7 @@ def make_episode(
     code: str = "AB-1001",
     age_group: str = "adult",
     started_on: dt.date | None = None,
+    unit: Unit | None = None,
 ) -> Any:
     from clients.services import client_create_with_episode
 
@@ -165,7 +181,7 @@ def make_episode(
     return client_create_with_episode(
         actor=therapist,
         organisation=personas.org,
-        unit=personas.unit,
+        unit=unit or personas.unit,
         code=code,
         age_group=age_group,
         started_on=started_on or dt.date.today() - dt.timedelta(days=60),

@@ -16,7 +16,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from datapolicy.matrix import EXEMPT, EXEMPT_PREFIXES, LOGIN, PERSONAS, all_rows, markdown_table
-from tests.conftest import OrgPersonas, make_episode, make_org, record
+from tests.conftest import OrgPersonas, add_therapist, make_episode, make_org, record
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,10 +51,11 @@ class World:
 
     def identities(self) -> list[str]:
         """Strings that must never appear in an anonymised response."""
-        codes = [self.episode.client.code, self.colleague_episode.client.code]
+        codes = [self.episode.client.code, self.colleague_episode.client.code, "AL-4713"]
         if self.grant_episode is not None:
             codes.append(self.grant_episode.client.code)
         names = [u.get_full_name() for u in (self.org1.therapist_a, self.org1.therapist_b)]
+        names += ["Therapist_c Alphasen", "alpha-therapist_c"]
         return codes + names + [self.org1.therapist_a.username, self.org1.therapist_b.username]
 
 
@@ -67,6 +68,15 @@ def world(db: Any) -> World:
     session = record(episode, dt.date.today() - dt.timedelta(days=3), ors="18.0", srs="35.0")
     colleague = make_episode(org1, code="AL-4712", therapist=org1.therapist_b)
     record(colleague, dt.date.today() - dt.timedelta(days=2), ors="22.0", srs="39.0")
+    # A third therapist of the unit: anonymised figures of a unit of fewer than 3
+    # therapists are hidden as a whole, and the identity check below must see the panels.
+    third = add_therapist(org1, "therapist_c")
+    record(
+        make_episode(org1, code="AL-4713", therapist=third),
+        dt.date.today() - dt.timedelta(days=4),
+        ors="16.0",
+        srs="36.0",
+    )
     other = make_episode(org2, code="BE-0815", therapist=org2.therapist_a)
     operator = User.objects.create_user(
         username="operator", password="pw", is_platform_operator=True

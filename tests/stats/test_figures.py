@@ -1,4 +1,5 @@
-"""Read-time suppression of a snapshot (stats.selectors.figures_for), no database."""
+"""Read-time suppression of a snapshot (stats.selectors), no database: the anonymised
+figures of one scope alone (a family of one node, stats.siblings)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ from django.utils import timezone
 
 from stats.engine import STATISTICS_COLUMNS
 from stats.models import StatsSnapshot
-from stats.selectors import figures_for, period_as_of
+from stats.selectors import Figures, _figures_data, period_as_of
+from stats.siblings import Tree, family_masks
+
+
+def figures_for(snap: StatsSnapshot, *, anonymised: bool, k: int) -> Figures:
+    """The scope as the only node of its family (its other age groups empty)."""
+    masks = family_masks({("unit", 1, "all"): snap.payload}, Tree(("unit", 1), {}), k=k)
+    mask = masks[("unit", 1, "all")] if anonymised else None
+    data = _figures_data(snap.payload, anonymised=anonymised, k=k, mask=mask)
+    return Figures(snapshot=snap, anonymised=anonymised, k=k, **data)
 
 
 def _row(episodes: int, n_change: int) -> dict[str, Any]:
@@ -35,7 +45,9 @@ def _row(episodes: int, n_change: int) -> dict[str, Any]:
     return row
 
 
-def _snapshot(spread: list[dict[str, Any]], etr_evaluable: int = 4) -> StatsSnapshot:
+def _snapshot(
+    spread: list[dict[str, Any]], etr_evaluable: int = 4, n_therapists: int | None = None
+) -> StatsSnapshot:
     return StatsSnapshot(
         pk=None,
         scope_kind="unit",
@@ -64,7 +76,7 @@ def _snapshot(spread: list[dict[str, Any]], etr_evaluable: int = 4) -> StatsSnap
                 "relative_effect_size": 0.1,
             },
             "therapist_spread": spread,
-            "n_therapists": len(spread),
+            "n_therapists": len(spread) if n_therapists is None else n_therapists,
         },
     )
 
@@ -75,8 +87,13 @@ def test_spread_needs_three_therapists_each_with_k_clients() -> None:
     two = three[:2]
     figs = figures_for(_snapshot(two), anonymised=True, k=5)
     assert not figs.show_spread and figs.spread == []
+    # (with 2 therapists the whole scope is hidden; 4 therapists, 2 of them with >= k:)
+    figs = figures_for(_snapshot(two, n_therapists=4), anonymised=True, k=5)
+    assert figs.hidden_reason is None and figs.table["active"]["episodes"] == 40
+    assert not figs.show_spread and figs.spread == []
     # one of three has only 4 clients with a change: only 2 left → no spread at all
     small = [*three[:2], {"episodes": 9, "n_ors_change": 4, "ors_change": 9.0}]
+    assert figures_for(_snapshot(small), anonymised=True, k=5).hidden_reason is None
     assert not figures_for(_snapshot(small), anonymised=True, k=5).show_spread
     # a therapist's own view is never suppressed (no spread there either way)
     own = figures_for(_snapshot(two), anonymised=False, k=5)
@@ -84,7 +101,7 @@ def test_spread_needs_three_therapists_each_with_k_clients() -> None:
 
 
 def test_small_etr_base_and_trajectory_points_are_hidden_for_anonymised_roles() -> None:
-    figs = figures_for(_snapshot([], etr_evaluable=4), anonymised=True, k=5)
+    figs = figures_for(_snapshot([], etr_evaluable=4, n_therapists=3), anonymised=True, k=5)
     assert figs.etr["reaching_target_share"] is None
     assert "5" in figs.etr_suppressed["reaching_target_share"]
     assert figs.etr["relative_effect_size"] == 0.1  # 30 episodes: shown
@@ -93,7 +110,7 @@ def test_small_etr_base_and_trajectory_points_are_hidden_for_anonymised_roles() 
         {"session_number": 1, "ors_median": 18.0, "srs_median": None, "n_ors": 40.0, "n_srs": None}
     ]
     assert (
-        figures_for(_snapshot([], etr_evaluable=5), anonymised=True, k=5).etr[
+        figures_for(_snapshot([], etr_evaluable=5, n_therapists=3), anonymised=True, k=5).etr[
             "reaching_target_share"
         ]
         == 0.75

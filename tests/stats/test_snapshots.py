@@ -73,6 +73,21 @@ def scenario(
     return {"org1": org1, "org2": org2}
 
 
+@pytest.fixture
+def three_therapists(scenario: dict[str, Any], django_capture_on_commit_callbacks: Any) -> None:
+    """Therapists B and C each get one inactive episode without scores in the unit: an
+    anonymised unit of fewer than 3 therapists is hidden as a whole (not cell by cell), so
+    the tests of cell suppression need three. Active figures and the trajectory are
+    unchanged; inactive episodes become 1 + 2 = 3."""
+    from tests.conftest import add_therapist
+
+    org1 = scenario["org1"]
+    with django_capture_on_commit_callbacks(execute=True):
+        for i, t in enumerate((org1.therapist_b, add_therapist(org1, "therapist_c"))):
+            ep = make_episode(org1, code=f"AL-20{i}", therapist=t, started_on=days(310))
+            record(ep, days(300))
+
+
 def _api(client: Any, user: Any, scope: str, scope_id: int, **params: str) -> Any:
     client.force_login(user)
     return client.get(
@@ -186,7 +201,9 @@ def test_api_bad_input(client: Any, scenario: dict[str, Any]) -> None:
     assert r.json() == {"age_group": ["En af all, adult, youth, child."]}
 
 
-def test_leader_sees_unit_anonymised_with_reasons(client: Any, scenario: dict[str, Any]) -> None:
+def test_leader_sees_unit_anonymised_with_reasons(
+    client: Any, scenario: dict[str, Any], three_therapists: None
+) -> None:
     org1 = scenario["org1"]
     r = _api(client, org1.leader, "unit", org1.unit.pk)
     assert r.status_code == 200
@@ -194,7 +211,8 @@ def test_leader_sees_unit_anonymised_with_reasons(client: Any, scenario: dict[st
     assert body["anonymised"] is True and body["k"] == 5
     # 3 active episodes < k = 5: the whole active row is hidden, with the reason
     assert body["active"]["episodes"] is None and body["active"]["ors_change"] is None
-    assert "5" in body["suppressed"]["active"]["episodes"]
+    assert body["suppressed"]["active"]["episodes"] == "fewer than 5 clients"
+    assert body["hidden_reason"] is None
     # trajectory points rest on < 5 episodes each: none is shown
     assert body["trajectory"] == []
     page = client.get(reverse("stats_unit", kwargs={"unit_id": org1.unit.pk}))
@@ -286,7 +304,9 @@ def test_therapist_page_and_exports(client: Any, scenario: dict[str, Any]) -> No
     assert client.get(url.replace("statistics.csv", "nope.csv")).status_code == 404
 
 
-def test_leader_export_applies_the_same_suppression(client: Any, scenario: dict[str, Any]) -> None:
+def test_leader_export_applies_the_same_suppression(
+    client: Any, scenario: dict[str, Any], three_therapists: None
+) -> None:
     org1 = scenario["org1"]
     client.force_login(org1.leader)
     url = reverse(
@@ -297,7 +317,8 @@ def test_leader_export_applies_the_same_suppression(client: Any, scenario: dict[
         rows = client.get(url).content.decode("utf-8-sig").splitlines()
     clients_row = rows[1].split(";")
     assert clients_row[0] == "Klienter" and clients_row[1].startswith("skjult")
-    assert clients_row[2].startswith("skjult")  # 1 inactive: small cell too
+    assert clients_row[2].startswith("skjult")  # 3 inactive: small cell too
+    assert "fewer than 5 clients" in clients_row[1] and "therapists" not in rows[1]
 
 
 def test_dashboards_filters_and_benchmark_render(client: Any, scenario: dict[str, Any]) -> None:

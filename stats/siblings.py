@@ -1,0 +1,389 @@
+"""Anonymisation across selections: a scope is suppressed together with its siblings.
+
+Each anonymised selection (scope × fixed period × age group) used to be suppressed on its
+own, so two *different* selections could be subtracted: "all ages" minus "adults" minus
+"children" gave the youth group, the organisation minus one unit gave the other unit. Here
+every unit and organisation figure of one period is suppressed in ONE grid, so that each
+published figure has the same hidden/shown state in every view and no hidden cell can be
+recovered as a total minus shown parts (docs/datapolicy.md, "Anonymisation").
+
+The grid of an organisation and period has one row per *node* × age group (× side or
+session number or month):
+
+* nodes: the organisation, each unit, and for each node with child units a *direct*
+  node: the episodes attached to that node itself (a parent unit is the sum of its child
+  units plus its own episodes; the organisation is the sum of its top-level units). A
+  direct node is never shown, but it can be derived (parent − children), so it is
+  suppressed like any other cell; its counts are the parent's minus the children's.
+* sibling sets (sums): {parent, its children, its direct node} for every parent, per age
+  group and side; {all, adult, youth, child} for every node and side (partition level
+  ``age``; ``Episode.age_group`` is one of the three, so "all" is exactly their sum);
+  active + inactive (partition level ``active``).
+* a node of 1 or 2 distinct therapists (in the selection: node, period, age group) is
+  hidden as a whole (rule of the minimum number of therapists) and counts as a hidden
+  cell for its sibling sets.
+
+Pure pandas/numpy, no Django: :func:`family_masks` takes the figures of every node and age
+group (the snapshots' payloads) and returns per node and age group what to hide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .anonymise import (
+    MIN_THERAPISTS_FOR_SCOPE,
+    REASON_FEW_THERAPISTS,
+    STAT_FAMILIES,
+    suppress_table,
+)
+from .engine import DATA_QUALITY_COLUMNS, STATISTICS_COLUMNS
+
+AGES: tuple[str, ...] = ("all", "adult", "youth", "child")
+SIDES: tuple[str, ...] = ("active", "inactive")
+
+ScopeKey = tuple[str, int]  # (scope kind, scope id) of a published node
+PartKey = tuple[str, int, str]  # (scope kind, scope id, age group)
+
+# Columns of the statistics table that are client/session counts (additive over units
+# and age groups); the means are not needed to decide what to hide.
+TABLE_COUNTS: tuple[str, ...] = (
+    "episodes",
+    "sessions",
+    *sorted({ncol for ncol, _members in STAT_FAMILIES.values()}),
+)
+TRAJECTORY_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "n_ors": ("n_ors", ("n_ors",)),
+    "n_srs": ("n_srs", ("n_srs",)),
+}
+ETR_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "ended_evaluable": (
+        "ended_evaluable",
+        (
+            "ended_evaluable",
+            "reaching_target",
+            "dropout",
+            "reaching_target_share",
+            "dropout_share",
+        ),
+    ),
+    "n_relative_effect": ("n_relative_effect", ("n_relative_effect", "relative_effect_size")),
+}
+ETR_COUNTS: tuple[str, ...] = ("ended_evaluable", "n_relative_effect")
+IMPLEMENTATION_COUNTS: tuple[str, ...] = (
+    "episodes",
+    "sessions",
+    "sessions_with_ors",
+    "sessions_with_srs",
+    "sessions_with_both",
+)
+QUALITY_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    c: (c, (c,)) for c in DATA_QUALITY_COLUMNS
+}
+
+
+def node_name(kind: str, scope_id: int) -> str:
+    return f"{kind}:{scope_id}"
+
+
+class Tree:
+    """The nodes of one family: the root (organisation or platform), the units, and the
+    direct node of every node with children."""
+
+    def __init__(self, root: ScopeKey, unit_parent: Mapping[int, int | None]) -> None:
+        self.root = root
+        self.published: list[ScopeKey] = [root] + [("unit", int(u)) for u in unit_parent]
+        children: dict[ScopeKey, list[ScopeKey]] = {}
+        for uid, pid in unit_parent.items():
+            parent: ScopeKey = root if pid is None else ("unit", int(pid))
+            children.setdefault(parent, []).append(("unit", int(uid)))
+        self.children = children
+        # (parent, [members incl. the direct node]) per node with children
+        self.sums: list[tuple[str, list[str]]] = [
+            (
+                node_name(*parent),
+                [node_name(*c) for c in kids] + [self.direct(parent)],
+            )
+            for parent, kids in children.items()
+        ]
+
+    @staticmethod
+    def direct(parent: ScopeKey) -> str:
+        return "direct:" + node_name(*parent)
+
+    def nodes(self) -> list[str]:
+        return [node_name(*n) for n in self.published] + [self.direct(p) for p in self.children]
+
+
+def _sets_for(index: pd.MultiIndex, tree: Tree) -> tuple[np.ndarray, np.ndarray]:
+    """Sibling-set pairs (set id, row position) of the node sums, per value of the other
+    index levels (age, side …)."""
+    frame = index.to_frame(index=False)
+    frame["_pos"] = np.arange(len(frame))
+    others = [c for c in frame.columns if c not in ("node", "_pos")]
+    links = pd.DataFrame(
+        [(fam, total) for fam, (total, _m) in enumerate(tree.sums)]
+        + [(fam, m) for fam, (_t, members) in enumerate(tree.sums) for m in members],
+        columns=["_fam", "node"],
+    )
+    if links.empty:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    pairs = frame.merge(links, on="node", how="inner")
+    keys = pd.MultiIndex.from_frame(pairs[["_fam", *others]])
+    set_ids, _ = pd.factorize(keys, use_na_sentinel=False)
+    return np.asarray(set_ids, dtype=np.int64), pairs["_pos"].to_numpy(dtype=np.int64)
+
+
+def _with_direct(grid: pd.DataFrame, tree: Tree, counts: Iterable[str]) -> pd.DataFrame:
+    """Add the direct nodes' rows: parent − children, for the count columns (clipped at
+    0: snapshots of one period are consistent, the clip only guards a race)."""
+    counts = [c for c in counts if c in grid.columns]
+    if not tree.sums:
+        return grid
+    as_total = {total: members[-1] for total, members in tree.sums}
+    as_child = {m: members[-1] for _t, members in tree.sums for m in members[:-1]}
+    flat = grid[counts].reset_index()
+    node = flat["node"]
+    plus = flat.loc[node.isin(list(as_total))].assign(node=lambda f: f["node"].map(as_total))
+    minus = flat.loc[node.isin(list(as_child))].assign(node=lambda f: f["node"].map(as_child))
+    minus[counts] = -minus[counts]
+    levels = list(grid.index.names)
+    direct = pd.concat([plus, minus]).groupby(levels, sort=False)[counts].sum().clip(lower=0)
+    return pd.concat([grid, direct])
+
+
+def _full_index(nodes: list[str], extra: dict[str, list[Any]]) -> pd.MultiIndex:
+    return pd.MultiIndex.from_product(
+        [nodes, list(AGES), *extra.values()], names=["node", "age", *extra.keys()]
+    )
+
+
+def _prehidden(index: pd.MultiIndex, few: set[tuple[str, str]]) -> np.ndarray:
+    node = index.get_level_values("node")
+    age = index.get_level_values("age")
+    return np.fromiter(((n, a) in few for n, a in zip(node, age, strict=True)), bool, len(node))
+
+
+def _reasons_by(reasons: pd.DataFrame) -> dict[tuple, dict[str, str]]:
+    """{index tuple: {column: reason}} for rows with at least one hidden cell."""
+    values = reasons.to_numpy(dtype=object)
+    hit = pd.notna(values)  # reasons are strings; shown cells None/NaN
+    out: dict[tuple, dict[str, str]] = {}
+    index = reasons.index.tolist()
+    columns = [str(c) for c in reasons.columns]
+    rows, cols = np.nonzero(hit)
+    for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
+        out.setdefault(index[i], {})[columns[j]] = str(values[i, j])
+    return out
+
+
+def family_masks(
+    parts: Mapping[PartKey, Mapping[str, Any]],
+    tree: Tree,
+    *,
+    k: int,
+) -> dict[PartKey, dict[str, Any]]:
+    """What to hide in every published node × age group of one family (one period).
+
+    ``parts[(kind, scope_id, age)]`` is the node's snapshot payload (``table``,
+    ``trajectory``, ``etr``, ``implementation``, ``quality``, ``n_therapists``, and for
+    units ``n_therapists_direct``); a missing part counts as empty. Returns per part:
+    ``hidden_scope`` (fewer than 3 therapists: nothing is shown), ``table`` (side → column
+    → reason), ``trajectory`` (session number → {"n_ors"/"n_srs": reason}), ``etr``
+    (column → reason), ``implementation`` (month → reason), ``quality`` (column →
+    reason).
+    """
+    nodes = tree.nodes()
+    published = {node_name(*n): n for n in tree.published}
+
+    def part(name: str, age: str) -> Mapping[str, Any]:
+        kind, sid = published[name]
+        return parts.get((kind, sid, age)) or {}
+
+    # Which node × age rows are hidden as a whole (fewer than 3 therapists).
+    few: set[tuple[str, str]] = set()
+    for name in published:
+        for age in AGES:
+            n = int(part(name, age).get("n_therapists") or 0)
+            if 0 < n < MIN_THERAPISTS_FOR_SCOPE:
+                few.add((name, age))
+    for parent in tree.children:
+        pname = node_name(*parent)
+        for age in AGES:
+            p = part(pname, age) if pname in published else {}
+            direct_n = p.get("n_therapists_direct")
+            # Unknown (a snapshot from before this field): assume few, so that a non-empty
+            # direct node is protected rather than exposed.
+            if parent[0] == "unit" and (
+                direct_n is None or int(direct_n) < MIN_THERAPISTS_FOR_SCOPE
+            ):
+                few.add((tree.direct(parent), age))
+
+    masks: dict[PartKey, dict[str, Any]] = {}
+    for name, (kind, sid) in published.items():
+        for age in AGES:
+            masks[(kind, sid, age)] = {
+                "hidden_scope": (name, age) in few,
+                "table": {s: {} for s in SIDES},
+                "trajectory": {},
+                "etr": {},
+                "implementation": {},
+                "quality": {},
+            }
+
+    def run(
+        rows: dict[tuple, dict[str, Any]],
+        extra: dict[str, list[Any]],
+        columns: list[str],
+        counts: Iterable[str],
+        **kwargs: Any,
+    ) -> dict[tuple, dict[str, str]]:
+        """Build the grid (missing rows = zeros), add the direct nodes, suppress."""
+        published_index = _full_index(list(published), extra)
+        grid = pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+        if len(grid):
+            grid.index = pd.MultiIndex.from_tuples(grid.index, names=published_index.names)
+        grid = grid.reindex(published_index)
+        count_cols = [c for c in counts if c in columns]
+        grid[count_cols] = grid[count_cols].fillna(0).astype(float)
+        grid = _with_direct(grid, tree, count_cols).reindex(_full_index(nodes, extra))
+        grid[count_cols] = grid[count_cols].fillna(0)
+        grid = grid.astype(float)
+        # A prehidden row without clients (e.g. an empty direct node) protects nothing:
+        # the complementary rule counts only non-zero hidden cells.
+        _out, reasons = suppress_table(
+            grid,
+            k=k,
+            sibling_sets=_sets_for(grid.index, tree),
+            prehidden=_prehidden(grid.index, few),
+            **kwargs,
+        )
+        return _reasons_by(reasons)
+
+    # 1. The statistics table: node × age × side.
+    table_rows: dict[tuple, dict[str, Any]] = {}
+    for name in published:
+        for age in AGES:
+            t = part(name, age).get("table") or {}
+            for side in SIDES:
+                if t.get(side):
+                    table_rows[(name, age, side == "active")] = {
+                        c: t[side].get(c) for c in STATISTICS_COLUMNS
+                    }
+    hidden = run(
+        table_rows,
+        {"active": [True, False]},
+        STATISTICS_COLUMNS,
+        TABLE_COUNTS,
+        count_col="episodes",
+        partition_levels=["active", "age"],
+    )
+    for (name, age, active), cols in hidden.items():
+        if name in published:
+            kind, sid = published[name]
+            masks[(kind, sid, age)]["table"]["active" if active else "inactive"] = cols
+
+    # 2. Trajectory counts per session number (medians cannot be subtracted; the n of a
+    #    point can: a point hidden as a complement keeps its median, loses its n).
+    traj_rows: dict[tuple, dict[str, Any]] = {}
+    sessions: set[int] = set()
+    for name in published:
+        for age in AGES:
+            for p in part(name, age).get("trajectory") or []:
+                sn = int(p["session_number"])
+                sessions.add(sn)
+                traj_rows[(name, age, sn)] = {
+                    "n_ors": p.get("n_ors") or 0,
+                    "n_srs": p.get("n_srs") or 0,
+                }
+    if sessions:
+        hidden = run(
+            traj_rows,
+            {"session_number": sorted(sessions)},
+            ["n_ors", "n_srs"],
+            ["n_ors", "n_srs"],
+            count_col=None,
+            partition_levels=["age"],
+            families=TRAJECTORY_FAMILIES,
+        )
+        for (name, age, sn), cols in hidden.items():
+            if name in published:
+                kind, sid = published[name]
+                masks[(kind, sid, age)]["trajectory"][int(sn)] = cols
+
+    # 3. ETR counts (ended episodes that can be judged, episodes with a relative effect).
+    etr_cols = [c for fam in ETR_FAMILIES.values() for c in fam[1]]
+    etr_rows: dict[tuple, dict[str, Any]] = {}
+    for name in published:
+        for age in AGES:
+            e = part(name, age).get("etr") or {}
+            if e:
+                etr_rows[(name, age)] = {c: e.get(c) for c in etr_cols}
+    if etr_rows:
+        hidden = run(
+            etr_rows,
+            {},
+            etr_cols,
+            ETR_COUNTS,
+            count_col=None,
+            partition_levels=["age"],
+            families=ETR_FAMILIES,
+        )
+        for (name, age), cols in hidden.items():
+            if name in published:
+                kind, sid = published[name]
+                masks[(kind, sid, age)]["etr"] = cols
+
+    # 4. Implementation per month (the month's client count decides).
+    impl_rows: dict[tuple, dict[str, Any]] = {}
+    months: set[str] = set()
+    for name in published:
+        for age in AGES:
+            for r in part(name, age).get("implementation") or []:
+                m = str(r["month"])
+                months.add(m)
+                impl_rows[(name, age, m)] = {c: r.get(c) for c in IMPLEMENTATION_COUNTS}
+    if months:
+        hidden = run(
+            impl_rows,
+            {"month": sorted(months)},
+            list(IMPLEMENTATION_COUNTS),
+            IMPLEMENTATION_COUNTS,
+            count_col="episodes",
+            partition_levels=["age"],
+            families={},
+        )
+        for (name, age, month), cols in hidden.items():
+            if name in published and cols.get("episodes"):
+                kind, sid = published[name]
+                masks[(kind, sid, age)]["implementation"][str(month)] = cols["episodes"]
+
+    # 5. Data-quality counts (each its own client count).
+    quality_rows: dict[tuple, dict[str, Any]] = {}
+    for name in published:
+        for age in AGES:
+            q = part(name, age).get("quality") or {}
+            if q:
+                quality_rows[(name, age)] = {c: q.get(c) for c in DATA_QUALITY_COLUMNS}
+    if quality_rows:
+        hidden = run(
+            quality_rows,
+            {},
+            list(DATA_QUALITY_COLUMNS),
+            DATA_QUALITY_COLUMNS,
+            count_col=None,
+            partition_levels=["age"],
+            families=QUALITY_FAMILIES,
+        )
+        for (name, age), cols in hidden.items():
+            if name in published:
+                kind, sid = published[name]
+                masks[(kind, sid, age)]["quality"] = cols
+    return masks
+
+
+__all__ = ["AGES", "REASON_FEW_THERAPISTS", "Tree", "family_masks", "node_name"]
