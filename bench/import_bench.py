@@ -47,7 +47,7 @@ CREATE TABLE {BASELINE_TABLE} (
     ors_total numeric(3,1),
     srs_1 numeric(3,1), srs_2 numeric(3,1), srs_3 numeric(3,1), srs_4 numeric(3,1),
     srs_total numeric(3,1),
-    episode_closed_on date
+    episode_closed_on date, same_day_order smallint
 )
 """
 
@@ -105,6 +105,7 @@ def make_csv(org: Organisation, lines: int, seed: int = 11) -> bytes:
             out[c] = np.where(has, s[c].map("{:.1f}".format).to_numpy(), "")
     closed = pd.to_datetime(ep["closed_on"])
     out["episode_closed_on"] = closed.dt.strftime("%Y-%m-%d").fillna("").to_numpy()
+    out["same_day_order"] = ""  # one session per episode and date
     buf = io.StringIO()
     out[list(COLUMNS)].to_csv(buf, index=False, lineterminator="\n")
     return buf.getvalue().encode()

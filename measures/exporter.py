@@ -2,9 +2,13 @@
 export, import into an empty organisation, identical statistics).
 
 Therapists are written by username, units by code, decimals with a point, comma
-separated. An episode's label is written as its label; an unlabelled episode of a
-client with several episodes gets its start date as label (the importer matches an
-unlabelled episode by its start date), so that episodes stay apart.
+separated. ``same_day_order`` numbers several sessions of one episode on one date (empty
+for a date with one session). An episode's label is written as its label; an unlabelled
+episode of a client with several episodes gets its start date as label (the importer
+matches an unlabelled episode by its start date), so that episodes stay apart.
+
+The export runs in the web request (the page) or in the command; see docs/import.md for
+its size limits.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from django.db import connection
 from datapolicy.models import Organisation
 from datapolicy.services import Action, access_log_write, access_log_write_many
 
-from .importer import COLUMNS
+from .importer import COLUMNS, _fmt
 
 _SQL = """
 SELECT c.code, u.username, un.code, s.date, e.age_group, e.label, e.started_on,
@@ -59,13 +63,24 @@ def export_frame(organisation: Organisation, *, with_client_ids: bool = False) -
         rows = cur.fetchall()
     df = pd.DataFrame.from_records(rows, columns=_RAW)
     several = df.groupby("client_id")["episode_id"].transform("nunique") > 1
-    started = df["started_on"].map(lambda d: d.isoformat() if d else "")
+    started = _iso(df["started_on"])
     df["episode"] = df["label"].where((df["label"] != "") | ~several, started)
+    # Several sessions of one episode on one date (confirmed on the page) are numbered
+    # 1, 2 ... in the order of their session numbers; a single session leaves it empty.
+    same_day = df.groupby(["episode_id", "session_date"], sort=False)["client_code"]
+    order = same_day.cumcount() + 1
+    df["same_day_order"] = order.astype(str).where(same_day.transform("size") > 1, "")
     for col in ("session_date", "episode_closed_on"):
-        df[col] = df[col].map(lambda d: d.isoformat() if d is not None and d == d else "")
+        df[col] = _iso(df[col])
     for col in [c for c in _RAW if c.startswith(("ors_", "srs_"))]:
-        df[col] = df[col].map(lambda v: "" if v is None or v != v else f"{float(v):.1f}")
+        values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+        df[col] = pd.Series(_fmt(values), index=df.index).fillna("")
     return df[[*COLUMNS, "client_id"]] if with_client_ids else df[list(COLUMNS)]
+
+
+def _iso(values: pd.Series) -> pd.Series:
+    """Dates as YYYY-MM-DD, empty for none."""
+    return pd.to_datetime(values).dt.strftime("%Y-%m-%d").fillna("")
 
 
 def export_sessions(

@@ -5,14 +5,16 @@ point or decimal comma. Columns: ``client_code``, ``therapist`` (username or e-m
 ``unit`` (unit code), ``session_date`` (YYYY-MM-DD), optional ``age_group``
 (adult/youth/child, default adult), ``episode`` (a label separating several episodes of
 one client), ``ors_1..ors_4`` and/or ``ors_total``, ``srs_1..srs_4`` and/or
-``srs_total``, ``episode_closed_on``.
+``srs_total``, ``episode_closed_on``, ``same_day_order`` (1, 2 ... for several sessions
+of one episode on one date; empty means 1).
 
 The whole file is validated before anything is written; every error is reported with
-its line (the header is line 1), column and message. Only a file without errors is
-written, in one transaction, with bulk paths (COPY on PostgreSQL). A session that
-exists already with identical scores (same client, episode, date) is skipped, so
-importing the same file twice changes nothing; a different existing session on that
-date is an error.
+its line (the header is line 1; a record's line is the line where it starts), column
+and message. Only a file without errors is written, in one transaction, with bulk paths
+(COPY on PostgreSQL). A session that exists already with identical scores (same
+episode, date and same-day order) is skipped, so importing the same file twice changes
+nothing; a different existing session there is an error. ``episode_closed_on`` closes
+a matched open episode (as ``clients.services.episode_close`` would).
 
 Validation is vectorised with pandas (a million lines must load within 5x PostgreSQL's
 own COPY, see bench/import_bench.py). The score rules are those of
@@ -23,13 +25,16 @@ wording live in one place.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import json
 import re
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from decimal import Decimal, InvalidOperation
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -40,7 +45,7 @@ from django.utils.translation import gettext as _
 
 from clients.models import Client, Episode
 from datapolicy.models import Membership, Organisation, Role, Unit
-from datapolicy.services import access_log_write
+from datapolicy.services import Action, access_log_write
 from datapolicy.validators import _CPR_SHAPE, looks_like_cpr
 
 from .models import Scale, Score, Session
@@ -56,14 +61,18 @@ OPTIONAL = (
     *ITEMS["srs"],
     "srs_total",
     "episode_closed_on",
+    "same_day_order",
 )
 COLUMNS = (*REQUIRED, *OPTIONAL)
 AGE_GROUPS = ("adult", "youth", "child")
 EARLIEST = dt.date(1990, 1, 1)
 MAX_ERRORS = 1000
+CHUNK = 50_000  # lines per progress report (reading and writing)
 _CODE_RE = r"^[\w.\-/ ]{1,40}$"  # clients.models.code_validator
 _DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
-EPS = 1e-6
+_ORDER_RE = r"^[1-9]\d?$"
+EPS = 1e-9  # float noise of a value with one decimal is far smaller
+_ONE_DECIMAL = Decimal("0.1")
 # The CPR shape without capture groups (a fast pre-filter for pandas).
 _CPR_PREFILTER = re.sub(r"\((?!\?)", "(?:", _CPR_SHAPE.pattern)
 
@@ -100,6 +109,7 @@ class ImportResult:
     error_count: int = 0
     clients_created: int = 0
     episodes_created: int = 0
+    episodes_closed: int = 0
     sessions_created: int = 0
     sessions_skipped: int = 0
 
@@ -112,6 +122,7 @@ class ImportResult:
             "lines": self.lines,
             "clients_created": self.clients_created,
             "episodes_created": self.episodes_created,
+            "episodes_closed": self.episodes_closed,
             "sessions_created": self.sessions_created,
             "sessions_skipped": self.sessions_skipped,
             "errors": self.error_count,
@@ -119,31 +130,37 @@ class ImportResult:
 
 
 class _Errors:
-    """Collects errors from boolean masks over the rows (row i is line i + 2)."""
+    """Collects errors by row of the (blank-free) frame; ``line_of[row]`` is the file
+    line where that row's record starts (blank lines and quoted line breaks counted)."""
 
-    def __init__(self) -> None:
+    def __init__(self, line_of: np.ndarray) -> None:
+        self.line_of = line_of
         self.items: list[tuple[np.ndarray, str, Any]] = []
-        self.extra: list[LineError] = []
+        self.extra: list[tuple[int, str, str]] = []
+        self.uncounted = 0  # errors counted but not spelled out (beyond MAX_ERRORS)
 
     def add(self, mask: Any, column: str, message: Any) -> None:
         rows = np.flatnonzero(np.asarray(mask, dtype=bool))
         if len(rows):
             self.items.append((rows, column, message))
 
-    def line(self, line: int, column: str, message: str) -> None:
-        self.extra.append(LineError(line, column, message))
+    def row(self, row: int, column: str, message: str) -> None:
+        self.extra.append((row, column, message))
+
+    def line(self, row: int) -> int:
+        return int(self.line_of[row])
 
     def count(self) -> int:
-        return sum(len(r) for r, _c, _m in self.items) + len(self.extra)
+        return sum(len(r) for r, _c, _m in self.items) + len(self.extra) + self.uncounted
 
     def result(self) -> list[LineError]:
-        out = list(self.extra)
+        out = [LineError(self.line(r), c, m) for r, c, m in self.extra]
         for rows, column, message in self.items:
             # Only the first MAX_ERRORS per check need their text (messages may be built
             # per row by a callable).
             for r in rows[:MAX_ERRORS]:
                 text = message(int(r)) if callable(message) else str(message)
-                out.append(LineError(int(r) + 2, column, text))
+                out.append(LineError(self.line(int(r)), column, text))
         out.sort(key=lambda e: (e.line, COLUMNS.index(e.column) if e.column in COLUMNS else -1))
         return out[:MAX_ERRORS]
 
@@ -151,57 +168,192 @@ class _Errors:
 # --------------------------------------------------------------------------- parsing
 
 
-def read_csv(data: bytes) -> tuple[pd.DataFrame | None, list[LineError]]:
-    """The file as a frame of stripped strings (row i = line i + 2), or the errors."""
+class Parsed(NamedTuple):
+    """The data lines as a frame of stripped strings in COLUMNS order (blank lines
+    removed), the file line where each row's record starts, and whether some record
+    spans several lines (a quoted line break)."""
+
+    frame: pd.DataFrame
+    line_of: np.ndarray
+    multiline: bool
+
+
+def _more_fields() -> str:
+    return _(
+        "The line has more fields than the header (a decimal comma in a "
+        "comma-separated file must be quoted, or use semicolons)."
+    )
+
+
+def _structure(text: str, sep: str) -> tuple[list[str], np.ndarray, np.ndarray] | LineError:
+    """(header fields, field count per data record, start line per data record), read
+    with the csv module (quotes strict), or the error of the first unreadable record."""
+    reader = csv.reader(io.StringIO(text), delimiter=sep, strict=True)
+    try:
+        header = next(reader, [])
+        counts = np.fromiter(map(len, reader), dtype=np.int64)
+    except csv.Error as exc:
+        return _csv_error(text, sep, exc)
+    physical = text.count("\n") + (0 if text.endswith("\n") else 1)
+    if 1 + len(counts) == physical:
+        return header, counts, np.arange(2, 2 + len(counts), dtype=np.int64)
+    # Some quoted value holds a line break: each record's own start line.
+    reader = csv.reader(io.StringIO(text), delimiter=sep, strict=True)
+    next(reader)
+    starts = np.empty(len(counts), dtype=np.int64)
+    previous = reader.line_num
+    for i, _row in enumerate(reader):
+        starts[i] = previous + 1
+        previous = reader.line_num
+    return header, counts, starts
+
+
+def _csv_error(text: str, sep: str, exc: csv.Error) -> LineError:
+    """The csv module's error as a message with the line where the bad record starts
+    (for an unclosed quote: the line where the quote opens)."""
+    reader = csv.reader(io.StringIO(text), delimiter=sep, strict=True)
+    previous = 0
+    try:
+        for _row in reader:
+            previous = reader.line_num
+    except csv.Error as again:
+        exc = again
+    start = previous + 1
+    reason = str(exc)
+    if "unexpected end of data" in reason or "field larger than field limit" in reason:
+        # The quote opens where the count of quotes (from the record's start) last
+        # became odd: "" inside a quoted value counts twice and keeps the parity.
+        odd, opens = False, start
+        for i, physical in enumerate(text.split("\n")[start - 1 :]):
+            if physical.count('"') % 2:
+                odd = not odd
+                if odd:
+                    opens = start + i
+        return LineError(
+            opens, "", _("A quote opened on this line is never closed (check the quotes).")
+        )
+    if "new-line character" in reason:
+        return LineError(
+            start,
+            "",
+            _("The line ends with a lone carriage return; save the file with ordinary line ends."),
+        )
+    return LineError(
+        start,
+        "",
+        _(
+            "A quoted value must be followed by the separator or the end of the line "
+            '(write "" for a quote inside a quoted value).'
+        ),
+    )
+
+
+def read_csv(
+    data: bytes, progress: Callable[[int, int], None] | None = None
+) -> tuple[Parsed | None, list[LineError], int]:
+    """The file as a ``Parsed`` frame, or (None, errors, error count)."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        return None, [LineError(line, "", _("The file is not UTF-8 text."))]
-    header = text.split("\n", 1)[0]
-    if not header.strip():
-        return None, [LineError(1, "", _("The file is empty or has no header line."))]
-    sep = ";" if header.count(";") > header.count(",") else ","
-    try:
-        df = pd.read_csv(
-            io.StringIO(text),
-            sep=sep,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=False,
-            engine="c",
-        )
-    except pd.errors.ParserError as exc:
-        match = re.search(r"line (\d+)", str(exc))
-        line = int(match.group(1)) if match else 1
-        return None, [
-            LineError(
-                line,
-                "",
-                _(
-                    "The line has more fields than the header (a decimal comma in a "
-                    "comma-separated file must be quoted, or use semicolons)."
-                ),
-            )
-        ]
-    df.columns = [str(c).strip().lower() for c in df.columns]
+        return None, [LineError(line, "", _("The file is not UTF-8 text."))], 1
+    end = text.find("\n")
+    first = text if end < 0 else text[:end]
+    if not first.strip():
+        return None, [LineError(1, "", _("The file is empty or has no header line."))], 1
+    sep = ";" if first.count(";") > first.count(",") else ","
+    structure = _structure(text, sep)
+    if isinstance(structure, LineError):
+        return None, [structure], 1
+    header, counts, starts = structure
+
+    names = [str(c).strip().lower() for c in header]
     errors = []
-    unknown = [c for c in df.columns if c not in COLUMNS]
-    for c in unknown:
-        errors.append(LineError(1, c, _("Unknown column %(name)s.") % {"name": c[:40]}))
+    seen: set[str] = set()
+    for i, c in enumerate(names):
+        if not c:
+            errors.append(
+                LineError(
+                    1,
+                    "",
+                    _(
+                        "Column %(number)s of the header has no name (is there a separator "
+                        "at the end of the header line?)."
+                    )
+                    % {"number": i + 1},
+                )
+            )
+        elif c in seen:
+            errors.append(
+                LineError(
+                    1, c[:40], _("The column %(name)s appears more than once.") % {"name": c[:40]}
+                )
+            )
+        elif c not in COLUMNS:
+            errors.append(LineError(1, c[:40], _("Unknown column %(name)s.") % {"name": c[:40]}))
+        seen.add(c)
     for c in REQUIRED:
-        if c not in df.columns:
+        if c not in names:
             errors.append(LineError(1, c, _("The column %(name)s is missing.") % {"name": c}))
     if errors:
-        return None, errors
+        return None, errors, len(errors)
+
+    width = len(names)
+    more = np.flatnonzero(counts > width)
+    if len(more):
+        errors = [LineError(int(starts[r]), "", _more_fields()) for r in more[:MAX_ERRORS]]
+        return None, errors, len(more)
+
+    chunks = []
+    done = 0
+    reader = pd.read_csv(
+        io.StringIO(text),
+        sep=sep,
+        header=0,
+        names=names,
+        dtype=str,
+        keep_default_na=False,
+        na_filter=False,
+        skip_blank_lines=False,
+        index_col=False,
+        engine="c",
+        chunksize=CHUNK,
+    )
+    with reader:
+        for chunk in reader:
+            chunks.append(chunk)
+            done += len(chunk)
+            if progress is not None:
+                progress(done, len(counts))
+    df = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=names)
+    if len(df) != len(counts):  # the two readers disagree: never guess line numbers
+        return (
+            None,
+            [LineError(1, "", _("The file cannot be read consistently; check its quotes."))],
+            1,
+        )
     for c in COLUMNS:
-        if c not in df.columns:
-            df[c] = ""
-    df = df[list(COLUMNS)].fillna("")
-    for c in COLUMNS:
-        df[c] = df[c].str.strip()
-    return df, []
+        df[c] = df[c].str.strip() if c in df.columns else ""
+    df = df[list(COLUMNS)]
+    # Blank lines (also a line of separators or spaces only) are ignored; their line
+    # numbers still count.
+    blank = (df == "").all(axis=1).to_numpy() | (counts == 0)
+    fewer = np.flatnonzero(~blank & (counts < width))
+    if len(fewer):
+        # A line cut short would silently lose its last columns (e.g. the SRS).
+        errors = [
+            LineError(
+                int(starts[r]),
+                "",
+                _("The line has fewer fields than the header (%(got)s instead of %(want)s).")
+                % {"got": int(counts[r]), "want": width},
+            )
+            for r in fewer[:MAX_ERRORS]
+        ]
+        return None, errors, len(fewer)
+    multiline = bool(len(starts)) and bool(starts[-1] != len(starts) + 1)
+    keep = ~blank
+    return Parsed(df.loc[keep].reset_index(drop=True), starts[keep], multiline), [], 0
 
 
 def _dates(values: pd.Series) -> pd.Series:
@@ -226,6 +378,25 @@ def _numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         bad = given & np.isnan(num)
         return num, bad
     return num, np.zeros(len(num), dtype=bool)
+
+
+def _too_precise(values: pd.Series) -> np.ndarray:
+    """Values with more than one decimal that the float check cannot see (10.0000001).
+
+    A value of at most four characters ("40.0", "9,5") is exact enough for the float
+    check; a longer one is checked as ScoreInput.parse does, once per distinct value."""
+    long = (values.str.len() > 4).to_numpy()
+    if not long.any():
+        return long
+    bad = set()
+    for v in values[long].unique():
+        try:
+            number = Decimal(v.replace(",", "."))
+            if number.is_finite() and number != number.quantize(_ONE_DECIMAL):
+                bad.add(v)
+        except InvalidOperation:
+            continue  # not a number, or far out of range: the other checks report it
+    return long & values.isin(bad).to_numpy()
 
 
 def _cpr_mask(values: pd.Series) -> np.ndarray:
@@ -260,7 +431,7 @@ def _score_check(
     for c in cols:
         num, not_number = _numbers(df[c])
         values[c] = num
-        bad |= not_number
+        bad |= not_number | _too_precise(df[c])
     items = np.column_stack([values[c] for c in ITEMS[prefix]])
     total = values[f"{prefix}_total"]
     n_items = np.isfinite(items).sum(axis=1)
@@ -299,18 +470,23 @@ def _score_check(
 
     # One error per bad line, named by the column ScoreInput.parse names.
     for r in np.flatnonzero(bad)[:MAX_ERRORS]:
-        errors.line(int(r) + 2, column(int(r)), message(int(r)))
-    if int(bad.sum()) > MAX_ERRORS:  # counted, not spelled out
-        errors.items.append((np.flatnonzero(bad)[MAX_ERRORS:], f"{prefix}_total", ""))
+        errors.row(int(r), column(int(r)), message(int(r)))
+    errors.uncounted += max(0, int(bad.sum()) - MAX_ERRORS)  # counted, not spelled out
     total = np.where(n_items == 4, item_sum, total)
     return {"items": items, "total": total, "has": has & ~bad, "has_items": n_items == 4}
 
 
 def validate_file(
-    organisation: Organisation, df: pd.DataFrame, today: dt.date
+    organisation: Organisation,
+    parsed: Parsed,
+    today: dt.date,
+    tick: Callable[[float], None] | None = None,
 ) -> tuple[_Plan, _Errors]:
-    """Checks that need only the file and the organisation's units and therapists."""
-    errors = _Errors()
+    """Checks that need only the file and the organisation's units and therapists.
+    ``tick(fraction)`` reports how far the checks are."""
+    df = parsed.frame
+    errors = _Errors(parsed.line_of)
+    step = tick or (lambda fraction: None)
     code = df["client_code"]
     errors.add(code == "", "client_code", _("The client code is missing."))
     errors.add(
@@ -323,25 +499,39 @@ def validate_file(
     cpr = {c: _cpr_mask(df[c]) for c in COLUMNS}
     for c in COLUMNS:
         errors.add(cpr[c], c, _cpr_text())
+    if parsed.multiline:
+        # A quoted line break is never part of a valid value (and is easily a quote
+        # missing its end).
+        for c in COLUMNS:
+            errors.add(
+                df[c].str.contains("\n|\r", regex=True) & ~cpr[c],
+                c,
+                _("The value contains a line break (check the quotes)."),
+            )
     label = df["episode"]
     errors.add(label.str.len() > 40, "episode", _("At most 40 characters."))
+    step(0.2)
 
-    # Therapists by username or e-mail among the organisation's therapists.
     members = list(
         Membership.objects.for_org(organisation)
         .filter(role=Role.THERAPIST)
         .values_list("user_id", "unit_id", "user__username", "user__email", "is_active")
     )
-    by_name: dict[str, int] = {}
-    for uid, _unit, username, email, _active in members:
-        by_name.setdefault(username, uid)
-        if email:
-            by_name.setdefault(email.lower(), uid)
     t = df["therapist"]
-    t_key = t.where(~t.str.contains("@", regex=False), t.str.lower())
-    therapist_id = t_key.map(by_name)
+    therapist_id, ambiguous = _therapists(t, members)
     errors.add(
-        therapist_id.isna() & (t != "") & ~cpr["therapist"],
+        ambiguous & ~cpr["therapist"],
+        "therapist",
+        lambda r: (
+            _(
+                "%(name)s matches several users of this organisation (username or e-mail); "
+                "use the exact username."
+            )
+            % {"name": t.iat[r][:60]}
+        ),
+    )
+    errors.add(
+        therapist_id.isna() & ~ambiguous & (t != "") & ~cpr["therapist"],
         "therapist",
         lambda r: _("Unknown therapist %(name)s in this organisation.") % {"name": t.iat[r][:60]},
     )
@@ -391,8 +581,20 @@ def validate_file(
         _("The closing date cannot be in the future."),
     )
 
+    order_text = df["same_day_order"]
+    order_given = order_text != ""
+    order_ok = ~order_given | order_text.str.match(_ORDER_RE)
+    errors.add(
+        ~order_ok & ~cpr["same_day_order"],
+        "same_day_order",
+        _("Give a whole number from 1 to 99 (the order of sessions on one date), or nothing."),
+    )
+    step(0.4)
+
     ors = _score_check(df, "ors", errors, cpr)
+    step(0.6)
     srs = _score_check(df, "srs", errors, cpr)
+    step(0.8)
 
     work = pd.DataFrame(
         {
@@ -405,6 +607,8 @@ def validate_file(
             "date": date,
             "date_str": df["session_date"],
             "closed_on": closed,
+            # The n-th session of the episode on that date (empty: the first).
+            "order": order_text.where(order_given & order_ok, "1").astype("int64"),
         }
     )
     # Episode-level values must agree on every line of the episode.
@@ -444,27 +648,67 @@ def validate_file(
         "age_group",
         _("Another line of this client names another age group."),
     )
-    dup = work.duplicated(["ep_key", "date"], keep="first") & work["date"].notna()
-    first_line = (
-        pd.Series(np.arange(len(work)) + 2, index=work.index)
-        .groupby([work["ep_key"], work["date"]])
-        .transform("first")
-    )
-    errors.add(
-        dup,
-        "session_date",
-        lambda r: (
-            _("Duplicate session: line %(line)s has the same client, episode and date.")
-            % {"line": int(first_line.iat[r])}
-        ),
-    )
+    keys = ["ep_key", "date", "order"]
+    dup = work.duplicated(keys, keep="first") & work["date"].notna()
+    if dup.any():
+        first_row = (
+            pd.Series(np.arange(len(work)), index=work.index)
+            .groupby([work[k] for k in keys])
+            .transform("first")
+        )
+        errors.add(
+            dup,
+            "session_date",
+            lambda r: (
+                _("Duplicate session: line %(line)s has the same client, episode and date.")
+                % {"line": errors.line(int(first_row.iat[r]))}
+            ),
+        )
+    if order_given.any():
+        # 1, 2, 3 ... without gaps, so that a re-import finds the same sessions again.
+        distinct = work.groupby(["ep_key", "date"], sort=False)["order"].transform("nunique")
+        errors.add(
+            order_given & (work["order"] > distinct),
+            "same_day_order",
+            _(
+                "The same_day_order values of one episode and date must be 1, 2, 3 ... "
+                "without gaps."
+            ),
+        )
+    step(1.0)
     return _Plan(work, ors, srs), errors
+
+
+def _therapists(values: pd.Series, members: list[tuple[Any, ...]]) -> tuple[pd.Series, np.ndarray]:
+    """User id per value among the organisation's therapists, and the ambiguous values.
+
+    The exact username first (usernames are unique, and the export writes them); else
+    the value without regard to case among usernames and e-mail addresses, where a value
+    that fits two different users is ambiguous (never one of them picked silently)."""
+    exact: dict[str, int] = {}
+    folded: dict[str, set[int]] = defaultdict(set)
+    for uid, _unit, username, email, _active in members:
+        exact[username] = uid
+        folded[username.strip().lower()].add(uid)
+        if email:
+            folded[email.strip().lower()].add(uid)
+    unique = {k: next(iter(ids)) for k, ids in folded.items() if len(ids) == 1}
+    several = {k for k, ids in folded.items() if len(ids) > 1}
+    found = values.map(exact)
+    missing = found.isna()
+    if missing.any():
+        lower = values[missing].str.lower()
+        found = found.fillna(lower.map(unique))
+        ambiguous = np.zeros(len(values), dtype=bool)
+        ambiguous[np.flatnonzero(missing.to_numpy())] = lower.isin(several).to_numpy()
+        return found, ambiguous
+    return found, np.zeros(len(values), dtype=bool)
 
 
 # --------------------------------------------------------------------------- existing data
 
 _EXISTING_SQL = """
-SELECT s.id, s.episode_id, s.date, o.item1, o.item2, o.item3, o.item4, o.total,
+SELECT s.id, s.episode_id, s.date, s.number, o.item1, o.item2, o.item3, o.item4, o.total,
        r.item1, r.item2, r.item3, r.item4, r.total
 FROM measures_session s
 LEFT JOIN measures_score o ON o.session_id = s.id AND o.kind = 'outcome'
@@ -473,25 +717,34 @@ WHERE s.organisation_id = %s
 """
 
 
-def _match_existing(
-    organisation: Organisation, plan: _Plan, errors: _Errors
-) -> tuple[pd.Series, pd.Series, np.ndarray, list[int]]:
-    """Existing clients/episodes for the file's lines, and which lines are already
-    imported (identical sessions). Returns (client_id per line, episode_id per line,
-    skip mask, ids of existing episodes that get new sessions)."""
+class _Matched(NamedTuple):
+    client_id: pd.Series  # existing client per line (NaN: new)
+    episode_id: pd.Series  # existing episode per line (NaN: new)
+    skip: np.ndarray  # lines already imported (identical session)
+    touched: list[int]  # existing episodes that get new sessions
+    to_close: dict[int, dt.date]  # existing open episodes the file closes
+    changed: np.ndarray  # lines whose episode changes (new session or closed)
+
+
+def _match_existing(organisation: Organisation, plan: _Plan, errors: _Errors) -> _Matched:
+    """Existing clients/episodes for the file's lines, which lines are already imported
+    (identical sessions), and which existing open episodes the file closes."""
     w = plan.df
     n = len(w)
+    nothing = _Matched(
+        pd.Series(np.nan, index=w.index),
+        pd.Series(np.nan, index=w.index),
+        np.zeros(n, dtype=bool),
+        [],
+        {},
+        np.ones(n, dtype=bool),
+    )
     clients = pd.DataFrame.from_records(
         list(Client.objects.for_org(organisation).values_list("id", "code", "age_group")),
         columns=["id", "code", "age_group"],
     )
     if clients.empty:
-        return (
-            pd.Series(np.nan, index=w.index),
-            pd.Series(np.nan, index=w.index),
-            np.zeros(n, dtype=bool),
-            [],
-        )
+        return nothing
     clients["code_key"] = clients["code"].str.lower()
     cmap = clients.drop_duplicates("code_key").set_index("code_key")
     client_id = w["code_key"].map(cmap["id"])
@@ -509,7 +762,14 @@ def _match_existing(
     eps = [
         row
         for row in episodes.values_list(
-            "id", "client_id", "label", "started_on", "therapist_id", "unit_id", "status"
+            "id",
+            "client_id",
+            "label",
+            "started_on",
+            "therapist_id",
+            "unit_id",
+            "status",
+            "closed_on",
         )
         if row[1] in known_set
     ]
@@ -519,8 +779,8 @@ def _match_existing(
     keys: dict[tuple[int, str], int] = {}
     unlabelled: dict[int, list[int]] = {}
     info = {}
-    for eid, cid, lab, started, tid, uid, status in eps:
-        info[eid] = (tid, uid, status)
+    for eid, cid, lab, started, tid, uid, status, closed_on in eps:
+        info[eid] = (tid, uid, status, closed_on)
         if lab:
             keys[(cid, lab)] = eid
         else:
@@ -551,51 +811,111 @@ def _match_existing(
         target = w["therapist_id"] if col == "therapist" else w["unit_id"]
         errors.add(other.notna() & target.notna() & (other != target), col, text)
 
+    matched = episode_id.notna()
     skip = np.zeros(n, dtype=bool)
-    if episode_id.notna().any():
-        with connection.cursor() as cur:
-            cur.execute(_EXISTING_SQL, [organisation.pk])
-            rows = cur.fetchall()
-        ex = pd.DataFrame.from_records(
-            rows,
-            columns=[
-                "sid",
-                "episode_id",
-                "date",
-                *[f"o{i}" for i in range(5)],
-                *[f"r{i}" for i in range(5)],
-            ],
-        )
-        ex = ex[ex["episode_id"].isin(episode_id.dropna().astype("int64").unique())]
-        ex["date"] = pd.to_datetime(ex["date"])
-        for c in ex.columns[3:]:
-            ex[c] = pd.to_numeric(ex[c], errors="coerce").astype(float)
-        ex = ex.drop_duplicates(["episode_id", "date"]).set_index(["episode_id", "date"])
-        idx = pd.MultiIndex.from_arrays([episode_id.fillna(-1).astype("int64"), w["date"]])
-        hit = ex.reindex(idx)
-        exists = hit["sid"].notna().to_numpy()
-        same = exists.copy()
-        for score, pfx in ((plan.ors, "o"), (plan.srs, "r")):
-            mine_total = np.where(score["has"], score["total"], np.nan)
-            theirs = hit[f"{pfx}4"].to_numpy()
-            same &= _eq(mine_total, theirs)
-            for i in range(4):
-                mine = np.where(score["has_items"], score["items"][:, i], np.nan)
-                same &= _eq(mine, hit[f"{pfx}{i}"].to_numpy())
+    to_close: dict[int, dt.date] = {}
+    if not matched.any():
+        return _Matched(client_id, episode_id, skip, [], to_close, np.ones(n, dtype=bool))
+    eid = episode_id.fillna(-1).astype("int64")
+
+    # Two lines of one existing episode on one date (and same-day order), e.g. one with
+    # and one without the episode label: only one of them can be that session.
+    keys3 = [eid, w["date"], w["order"]]
+    dup = matched & pd.DataFrame({"e": eid, "d": w["date"], "o": w["order"]}).duplicated()
+    if dup.any():
+        first_row = pd.Series(np.arange(n), index=w.index).groupby(keys3).transform("first")
         errors.add(
-            exists & ~same,
+            dup,
             "session_date",
-            _("A different session of this episode on this date exists already."),
+            lambda r: (
+                _("Duplicate session: line %(line)s is the same session of this episode.")
+                % {"line": errors.line(int(first_row.iat[r]))}
+            ),
         )
-        skip = exists & same
-        closed_eps = {e for e, (_t, _u, st) in info.items() if st == Episode.Status.CLOSED}
+
+    with connection.cursor() as cur:
+        cur.execute(_EXISTING_SQL, [organisation.pk])
+        rows = cur.fetchall()
+    ex = pd.DataFrame.from_records(
+        rows,
+        columns=[
+            "sid",
+            "episode_id",
+            "date",
+            "number",
+            *[f"o{i}" for i in range(5)],
+            *[f"r{i}" for i in range(5)],
+        ],
+    )
+    ex = ex[ex["episode_id"].isin(eid[matched].unique())]
+    ex["date"] = pd.to_datetime(ex["date"])
+    for c in ex.columns[4:]:
+        ex[c] = pd.to_numeric(ex[c], errors="coerce").astype(float)
+    # The n-th session of an episode on a date, in the order of the session numbers.
+    ex = ex.sort_values(["episode_id", "date", "number"])
+    ex["order"] = ex.groupby(["episode_id", "date"]).cumcount() + 1
+    last_existing = ex.groupby("episode_id")["date"].max()
+    ex = ex.set_index(["episode_id", "date", "order"])
+    idx = pd.MultiIndex.from_arrays([eid, w["date"], w["order"]])
+    hit = ex.reindex(idx)
+    exists = hit["sid"].notna().to_numpy()
+    same = exists.copy()
+    for score, pfx in ((plan.ors, "o"), (plan.srs, "r")):
+        mine_total = np.where(score["has"], score["total"], np.nan)
+        theirs = hit[f"{pfx}4"].to_numpy()
+        same &= _eq(mine_total, theirs)
+        for i in range(4):
+            mine = np.where(score["has_items"], score["items"][:, i], np.nan)
+            same &= _eq(mine, hit[f"{pfx}{i}"].to_numpy())
+    errors.add(
+        exists & ~same,
+        "session_date",
+        _("A different session of this episode on this date exists already."),
+    )
+    skip = exists & same
+    status = ep_info.map(lambda t: None if t is None else t[2])
+    is_closed = (status == Episode.Status.CLOSED).to_numpy()
+    errors.add(
+        ~skip & is_closed,
+        "episode",
+        _("The episode is closed in the platform; new sessions cannot be added."),
+    )
+
+    # Closing dates for existing episodes: a closed one must keep its date; an open one
+    # is closed (as clients.services.episode_close would), not before its last session
+    # in the platform or in this file (every line is a session, and the start moves back
+    # to the earliest session, so the closing date is never before the start).
+    closing = (matched & w["closed_on"].notna()).to_numpy()
+    if closing.any():
+        closed_on = w["closed_on"]
+        platform_closed = pd.to_datetime(ep_info.map(lambda t: None if t is None else t[3]))
         errors.add(
-            ~skip & episode_id.isin(closed_eps).to_numpy(),
-            "episode",
-            _("The episode is closed in the platform; new sessions cannot be added."),
+            closing & is_closed & (closed_on != platform_closed).to_numpy(),
+            "episode_closed_on",
+            _("The episode is closed in the platform with another closing date."),
         )
-    touched = sorted({int(e) for e in episode_id[~skip & episode_id.notna()].unique()})
-    return client_id, episode_id, skip, touched
+        opened = closing & ~is_closed
+        by_episode = closed_on.where(opened).groupby(eid)
+        errors.add(
+            opened & (by_episode.transform("min") != by_episode.transform("max")).to_numpy(),
+            "episode_closed_on",
+            _("Another line of this episode gives another closing date."),
+        )
+        last_file = w["date"].where(matched).groupby(eid).transform("max")
+        last = np.fmax(
+            last_file.to_numpy(dtype="datetime64[ns]"),
+            pd.to_datetime(eid.map(last_existing.to_dict())).to_numpy(dtype="datetime64[ns]"),
+        )
+        errors.add(
+            opened & (closed_on.to_numpy(dtype="datetime64[ns]") < last),
+            "episode_closed_on",
+            _("The closing date is before the last session."),
+        )
+        for e, d in zip(eid[opened], closed_on[opened], strict=True):
+            to_close[int(e)] = d.date()
+    touched = sorted({int(e) for e in episode_id[~skip & matched].unique()})
+    changed = ~skip | np.isin(eid.to_numpy(), list(to_close))
+    return _Matched(client_id, episode_id, skip, touched, to_close, changed)
 
 
 def _eq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -607,20 +927,23 @@ def _eq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- writing
 
 
-def _write(model: Any, frame: pd.DataFrame) -> None:
-    """COPY (PostgreSQL) or bulk_create (SQLite, embedded mode)."""
-    if frame.empty:
-        return
-    if connection.vendor == "postgresql":
-        from measures.management.commands.seed_demo import _copy
+def _write(model: Any, frame: pd.DataFrame, wrote: Callable[[int], None] | None = None) -> None:
+    """COPY (PostgreSQL) or bulk_create (SQLite, embedded mode), CHUNK rows at a time
+    (``wrote(rows)`` after each, for the progress bar)."""
+    from measures.management.commands.seed_demo import _copy
 
-        _copy(model._meta.db_table, frame)
-        return
-    records = frame.astype(object).where(pd.notna(frame), None).to_dict("records")
-    for r in records:
-        if "alerts" in r:
-            r["alerts"] = json.loads(r["alerts"])
-    model.dangerously_unscoped.bulk_create([model(**r) for r in records], batch_size=2000)
+    for start in range(0, len(frame), CHUNK):
+        part = frame.iloc[start : start + CHUNK]
+        if connection.vendor == "postgresql":
+            _copy(model._meta.db_table, part)
+        else:
+            records = part.astype(object).where(pd.notna(part), None).to_dict("records")
+            for r in records:
+                if "alerts" in r:
+                    r["alerts"] = json.loads(r["alerts"])
+            model.dangerously_unscoped.bulk_create([model(**r) for r in records], batch_size=2000)
+        if wrote is not None:
+            wrote(len(part))
 
 
 # "0.0" ... "40.0": scores as text by table lookup (formatting a million floats is slow).
@@ -632,6 +955,14 @@ def _fmt(values: np.ndarray) -> np.ndarray:
     return _TENTHS[tenths.astype(np.int64)]
 
 
+# Progress: reading 0-20 %, the file's checks 20-40 %, matching the organisation's data
+# 40-45 % (stage "validating"); writing 45-75 %, numbering and alerts 75-80 %
+# ("importing"); the commit (PostgreSQL checks the deferred foreign keys, a good third of
+# the time in bench/import_bench.py) the rest. ``progress(stage, done, total)`` gets the
+# lines done of all lines.
+_READ, _CHECK, _MATCH, _WRITE, _COMMIT = 0.2, 0.4, 0.45, 0.75, 0.8
+
+
 def import_sessions(
     *,
     actor: Any,
@@ -641,32 +972,35 @@ def import_sessions(
     request: Any = None,
     today: dt.date | None = None,
 ) -> ImportResult:
-    """Validate ``data`` completely; write it only if there is no error (all or nothing)."""
+    """Validate ``data`` completely; write it only if there is no error (all or nothing).
+
+    ``progress`` is called every CHUNK lines while reading and writing and after each
+    group of checks; it runs inside the import's transaction, so a caller that stores
+    progress for others to see must use a connection of its own (measures.tasks)."""
     from measures.management.commands.seed_demo import _next_ids
 
     report = progress or (lambda stage, done, total: None)
     today = today or timezone.localdate()
-    df, file_errors = read_csv(data)
-    if df is None:
-        return ImportResult(errors=file_errors, error_count=len(file_errors))
-    # Blank lines are ignored (their line numbers still count).
-    blank = (df == "").all(axis=1).to_numpy()
-    df = df.loc[~blank]
-    result = ImportResult(lines=len(df))
-    report("validating", 0, len(df))
-    plan, errors = validate_file(organisation, df.reset_index(drop=True), today)
-    # Line numbers are positions in the file, also after dropping blank lines.
-    line_of = np.flatnonzero(~blank) + 2
-    report("validating", len(df) // 2, len(df))
+    total = [0]
+
+    def at(stage: str, fraction: float) -> None:
+        report(stage, min(total[0], int(total[0] * fraction)), total[0])
+
+    def read_progress(done: int, lines: int) -> None:
+        total[0] = lines
+        at("validating", _READ * done / max(lines, 1))
+
+    parsed, file_errors, file_error_count = read_csv(data, read_progress)
+    if parsed is None:
+        return ImportResult(errors=file_errors, error_count=file_error_count)
+    result = ImportResult(lines=len(parsed.frame))
+    plan, errors = validate_file(
+        organisation, parsed, today, lambda f: at("validating", _READ + (_CHECK - _READ) * f)
+    )
 
     def finish(errs: _Errors) -> ImportResult:
         result.error_count = errs.count()
-        lines = errs.result()
-        for e in lines:
-            if e.line >= 2 and e.line - 2 < len(line_of):
-                # Errors from masks count rows of the non-blank frame.
-                e.line = int(line_of[e.line - 2])
-        result.errors = lines
+        result.errors = errs.result()
         return result
 
     if errors.count():
@@ -679,17 +1013,27 @@ def import_sessions(
             # Serialises imports and bulk writes against each other; pages keep reading.
             with connection.cursor() as cur:
                 cur.execute(f"LOCK TABLE {', '.join(tables)} IN SHARE ROW EXCLUSIVE MODE")
-        client_id, episode_id, skip, touched = _match_existing(organisation, plan, errors)
+        matched = _match_existing(organisation, plan, errors)
         if errors.count():
             return finish(errors)
-        report("importing", len(df) // 2, len(df))
+        at("importing", _MATCH)
         _write_plan(
-            organisation, plan, client_id, episode_id, skip, actor, result, _next_ids, today
+            organisation,
+            plan,
+            matched,
+            actor,
+            result,
+            _next_ids,
+            today,
+            lambda f: at("importing", _MATCH + (_WRITE - _MATCH) * f),
         )
-        if touched:
+        if matched.to_close:
+            _close(organisation, matched.to_close, actor, request)
+            result.episodes_closed = len(matched.to_close)
+        if matched.touched:
             from .services import _renumber, episode_alerts_refresh
 
-            for ep in Episode.objects.for_org(organisation).filter(pk__in=touched):
+            for ep in Episode.objects.for_org(organisation).filter(pk__in=matched.touched):
                 _renumber(ep)
                 episode_alerts_refresh(ep)
                 first = ep.sessions.order_by("date").values_list("date", flat=True).first()
@@ -710,25 +1054,45 @@ def import_sessions(
             object_id=result.sessions_created,
             request=request,
         )
-        _notify(organisation, plan, skip)
-    report("done", len(df), len(df))
+        _notify(organisation, plan, matched.changed)
+        at("importing", _COMMIT)
+    report("done", total[0], total[0])
     return result
+
+
+def _close(
+    organisation: Organisation, to_close: dict[int, dt.date], actor: Any, request: Any
+) -> None:
+    """Close existing open episodes as clients.services.episode_close does (status,
+    closing date, no alerts, one access-log entry each); the dates were checked."""
+    by_date: dict[dt.date, list[int]] = defaultdict(list)
+    for eid, closed_on in to_close.items():
+        by_date[closed_on].append(eid)
+    episodes = Episode.objects.for_org(organisation)
+    for closed_on, ids in by_date.items():
+        episodes.filter(pk__in=ids, status=Episode.Status.OPEN).update(
+            status=Episode.Status.CLOSED, closed_on=closed_on, alerts=[]
+        )
+    for ep in episodes.filter(pk__in=list(to_close)):
+        access_log_write(
+            actor=actor, organisation=organisation, action=Action.CLOSE, obj=ep, request=request
+        )
 
 
 def _write_plan(
     organisation: Organisation,
     plan: _Plan,
-    client_id: pd.Series,
-    episode_id: pd.Series,
-    skip: np.ndarray,
+    matched: _Matched,
     actor: Any,
     result: ImportResult,
     next_ids: Any,
     today: dt.date,
+    tick: Callable[[float], None],
 ) -> None:
+    skip = matched.skip
     w = plan.df.copy()
-    w["client_id"] = client_id.to_numpy()
-    w["episode_id"] = episode_id.to_numpy()
+    w["client_id"] = matched.client_id.to_numpy()
+    w["episode_id"] = matched.episode_id.to_numpy()
     keep = ~skip
     result.sessions_skipped = int(skip.sum())
     w = w.loc[keep].reset_index(drop=True)
@@ -738,8 +1102,21 @@ def _write_plan(
     actor_id = actor.pk if getattr(actor, "is_authenticated", False) else None
     existing = w["episode_id"].notna().to_numpy()
 
-    # New clients.
     new_c = w.loc[w["client_id"].isna()].drop_duplicates("code_key")
+    new_rows = w.loc[~existing]
+    planned = (
+        len(new_c)
+        + new_rows["ep_key"].nunique()
+        + len(w)
+        + int(ors["has"].sum() + srs["has"].sum())
+    )
+    written = [0]
+
+    def wrote(rows: int) -> None:
+        written[0] += rows
+        tick(written[0] / max(planned, 1))
+
+    # New clients.
     if len(new_c):
         ids = next_ids(Client, len(new_c))
         _write(
@@ -756,6 +1133,7 @@ def _write_plan(
                     "created_by_id": actor_id,
                 }
             ),
+            wrote,
         )
         w["client_id"] = w["client_id"].fillna(
             w["code_key"].map(pd.Series(ids, index=new_c["code_key"].to_numpy()))
@@ -763,8 +1141,9 @@ def _write_plan(
         result.clients_created = len(new_c)
     w["client_id"] = w["client_id"].astype("int64")
 
-    # Session numbers by date within the episode. Sessions of existing episodes get a
-    # temporary offset (unique meanwhile) and are renumbered after the insert.
+    # Session numbers by date (and same-day order) within the episode. Sessions of
+    # existing episodes get a temporary offset (unique meanwhile) and are renumbered
+    # after the insert, by date and id: ids are therefore given in the same order.
     new_rows = w.loc[~existing]
     if len(new_rows):
         g = new_rows.groupby("ep_key", sort=False)
@@ -774,7 +1153,14 @@ def _write_plan(
             pd.Series(ep_ids, index=first.index)
         )
     w["episode_id"] = w["episode_id"].astype("int64")
-    order = np.lexsort((np.arange(len(w)), w["date"].to_numpy(), w["episode_id"].to_numpy()))
+    order = np.lexsort(
+        (
+            np.arange(len(w)),
+            w["order"].to_numpy(),
+            w["date"].to_numpy(),
+            w["episode_id"].to_numpy(),
+        )
+    )
     number = np.empty(len(w), dtype=np.int64)
     number[order] = w.iloc[order].groupby("episode_id", sort=False).cumcount().to_numpy() + 1
     number = np.where(existing, number + 20000, number)
@@ -799,11 +1185,12 @@ def _write_plan(
                 "created_at": now,
             }
         )
-        _write(Episode, ep_frame)
+        _write(Episode, ep_frame, wrote)
         result.episodes_created = len(first)
 
     n = len(w)
-    sids = next_ids(Session, n)
+    sids = np.empty(n, dtype=np.int64)
+    sids[order] = next_ids(Session, n)
     _write(
         Session,
         pd.DataFrame(
@@ -818,6 +1205,7 @@ def _write_plan(
                 "updated_at": now,
             }
         ),
+        wrote,
     )
     result.sessions_created = n
 
@@ -848,7 +1236,7 @@ def _write_plan(
         )
     scores = pd.concat(frames, ignore_index=True)
     scores.insert(0, "id", next_ids(Score, len(scores)))
-    _write(Score, scores)
+    _write(Score, scores, wrote)
 
 
 def _alerts(
@@ -889,10 +1277,10 @@ def _alerts(
     return {eid: json.dumps(names) for eid, names in lists.items()}
 
 
-def _notify(organisation: Organisation, plan: _Plan, skip: np.ndarray) -> None:
+def _notify(organisation: Organisation, plan: _Plan, changed: np.ndarray) -> None:
     from .signals import episode_data_changed
 
-    w = plan.df.loc[~skip]
+    w = plan.df.loc[changed]
     unit_ids = sorted({int(u) for u in w["unit_id"].dropna().unique()})
     therapist_ids = sorted({int(t) for t in w["therapist_id"].dropna().unique()})
     org_id = organisation.pk

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from celery import shared_task
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -48,23 +50,55 @@ def import_run(job_id: int) -> str:
         return ImportJob.Status.FAILED
 
 
-def _run(job: ImportJob) -> str:
-    job_id = job.pk
+def job_progress(job_id: int) -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
+    """(progress callback, close) that store an import's progress on its job at once.
+
+    The import writes in one transaction; progress written through that transaction's
+    connection would stay invisible to the polling page until the end. On PostgreSQL the
+    callback therefore uses a database connection of its own (autocommit); elsewhere
+    (SQLite, embedded mode: one writer at a time) the import's connection."""
+    table = ImportJob._meta.db_table
+    own = (
+        connections.create_connection(DEFAULT_DB_ALIAS)
+        if connection.vendor == "postgresql"
+        else None
+    )
 
     def progress(stage: str, done: int, total: int) -> None:
         status = (
             ImportJob.Status.VALIDATING if stage == "validating" else ImportJob.Status.IMPORTING
         )
-        ImportJob.dangerously_unscoped.filter(pk=job_id).update(
-            status=status, processed_lines=done, total_lines=total
-        )
+        if own is None:
+            ImportJob.dangerously_unscoped.filter(pk=job_id).update(
+                status=status, processed_lines=done, total_lines=total
+            )
+            return
+        with own.cursor() as cur:
+            cur.execute(
+                f"UPDATE {table} SET status = %s, processed_lines = %s, total_lines = %s "  # noqa: S608
+                "WHERE id = %s",
+                [str(status), done, total, job_id],
+            )
 
+    def close() -> None:
+        if own is not None:
+            own.close()
+
+    return progress, close
+
+
+def _run(job: ImportJob) -> str:
+    job_id = job.pk
     ImportJob.dangerously_unscoped.filter(pk=job_id).update(status=ImportJob.Status.VALIDATING)
     with job.file.open("rb") as fh:
         data = fh.read()
-    result = import_sessions(
-        actor=job.created_by, organisation=job.organisation, data=data, progress=progress
-    )
+    progress, close = job_progress(job_id)
+    try:
+        result = import_sessions(
+            actor=job.created_by, organisation=job.organisation, data=data, progress=progress
+        )
+    finally:
+        close()
     ImportJob.dangerously_unscoped.filter(pk=job_id).update(
         status=ImportJob.Status.DONE if result.ok else ImportJob.Status.FAILED,
         total_lines=result.lines,

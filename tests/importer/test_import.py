@@ -46,6 +46,7 @@ def test_good_file_is_imported(org1: OrgPersonas) -> None:
         "lines": 6,
         "clients_created": 2,
         "episodes_created": 3,
+        "episodes_closed": 0,
         "sessions_created": 6,
         "sessions_skipped": 0,
         "errors": 0,

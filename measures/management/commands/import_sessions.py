@@ -56,6 +56,6 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"Imported {s['sessions_created']} sessions ({s['sessions_skipped']} already "
                 f"present), {s['episodes_created']} new episodes, {s['clients_created']} new "
-                f"clients in {took:.1f} s"
+                f"clients, {s['episodes_closed']} existing episodes closed in {took:.1f} s"
             )
         )
