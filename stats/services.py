@@ -39,8 +39,7 @@ from .etr import (
     EtrModel,
     etr_fit,
     etr_fit_many,
-    etr_scope_figures,
-    last_ors_zones_from_points,
+    etr_scope_figures_many,
     ors_points,
 )
 from .frames import org_stats_settings, sessions_frame_bulk
@@ -405,49 +404,40 @@ def _etr_payloads(
 ) -> None:
     """ETR model per organisation (own data, platform fallback) and the ETR figures.
 
-    The ORS points are computed once for all organisations; the loop is over the (few)
-    organisations, each with its own model.
+    The ORS points are computed once for all organisations; the models are fitted in one
+    grouped pass and the zones and figures of all organisations (each with its own model)
+    computed in another.
     """
-    figs = []
     pts = ors_points(frame)
     pts_org = ep["org_id"].reindex(pts["episode_id"].to_numpy()).to_numpy()
     if sel.platform:
         ctx.platform_model = etr_fit(frame, StatsSettings(), points=pts)
         payloads[(ScopeKind.PLATFORM, 0, 0)]["etr_model"] = ctx.platform_model.to_dict()
-    ep_by_org = dict(tuple(ep.groupby("org_id", sort=True)))
-    pts_by_org = {int(k): v for k, v in pts.groupby(pts_org, sort=True)}
+    org_ids = [int(o) for o in np.unique(ep["org_id"].to_numpy())]
     # Every organisation's own model in one grouped fit (except the models reused).
     fitted = etr_fit_many(
         pts,
         pts_org,
         {
-            int(oid): ctx.settings.get(int(oid), StatsSettings())
-            for oid in ep_by_org
-            if int(oid) not in sel.etr_models
+            oid: ctx.settings.get(oid, StatsSettings())
+            for oid in org_ids
+            if oid not in sel.etr_models
         },
     )
-    for oid, org_ep in ep_by_org.items():
-        st = ctx.settings.get(int(oid), StatsSettings())
-        org_pts = pts_by_org.get(int(oid), pts.iloc[0:0])
-        reused = sel.etr_models.get(int(oid))
-        own = reused if reused is not None else fitted[int(oid)]
-        okey = (ScopeKind.ORGANISATION, int(oid), int(oid))
+    models: dict[int, EtrModel] = {}
+    for oid in org_ids:
+        reused = sel.etr_models.get(oid)
+        own = reused if reused is not None else fitted[oid]
+        okey = (ScopeKind.ORGANISATION, oid, oid)
         if okey in payloads:
             payloads[okey]["etr_model"] = own.to_dict()
-        model = _model_with_fallback(own, ctx.platform_model)
-        f = etr_scope_figures(
-            frame,
-            model,
-            as_of=as_of_ts,
-            settings=st,
-            by=["org_id", "unit_id", "therapist_id"],
-            episodes=org_ep,
-            last_zones=last_ors_zones_from_points(org_pts, model),
-        )
-        figs.append(f)
-    if not figs:
+        models[oid] = _model_with_fallback(own, ctx.platform_model)
+    if not models:
         return
-    base = pd.concat(figs).reset_index()
+    # The figures of every organisation (each with its own model) in one grouped pass.
+    base = etr_scope_figures_many(
+        ep, pts, pts_org, models, group_column="org_id", by=["org_id", "unit_id", "therapist_id"]
+    ).reset_index()
     base["rel_sum"] = base["relative_effect_size"].fillna(0.0) * base["n_relative_effect"]
     base = _with_scope_unit(base, ancestors)
     cols = [*ETR_SUM_COLUMNS, "rel_sum"]
