@@ -31,6 +31,8 @@ from stats.engine import (
     categorical_from_codes,
     episode_frame,
     filter_as_of,
+    group_aggregate,
+    group_keys,
     json_scalar,
     sort_by_episode,
 )
@@ -144,18 +146,34 @@ def ors_points(sessions: pd.DataFrame) -> pd.DataFrame:
     (the episode's first ORS), ors_index (1 for the first ORS, 2 for the second …),
     n_ors (the episode's number of ORS).
     """
-    s = sort_by_episode(sessions.loc[sessions["ors"].notna()])
-    g = s.groupby("episode_id", sort=False)
+    cols = ["episode_id", "age_group", "session_number", "session_date", "ors"]
+    s = sort_by_episode(sessions.loc[sessions["ors"].notna(), cols])
+    episode = s["episode_id"].to_numpy()
+    ors = s["ors"].to_numpy(dtype=float)
+    if len(episode) and bool((episode[1:] >= episode[:-1]).all()):
+        # Sorted by episode (always, after sort_by_episode): each episode is one run of
+        # rows, so first/size/cumcount are plain index arithmetic.
+        starts = np.flatnonzero(np.r_[True, episode[1:] != episode[:-1]])
+        sizes = np.diff(np.r_[starts, len(episode)])
+        start_of_row = np.repeat(starts, sizes)
+        intake = ors[start_of_row]
+        ors_index = np.arange(len(episode)) - start_of_row + 1
+        n_ors = np.repeat(sizes, sizes)
+    else:
+        g = s.groupby("episode_id", sort=False)
+        intake = g["ors"].transform("first").to_numpy(dtype=float)
+        ors_index = g.cumcount().to_numpy() + 1
+        n_ors = g["ors"].transform("size").to_numpy()
     out = pd.DataFrame(
         {
-            "episode_id": s["episode_id"].to_numpy(),
+            "episode_id": episode,
             "age_code": age_group_codes(s["age_group"]),
             "session_number": s["session_number"].to_numpy(),
             "session_date": s["session_date"].to_numpy(),
-            "ors": s["ors"].to_numpy(dtype=float),
-            "intake": g["ors"].transform("first").to_numpy(dtype=float),
-            "ors_index": g.cumcount().to_numpy() + 1,
-            "n_ors": g["ors"].transform("size").to_numpy(),
+            "ors": ors,
+            "intake": intake,
+            "ors_index": ors_index.astype("int64"),
+            "n_ors": n_ors.astype("int64"),
         }
     )
     return out
@@ -209,30 +227,36 @@ def etr_fit_many(
     pts = pts.loc[pts["_g"].isin(list(settings))]
     ref = pts.loc[pts["ors_index"] >= 2, ["_g", "age_code", "session_number", "intake", "ors"]]
     keys = ["_g", "age_code", "session_number"]
-    g = ref.groupby(keys, sort=True)
+    g = ref.groupby(group_keys(ref, keys), sort=True)
     dx = ref["intake"] - g["intake"].transform("mean")
     dy = ref["ors"] - g["ors"].transform("mean")
     w = ref.assign(dxx=dx * dx, dxy=dx * dy)
-    gw = w.groupby(keys, sort=True)
+    gw = w.groupby(group_keys(w, keys), sort=True)
     sxx_row = gw["dxx"].transform("sum")
     slope_row = gw["dxy"].transform("sum") / sxx_row.where(sxx_row > 0)
     w["resid"] = dy - slope_row * dx
 
-    stats = gw.agg(
-        n=("ors", "size"),
-        x_mean=("intake", "mean"),
-        y_mean=("ors", "mean"),
-        sxx=("dxx", "sum"),
-        sxy=("dxy", "sum"),
-        intake_min=("intake", "min"),
-        intake_max=("intake", "max"),
+    stats = group_aggregate(
+        w,
+        keys,
+        lambda gr: gr.agg(
+            n=("ors", "size"),
+            x_mean=("intake", "mean"),
+            y_mean=("ors", "mean"),
+            sxx=("dxx", "sum"),
+            sxy=("dxy", "sum"),
+            intake_min=("intake", "min"),
+            intake_max=("intake", "max"),
+        ),
     )
     # The boundary quantile per population (one quantile call per distinct level).
     quantile = {gid: st.etr_boundary_quantile for gid, st in settings.items()}
     offsets = [
-        w.loc[w["_g"].isin([gid for gid, v in quantile.items() if v == q])]
-        .groupby(keys, sort=True)["resid"]
-        .quantile(q)
+        group_aggregate(
+            w.loc[w["_g"].isin([gid for gid, v in quantile.items() if v == q])],
+            keys,
+            lambda gr, q=q: gr["resid"].quantile(q),
+        )
         for q in sorted(set(quantile.values()))
     ]
     stats["boundary_offset"] = pd.concat(offsets).reindex(stats.index)
@@ -447,15 +471,19 @@ def _scope_figures(
     w["ended_no_etr"] = (ended & (n_ors >= 2) & ~evaluable).astype("int64")
     w["rel"] = rel
     keys = by or ["scope"]
-    out = w.groupby(keys, sort=True).agg(
-        ended=("ended", "sum"),
-        ended_evaluable=("ended_evaluable", "sum"),
-        reaching_target=("reaching_target", "sum"),
-        dropout=("dropout", "sum"),
-        ended_single_ors=("ended_single_ors", "sum"),
-        ended_no_etr=("ended_no_etr", "sum"),
-        n_relative_effect=("rel", "count"),
-        relative_effect_size=("rel", "mean"),
+    out = group_aggregate(
+        w,
+        keys,
+        lambda g: g.agg(
+            ended=("ended", "sum"),
+            ended_evaluable=("ended_evaluable", "sum"),
+            reaching_target=("reaching_target", "sum"),
+            dropout=("dropout", "sum"),
+            ended_single_ors=("ended_single_ors", "sum"),
+            ended_no_etr=("ended_no_etr", "sum"),
+            n_relative_effect=("rel", "count"),
+            relative_effect_size=("rel", "mean"),
+        ),
     )
     if not by and out.empty:
         out = pd.DataFrame(
@@ -514,9 +542,10 @@ def last_ors_zones_many(
             )
         )
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame({"key": []})
-    # As _zones_for → etr_expected: the age code goes through the AGE_GROUPS names.
+    # As _zones_for → etr_expected, where the age code goes through the AGE_GROUPS names
+    # (code -1 indexes the last name).
     age_code = pts["age_code"].to_numpy()
-    code = age_group_codes(np.array(AGE_GROUPS, dtype=object)[age_code])
+    code = np.where(age_code < 0, len(AGE_GROUPS) - 1, age_code)
     number = pts["session_number"].to_numpy(dtype="int64")
     pos = pd.Index(table["key"].to_numpy(dtype="int64")).get_indexer(
         gpos * 10_000_000 + _point_keys(code, number)

@@ -30,6 +30,7 @@ from .engine import (
     StatsSettings,
     data_quality,
     episode_frame,
+    group_aggregate,
     implementation_by_unit_month,
     median_trajectory,
     sort_by_episode,
@@ -376,7 +377,7 @@ def compute_payloads(
         (ScopeKind.UNIT, ["org_id", "scope_unit"], dq_u),
         (ScopeKind.ORGANISATION, ["org_id"], dq),
     ):
-        summed = d.groupby(by, sort=True)[DATA_QUALITY_COLUMNS].sum()
+        summed = group_aggregate(d, by, lambda g: g[DATA_QUALITY_COLUMNS].sum())
         for keys, rows in _grouped(summed, by).items():
             k2 = key_of(kind, keys)
             if k2 in payloads:
@@ -456,7 +457,7 @@ def _etr_payloads(
         ),
     ]
     for kind, by, b in level_keys:
-        agg = b.groupby(by, sort=True)[cols].sum()
+        agg = group_aggregate(b, by, lambda g: g[cols].sum())
         n = agg["ended_evaluable"].astype(float)
         agg["reaching_target_share"] = (agg["reaching_target"] / n).where(n > 0)
         agg["dropout_share"] = (agg["dropout"] / n).where(n > 0)
