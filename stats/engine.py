@@ -375,6 +375,90 @@ def _scope_index(frame: pd.DataFrame, by: list[str]) -> pd.Index:
     return pd.MultiIndex.from_frame(full)
 
 
+def _packed_key(frame: pd.DataFrame, cols: Sequence[str]) -> tuple[np.ndarray, Any] | None:
+    """One int64 key per row that sorts like the tuple of ``cols`` (integer or bool
+    columns, packed bit fields), and a function turning keys back into the index
+    ``groupby(cols, sort=True)`` would give. None when the columns do not fit (other
+    dtypes, or more than 62 bits together): the caller then groups by the columns.
+
+    Grouping by one int64 key costs a fraction of grouping by several columns (pandas
+    factorises every column and then their combination); the aggregation kernels see the
+    same groups with the same rows in the same order, so the figures are identical.
+    """
+    if len(frame) == 0 or not cols:
+        return None
+    fields = []
+    shift = 0
+    for col in reversed(list(cols)):
+        values = frame[col].to_numpy()
+        if values.dtype == np.bool_:
+            ints = values.astype("int64")
+        elif values.dtype.kind in "iu":
+            ints = values.astype("int64", copy=False)
+        else:
+            return None
+        lo = int(ints.min())
+        bits = max(int(ints.max()) - lo, 1).bit_length()
+        fields.append((col, values.dtype, lo, shift, bits))
+        shift += bits
+        if shift > 62:
+            return None
+    key = np.zeros(len(frame), dtype="int64")
+    for col, _dtype, lo, sh, _bits in fields:
+        ints = frame[col].to_numpy().astype("int64", copy=False)
+        key |= (ints - lo) << sh
+
+    def index_of(keys: np.ndarray) -> pd.Index:
+        keys = np.asarray(keys, dtype="int64")
+        arrays = [
+            (((keys >> sh) & ((1 << bits) - 1)) + lo).astype(dtype)
+            for _col, dtype, lo, sh, bits in reversed(fields)
+        ]
+        if len(arrays) == 1:
+            return pd.Index(arrays[0], name=cols[0])
+        return pd.MultiIndex.from_arrays(arrays, names=list(cols))
+
+    return key, index_of
+
+
+def _distinct_per_key(key: np.ndarray, values: pd.Series, index: pd.Index) -> np.ndarray:
+    """The number of distinct ``values`` per ``key``, in the order of ``index`` (the
+    sorted distinct keys): ``groupby(key)[values].nunique()`` for integer values without
+    missing ones, via one hash-based de-duplication of packed (key, value) pairs."""
+    keys = index.to_numpy().astype("int64")
+    v = values.to_numpy()
+    if v.dtype.kind in "iu" and len(v) and int(key.min()) >= 0:
+        v = v.astype("int64")
+        lo = int(v.min())
+        bits = max(int(v.max()) - lo, 1).bit_length()
+        if int(key.max()).bit_length() + bits <= 62:
+            pairs = pd.unique((key << bits) | (v - lo))
+            position = np.searchsorted(keys, pairs >> bits)
+            return np.bincount(position, minlength=len(keys)).astype("int64")
+    counts = pd.Series(v).groupby(key, sort=True).nunique()
+    return counts.reindex(keys, fill_value=0).to_numpy("int64")
+
+
+def group_aggregate(frame: pd.DataFrame, keys: Sequence[str], aggregate: Any) -> Any:
+    """``aggregate(frame.groupby(keys, sort=True))`` via one packed int64 key when the
+    keys allow it (see :func:`_packed_key`); same result, index included."""
+    keys = list(keys)
+    packed = _packed_key(frame, keys)
+    if packed is None:
+        return aggregate(frame.groupby(keys, sort=True))
+    key, index_of = packed
+    out = aggregate(frame.drop(columns=keys).groupby(key, sort=True))
+    out.index = index_of(out.index.to_numpy())
+    return out
+
+
+def group_keys(frame: pd.DataFrame, keys: Sequence[str]) -> Any:
+    """The cheapest grouping key for row-aligned results (transform, cumcount):
+    the packed int64 key when possible, else the column names."""
+    packed = _packed_key(frame, list(keys))
+    return list(keys) if packed is None else packed[0]
+
+
 def _plain_keys(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """The by-columns with categoricals turned into plain values (stable reindexing)."""
     out = pd.DataFrame(index=frame.index)
@@ -422,24 +506,28 @@ def statistics_table(episodes: pd.DataFrame, *, by: Sequence[str] = ()) -> pd.Da
         w[name] = episodes[name].fillna(False).astype("int64")
 
     keys = [*by, "active"]
-    agg = w.groupby(keys, sort=False).agg(
-        episodes=("n_sessions", "size"),
-        sessions=("n_sessions", "sum"),
-        treatment_days=("treatment_days", "mean"),
-        srs_start=("first_srs", "mean"),
-        ors_start=("first_ors", "mean"),
-        srs_change=("srs_change", "mean"),
-        ors_change=("ors_change", "mean"),
-        sd_first=("first_ors_classified", "std"),
-        n_ors_start=("first_ors", "count"),
-        n_srs_start=("first_srs", "count"),
-        n_ors_change=("ors_change", "count"),
-        n_srs_change=("srs_change", "count"),
-        reliable_improvement=("reliable_improvement", "sum"),
-        reliable_deterioration=("reliable_deterioration", "sum"),
-        no_reliable_change=("no_reliable_change", "sum"),
-        clinically_significant=("clinically_significant", "sum"),
-        n_classified=("classified", "sum"),
+    agg = group_aggregate(
+        w,
+        keys,
+        lambda g: g.agg(
+            episodes=("n_sessions", "size"),
+            sessions=("n_sessions", "sum"),
+            treatment_days=("treatment_days", "mean"),
+            srs_start=("first_srs", "mean"),
+            ors_start=("first_ors", "mean"),
+            srs_change=("srs_change", "mean"),
+            ors_change=("ors_change", "mean"),
+            sd_first=("first_ors_classified", "std"),
+            n_ors_start=("first_ors", "count"),
+            n_srs_start=("first_srs", "count"),
+            n_ors_change=("ors_change", "count"),
+            n_srs_change=("srs_change", "count"),
+            reliable_improvement=("reliable_improvement", "sum"),
+            reliable_deterioration=("reliable_deterioration", "sum"),
+            no_reliable_change=("no_reliable_change", "sum"),
+            clinically_significant=("clinically_significant", "sum"),
+            n_classified=("classified", "sum"),
+        ),
     )
     agg = agg.reindex(_scope_index(w, by))
     counts = [
@@ -488,16 +576,25 @@ def median_trajectory(
     w["ors"] = s["ors"]
     w["srs"] = s["srs"]
     w = w.loc[w["ors"].notna() | w["srs"].notna()]
-    out = w.groupby([*by, "session_number"], sort=True).agg(
-        ors_median=("ors", "median"),
-        srs_median=("srs", "median"),
-        n_ors=("ors", "count"),
-        n_srs=("srs", "count"),
+    out: pd.DataFrame = group_aggregate(
+        w,
+        [*by, "session_number"],
+        lambda g: g.agg(
+            ors_median=("ors", "median"),
+            srs_median=("srs", "median"),
+            n_ors=("ors", "count"),
+            n_srs=("srs", "count"),
+        ),
     )
     return out
 
 
 # --------------------------------------------------------------------------- implementation
+
+
+_MONTH_START_DTYPE = (
+    pd.Series(pd.to_datetime(["2000-01-15"])).dt.to_period("M").dt.to_timestamp().dtype
+)
 
 
 def implementation_by_unit_month(
@@ -515,11 +612,19 @@ def implementation_by_unit_month(
     s = filter_as_of(sessions, as_of)
     has_ors = s["ors"].notna()
     has_srs = s["srs"].notna()
+    dates = s["session_date"].to_numpy()
+    # Months as integers (months since 1970-01) group like the month dates and are packed
+    # into one int64 key with the ids; the index gets the first day of the month back.
+    as_months = dates.dtype.kind == "M" and not bool(np.isnat(dates).any())
     w = pd.DataFrame(
         {
             "org_id": s["org_id"],
             "unit_id": s["unit_id"],
-            "month": s["session_date"].dt.to_period("M").dt.to_timestamp(),
+            "month": (
+                dates.astype("datetime64[M]").astype("int64")
+                if as_months
+                else s["session_date"].dt.to_period("M").dt.to_timestamp()
+            ),
             "episode_id": s["episode_id"],
             "therapist_id": s["therapist_id"],
             "with_ors": has_ors.astype("int64"),
@@ -527,14 +632,45 @@ def implementation_by_unit_month(
             "with_both": (has_ors & has_srs).astype("int64"),
         }
     )
-    out = w.groupby(["org_id", "unit_id", "month"], sort=True).agg(
-        sessions=("episode_id", "size"),
-        episodes=("episode_id", "nunique"),
-        sessions_with_ors=("with_ors", "sum"),
-        sessions_with_srs=("with_srs", "sum"),
-        sessions_with_both=("with_both", "sum"),
-        active_therapists=("therapist_id", "nunique"),
-    )
+    keys = ["org_id", "unit_id", "month"]
+    packed = _packed_key(w, keys)
+    if packed is None:
+        out = w.groupby(keys, sort=True).agg(
+            sessions=("episode_id", "size"),
+            episodes=("episode_id", "nunique"),
+            sessions_with_ors=("with_ors", "sum"),
+            sessions_with_srs=("with_srs", "sum"),
+            sessions_with_both=("with_both", "sum"),
+            active_therapists=("therapist_id", "nunique"),
+        )
+    else:
+        key, index_of = packed
+        counts = (
+            w.drop(columns=keys)
+            .groupby(key, sort=True)
+            .agg(
+                sessions=("episode_id", "size"),
+                sessions_with_ors=("with_ors", "sum"),
+                sessions_with_srs=("with_srs", "sum"),
+                sessions_with_both=("with_both", "sum"),
+            )
+        )
+        counts.insert(1, "episodes", _distinct_per_key(key, w["episode_id"], counts.index))
+        counts["active_therapists"] = _distinct_per_key(key, w["therapist_id"], counts.index)
+        counts.index = index_of(counts.index.to_numpy())
+        out = counts
+    if as_months:
+        idx = out.index
+        months = idx.get_level_values("month").to_numpy().astype("datetime64[M]")
+        out.index = pd.MultiIndex.from_arrays(
+            [
+                idx.get_level_values("org_id"),
+                idx.get_level_values("unit_id"),
+                # the unit Period.to_timestamp gives (microseconds in pandas 3)
+                pd.DatetimeIndex(months.astype(_MONTH_START_DTYPE)),
+            ],
+            names=["org_id", "unit_id", "month"],
+        )
     n = out["sessions"].astype(float)
     out["share_with_ors"] = out["sessions_with_ors"] / n
     out["share_with_srs"] = out["sessions_with_srs"] / n
@@ -605,9 +741,11 @@ def data_quality(
             "intake_above_cutoff": (ep["first_ors"].to_numpy() >= cutoff - EPS).astype("int64"),
         }
     )
-    per_ep = e.groupby(["org_id", "unit_id"], sort=True)[
-        ["ghost_episodes", "open_past_inactivity", "intake_above_cutoff"]
-    ].sum()
+    per_ep = group_aggregate(
+        e,
+        ["org_id", "unit_id"],
+        lambda g: g[["ghost_episodes", "open_past_inactivity", "intake_above_cutoff"]].sum(),
+    )
     w = pd.DataFrame(
         {
             "org_id": s["org_id"],
@@ -618,7 +756,7 @@ def data_quality(
             "srs_without_ors": (s["srs"].notna() & s["ors"].isna()).astype("int64"),
         }
     )
-    per_session = w.groupby(["org_id", "unit_id"], sort=True).sum()
+    per_session = group_aggregate(w, ["org_id", "unit_id"], lambda g: g.sum())
     out = per_ep.join(per_session, how="outer").fillna(0).astype("int64")
     return out[DATA_QUALITY_COLUMNS]
 

@@ -31,6 +31,8 @@ from stats.engine import (
     categorical_from_codes,
     episode_frame,
     filter_as_of,
+    group_aggregate,
+    group_keys,
     json_scalar,
     sort_by_episode,
 )
@@ -43,8 +45,10 @@ __all__ = [
     "etr_expected",
     "etr_fit",
     "etr_scope_figures",
+    "etr_scope_figures_many",
     "last_ors_zones",
     "last_ors_zones_from_points",
+    "last_ors_zones_many",
     "ors_points",
 ]
 
@@ -142,18 +146,34 @@ def ors_points(sessions: pd.DataFrame) -> pd.DataFrame:
     (the episode's first ORS), ors_index (1 for the first ORS, 2 for the second …),
     n_ors (the episode's number of ORS).
     """
-    s = sort_by_episode(sessions.loc[sessions["ors"].notna()])
-    g = s.groupby("episode_id", sort=False)
+    cols = ["episode_id", "age_group", "session_number", "session_date", "ors"]
+    s = sort_by_episode(sessions.loc[sessions["ors"].notna(), cols])
+    episode = s["episode_id"].to_numpy()
+    ors = s["ors"].to_numpy(dtype=float)
+    if len(episode) and bool((episode[1:] >= episode[:-1]).all()):
+        # Sorted by episode (always, after sort_by_episode): each episode is one run of
+        # rows, so first/size/cumcount are plain index arithmetic.
+        starts = np.flatnonzero(np.r_[True, episode[1:] != episode[:-1]])
+        sizes = np.diff(np.r_[starts, len(episode)])
+        start_of_row = np.repeat(starts, sizes)
+        intake = ors[start_of_row]
+        ors_index = np.arange(len(episode)) - start_of_row + 1
+        n_ors = np.repeat(sizes, sizes)
+    else:
+        g = s.groupby("episode_id", sort=False)
+        intake = g["ors"].transform("first").to_numpy(dtype=float)
+        ors_index = g.cumcount().to_numpy() + 1
+        n_ors = g["ors"].transform("size").to_numpy()
     out = pd.DataFrame(
         {
-            "episode_id": s["episode_id"].to_numpy(),
+            "episode_id": episode,
             "age_code": age_group_codes(s["age_group"]),
             "session_number": s["session_number"].to_numpy(),
             "session_date": s["session_date"].to_numpy(),
-            "ors": s["ors"].to_numpy(dtype=float),
-            "intake": g["ors"].transform("first").to_numpy(dtype=float),
-            "ors_index": g.cumcount().to_numpy() + 1,
-            "n_ors": g["ors"].transform("size").to_numpy(),
+            "ors": ors,
+            "intake": intake,
+            "ors_index": ors_index.astype("int64"),
+            "n_ors": n_ors.astype("int64"),
         }
     )
     return out
@@ -207,30 +227,36 @@ def etr_fit_many(
     pts = pts.loc[pts["_g"].isin(list(settings))]
     ref = pts.loc[pts["ors_index"] >= 2, ["_g", "age_code", "session_number", "intake", "ors"]]
     keys = ["_g", "age_code", "session_number"]
-    g = ref.groupby(keys, sort=True)
+    g = ref.groupby(group_keys(ref, keys), sort=True)
     dx = ref["intake"] - g["intake"].transform("mean")
     dy = ref["ors"] - g["ors"].transform("mean")
     w = ref.assign(dxx=dx * dx, dxy=dx * dy)
-    gw = w.groupby(keys, sort=True)
+    gw = w.groupby(group_keys(w, keys), sort=True)
     sxx_row = gw["dxx"].transform("sum")
     slope_row = gw["dxy"].transform("sum") / sxx_row.where(sxx_row > 0)
     w["resid"] = dy - slope_row * dx
 
-    stats = gw.agg(
-        n=("ors", "size"),
-        x_mean=("intake", "mean"),
-        y_mean=("ors", "mean"),
-        sxx=("dxx", "sum"),
-        sxy=("dxy", "sum"),
-        intake_min=("intake", "min"),
-        intake_max=("intake", "max"),
+    stats = group_aggregate(
+        w,
+        keys,
+        lambda gr: gr.agg(
+            n=("ors", "size"),
+            x_mean=("intake", "mean"),
+            y_mean=("ors", "mean"),
+            sxx=("dxx", "sum"),
+            sxy=("dxy", "sum"),
+            intake_min=("intake", "min"),
+            intake_max=("intake", "max"),
+        ),
     )
     # The boundary quantile per population (one quantile call per distinct level).
     quantile = {gid: st.etr_boundary_quantile for gid, st in settings.items()}
     offsets = [
-        w.loc[w["_g"].isin([gid for gid, v in quantile.items() if v == q])]
-        .groupby(keys, sort=True)["resid"]
-        .quantile(q)
+        group_aggregate(
+            w.loc[w["_g"].isin([gid for gid, v in quantile.items() if v == q])],
+            keys,
+            lambda gr, q=q: gr["resid"].quantile(q),
+        )
         for q in sorted(set(quantile.values()))
     ]
     stats["boundary_offset"] = pd.concat(offsets).reindex(stats.index)
@@ -412,13 +438,20 @@ def etr_scope_figures(
     s = filter_as_of(sessions, ts) if episodes is None or last_zones is None else sessions
     ep = episode_frame(s, as_of=ts, settings=settings) if episodes is None else episodes
     last = (last_ors_zones(s, model) if last_zones is None else last_zones).reindex(ep.index)
+    sd_table = np.array([model.intake_sd.get(g, np.nan) for g in AGE_GROUPS] + [np.nan])
+    sd = sd_table[age_group_codes(ep["age_group"])]
+    return _scope_figures(ep, last, sd, by)
 
+
+def _scope_figures(
+    ep: pd.DataFrame, last: pd.DataFrame, sd: np.ndarray, by: list[str]
+) -> pd.DataFrame:
+    """:func:`etr_scope_figures` from the episodes, their last-ORS zones (aligned with
+    ``ep``) and the intake SD of each episode's reference data."""
     ended = ~ep["active"].to_numpy()
     zone = last["zone"].to_numpy(dtype=object)
     evaluable = np.isin(zone, ["green", "orange", "red"])
     green = zone == "green"
-    sd_table = np.array([model.intake_sd.get(g, np.nan) for g in AGE_GROUPS] + [np.nan])
-    sd = sd_table[age_group_codes(ep["age_group"])]
     sd = np.where(sd > 0, sd, np.nan)
     rel = (last["ors"].to_numpy() - last["target"].to_numpy()) / sd
     rel = np.where(evaluable, rel, np.nan)
@@ -438,15 +471,19 @@ def etr_scope_figures(
     w["ended_no_etr"] = (ended & (n_ors >= 2) & ~evaluable).astype("int64")
     w["rel"] = rel
     keys = by or ["scope"]
-    out = w.groupby(keys, sort=True).agg(
-        ended=("ended", "sum"),
-        ended_evaluable=("ended_evaluable", "sum"),
-        reaching_target=("reaching_target", "sum"),
-        dropout=("dropout", "sum"),
-        ended_single_ors=("ended_single_ors", "sum"),
-        ended_no_etr=("ended_no_etr", "sum"),
-        n_relative_effect=("rel", "count"),
-        relative_effect_size=("rel", "mean"),
+    out = group_aggregate(
+        w,
+        keys,
+        lambda g: g.agg(
+            ended=("ended", "sum"),
+            ended_evaluable=("ended_evaluable", "sum"),
+            reaching_target=("reaching_target", "sum"),
+            dropout=("dropout", "sum"),
+            ended_single_ors=("ended_single_ors", "sum"),
+            ended_no_etr=("ended_no_etr", "sum"),
+            n_relative_effect=("rel", "count"),
+            relative_effect_size=("rel", "mean"),
+        ),
     )
     if not by and out.empty:
         out = pd.DataFrame(
@@ -456,3 +493,124 @@ def etr_scope_figures(
     out["reaching_target_share"] = (out["reaching_target"] / base).where(base > 0)
     out["dropout_share"] = (out["dropout"] / base).where(base > 0)
     return out[ETR_SCOPE_COLUMNS]
+
+
+def last_ors_zones_many(
+    points: pd.DataFrame, groups: np.ndarray, models: dict[int, EtrModel]
+) -> pd.DataFrame:
+    """:func:`last_ors_zones_from_points` of several populations in one pass, each
+    episode's last ORS judged with its own population's model.
+
+    ``groups`` holds the population of each row of ``points`` (the :func:`ors_points`);
+    rows of a population without a model are dropped. Every row gets exactly what
+    ``last_ors_zones_from_points(points[groups == g], models[g])`` gives (the same
+    elementwise arithmetic), indexed by episode_id in the order of ``points``.
+    """
+    group_arr = np.asarray(groups, dtype="int64")
+    episode = points["episode_id"].to_numpy()
+    is_last = np.ones(len(episode), dtype=bool)
+    if len(episode) and bool((episode[1:] >= episode[:-1]).all()):
+        is_last[:-1] = episode[1:] != episode[:-1]
+    else:
+        is_last = ~points.duplicated("episode_id", keep="last").to_numpy()
+    order = list(models)
+    pos_of = pd.Index(order).get_indexer(group_arr)
+    keep = is_last & (pos_of >= 0)
+    pts = points.loc[keep]
+    gpos = pos_of[keep].astype("int64")
+
+    # One lookup table of every model's available points, keyed by (model, age, number).
+    tables = []
+    for i, gid in enumerate(order):
+        avail = models[gid].available_points()
+        codes = age_group_codes(avail["age_group"].to_numpy(dtype=object))
+        tables.append(
+            pd.DataFrame(
+                {
+                    "key": i * 10_000_000 + _point_keys(codes, avail["session_number"].to_numpy()),
+                    **{
+                        c: avail[c].to_numpy(dtype=float)
+                        for c in (
+                            "intercept",
+                            "slope",
+                            "boundary_offset",
+                            "intake_min",
+                            "intake_max",
+                        )
+                    },
+                }
+            )
+        )
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame({"key": []})
+    # As _zones_for → etr_expected, where the age code goes through the AGE_GROUPS names
+    # (code -1 indexes the last name).
+    age_code = pts["age_code"].to_numpy()
+    code = np.where(age_code < 0, len(AGE_GROUPS) - 1, age_code)
+    number = pts["session_number"].to_numpy(dtype="int64")
+    pos = pd.Index(table["key"].to_numpy(dtype="int64")).get_indexer(
+        gpos * 10_000_000 + _point_keys(code, number)
+    )
+    found = pos >= 0
+
+    def column(name: str) -> np.ndarray:
+        values = np.append(table[name].to_numpy(dtype=float), np.nan)
+        return values[np.where(found, pos, -1)]
+
+    x = pts["intake"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        inside = (x >= column("intake_min") - EPS) & (x <= column("intake_max") + EPS)
+        target = column("intercept") + column("slope") * x
+        target = np.where(inside, np.clip(target, SCORE_MIN, SCORE_MAX), np.nan)
+        boundary = np.clip(target + column("boundary_offset"), SCORE_MIN, SCORE_MAX)
+        boundary = np.minimum(boundary, target)
+    first = pts["ors_index"].to_numpy() < 2
+    target = np.where(first, np.nan, target)
+    boundary = np.where(first, np.nan, boundary)
+    ors = pts["ors"].to_numpy()
+    no_etr = np.isnan(target)
+    with np.errstate(invalid="ignore"):
+        zone = np.select(
+            [first | no_etr, ors >= target - EPS, ors < boundary - EPS], [3, 0, 2], default=1
+        )
+    reason = np.select([first, no_etr], [0, 1], default=-1)
+    out = pts.assign(
+        age_group=categorical_from_codes(age_code, AGE_GROUPS),
+        target=target,
+        boundary=boundary,
+        zone=categorical_from_codes(zone, ZONES),
+        zone_reason=categorical_from_codes(reason, ZONE_REASONS),
+    )
+    return out.set_index("episode_id")
+
+
+def etr_scope_figures_many(
+    episodes: pd.DataFrame,
+    points: pd.DataFrame,
+    groups: np.ndarray,
+    models: dict[int, EtrModel],
+    *,
+    group_column: str,
+    by: Sequence[str],
+) -> pd.DataFrame:
+    """:func:`etr_scope_figures` of several populations in one pass.
+
+    ``episodes``: the episode frames of all populations (``group_column`` says whose);
+    ``points``/``groups``: their :func:`ors_points` and each row's population; ``models``:
+    each population's model. ``by`` must start with ``group_column`` so that no by-group
+    spans two populations; every group then gets exactly the row
+    ``etr_scope_figures(..., model=models[g], episodes=episodes of g, by=by)`` gives
+    (the same rows in the same order through the same kernels).
+    """
+    by = list(by)
+    if not by or by[0] != group_column:
+        raise ValueError("by must start with the population column")
+    ep = episodes.loc[episodes[group_column].isin(list(models))]
+    last = last_ors_zones_many(points, groups, models).reindex(ep.index)
+    order = list(models)
+    sd_tables = np.array(
+        [[models[g].intake_sd.get(a, np.nan) for a in AGE_GROUPS] + [np.nan] for g in order],
+        dtype=float,
+    ).reshape(len(order), len(AGE_GROUPS) + 1)
+    gpos = pd.Index(order).get_indexer(ep[group_column].to_numpy())
+    sd = sd_tables[gpos, age_group_codes(ep["age_group"])]
+    return _scope_figures(ep, last, sd, by)

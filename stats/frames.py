@@ -113,41 +113,68 @@ def sessions_frame_for_org(organisation_id: int, *, open_only: bool = False) -> 
 _ARROW_COLUMNS = FRAME_COLUMNS
 
 
+_ARROW_TYPES = {
+    "org_id": "int64",
+    "unit_id": "int64",
+    "therapist_id": "int64",
+    "episode_id": "int64",
+    "age_group": "string",
+    "closed_on": "timestamp[ns]",
+    "session_date": "timestamp[ns]",
+    "session_number": "int64",
+    "ors": "float64",
+    "srs": "float64",
+}
+
+
 def _copy_frame(sql: str) -> pd.DataFrame:
-    """PostgreSQL: ``COPY (SELECT ...) TO STDOUT`` as CSV into memory, parsed by pyarrow
-    (multi-threaded C parser); about the cost of the COPY itself."""
-    import io
+    """PostgreSQL: ``COPY (SELECT ...) TO STDOUT`` as CSV, parsed by pyarrow (a
+    multi-threaded C++ parser) WHILE the rows arrive: the COPY loop writes every chunk
+    into a pipe that a reader thread hands to pyarrow, so parsing overlaps the wait for
+    PostgreSQL instead of following it."""
+    import os
+    import threading
 
     import pyarrow as pa
     from pyarrow import csv as pa_csv
 
-    buf = io.BytesIO()
-    with connection.cursor() as cursor:
-        raw = cursor.cursor  # the psycopg cursor under Django's wrapper
-        with raw.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
-            for chunk in copy:
-                buf.write(chunk)
-    if buf.tell() == 0:
+    types = {c: pa.type_for_alias(t) for c, t in _ARROW_TYPES.items()}
+    read_end, write_end = os.pipe()
+    parsed: dict[str, Any] = {}
+
+    def parse() -> None:
+        try:
+            with open(read_end, "rb") as source:
+                parsed["table"] = pa_csv.read_csv(
+                    source,
+                    read_options=pa_csv.ReadOptions(column_names=_ARROW_COLUMNS),
+                    convert_options=pa_csv.ConvertOptions(
+                        column_types=types, strings_can_be_null=True
+                    ),
+                )
+        except BaseException as exc:  # re-raised in the caller's thread
+            parsed["error"] = exc
+
+    reader = threading.Thread(target=parse, name="stats-copy-parse", daemon=True)
+    reader.start()
+    written = 0
+    try:
+        with open(write_end, "wb") as sink, connection.cursor() as cursor:
+            raw = cursor.cursor  # the psycopg cursor under Django's wrapper
+            with raw.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
+                for chunk in copy:
+                    sink.write(chunk)
+                    written += len(chunk)
+    except BrokenPipeError:
+        reader.join()  # the parser stopped early: its error is the one to report
+        raise parsed.get("error") or RuntimeError("CSV parser stopped") from None
+    finally:
+        reader.join()
+    if written == 0:
         return frame_from_rows([])
-    buf.seek(0)
-    types = {
-        "org_id": pa.int64(),
-        "unit_id": pa.int64(),
-        "therapist_id": pa.int64(),
-        "episode_id": pa.int64(),
-        "age_group": pa.string(),
-        "closed_on": pa.timestamp("ns"),
-        "session_date": pa.timestamp("ns"),
-        "session_number": pa.int64(),
-        "ors": pa.float64(),
-        "srs": pa.float64(),
-    }
-    table = pa_csv.read_csv(
-        buf,
-        read_options=pa_csv.ReadOptions(column_names=_ARROW_COLUMNS),
-        convert_options=pa_csv.ConvertOptions(column_types=types, strings_can_be_null=True),
-    )
-    df = table.to_pandas()
+    if "error" in parsed:
+        raise parsed["error"]
+    df = parsed["table"].to_pandas()
     df["age_group"] = df["age_group"].astype("category")
     return df
 

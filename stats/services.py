@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from .engine import (
     StatsSettings,
     data_quality,
     episode_frame,
+    group_aggregate,
     implementation_by_unit_month,
     median_trajectory,
     sort_by_episode,
@@ -39,8 +41,7 @@ from .etr import (
     EtrModel,
     etr_fit,
     etr_fit_many,
-    etr_scope_figures,
-    last_ors_zones_from_points,
+    etr_scope_figures_many,
     ors_points,
 )
 from .frames import org_stats_settings, sessions_frame_bulk
@@ -220,6 +221,99 @@ def _model_with_fallback(model: EtrModel, platform: EtrModel | None) -> EtrModel
     )
 
 
+# A full recompute splits its computation over two processes when the frame is this large
+# (below it, forking costs more than it saves); tests lower it to cover the forked path.
+SECOND_PROCESS_MIN_ROWS = 200_000
+
+
+def _use_second_process(frame: pd.DataFrame) -> bool:
+    import multiprocessing
+
+    from django.conf import settings
+
+    return (
+        len(frame) >= SECOND_PROCESS_MIN_ROWS
+        and (os.cpu_count() or 1) > 1
+        and "fork" in multiprocessing.get_all_start_methods()
+        and bool(getattr(settings, "STATS_SECOND_PROCESS", True))
+    )
+
+
+class _ForkedPart:
+    """Runs ``fn`` in a forked child process (it sees this process's frames copy-on-write,
+    and never touches the database connection) and hands back its pickled result.
+    ``result()`` is None when the child could not be started or failed; the caller then
+    computes that part itself."""
+
+    def __init__(self, fn: Any) -> None:
+        import multiprocessing
+
+        self._proc: Any = None
+        self._recv: Any = None
+        try:
+            mp = multiprocessing.get_context("fork")
+            self._recv, send = mp.Pipe(duplex=False)
+
+            def target() -> None:
+                try:
+                    out: tuple[str, Any] = ("ok", fn())
+                except BaseException as exc:  # reported to the parent, type only
+                    out = ("error", type(exc).__name__)
+                send.send(out)
+                send.close()
+
+            self._proc = mp.Process(target=target, name="stats-second-half", daemon=True)
+            self._proc.start()
+            send.close()
+        except Exception as exc:  # e.g. not allowed to fork here
+            log.warning("stats: second process not started (%s)", type(exc).__name__)
+            self._proc = None
+
+    def result(self) -> Any:
+        if self._proc is None:
+            return None
+        try:
+            status, value = self._recv.recv()
+        except (EOFError, OSError):
+            status, value = "error", "no result"
+        finally:
+            self._recv.close()
+            self._proc.join()
+        if status != "ok":
+            log.warning("stats: second process failed (%s); computing here", value)
+            return None
+        return value
+
+
+def _run_part(
+    part: Any, table_keys: set[ScopeKey], ctx: Context
+) -> tuple[dict[ScopeKey, dict[str, Any]], EtrModel | None]:
+    """In the child: run ``part`` on empty payloads of the scopes with a table; return
+    what it set and the platform ETR model it fitted."""
+    payloads: dict[ScopeKey, dict[str, Any]] = defaultdict(dict)
+    for key in table_keys:
+        payloads[key] = {}
+    part(payloads)
+    return {k: v for k, v in payloads.items() if v}, ctx.platform_model
+
+
+def _table_keys(narrowed: list[Any], level_key: Any, want: Any) -> set[ScopeKey]:
+    """The scopes that get a table (the groups of the stacked table, as filtered there)."""
+    keys: set[ScopeKey] = set()
+    for kind, by, e, _s in narrowed:
+        if kind == ScopeKind.PLATFORM:
+            pairs = [(0, 0)]
+        else:
+            a = e[by[0]].to_numpy(dtype="int64")
+            b = e[by[-1]].to_numpy(dtype="int64")
+            pairs = pd.DataFrame({"a": a, "b": b}).drop_duplicates().itertuples(index=False)
+        for a_, b_ in pairs:
+            key = level_key(LEVEL_CODES[str(kind)], int(a_), int(b_))
+            if want(key[0], (a_, b_) if key[0] != ScopeKind.ORGANISATION else (a_,)):
+                keys.add(key)
+    return keys
+
+
 def compute_payloads(
     frame: pd.DataFrame,
     ctx: Context,
@@ -308,82 +402,105 @@ def compute_payloads(
         kind = LEVEL_KINDS[lvl]
         return key_of(kind, (a, b) if kind != ScopeKind.ORGANISATION else (a,))
 
-    if narrowed:
-        table = statistics_table(
-            stacked([(k, by, e) for k, by, e, _ in narrowed], []), by=["_lvl", "_a", "_b"]
-        )
-        for (lvl, a, b), rows in _grouped(table, ["_lvl", "_a", "_b"]).items():
-            key = level_key(lvl, a, b)
-            if want(key[0], (a, b) if key[0] != ScopeKind.ORGANISATION else (a,)):
-                payloads[key]["table"] = {
-                    ("active" if r.pop("active") else "inactive"): r for r in rows
-                }
-        # Per-therapist spread of units and organisations (anonymous; shown only with
-        # >= 3 therapists), again one groupby for both levels.
-        spread_parts = [
-            (k, by, e) for k, by, e, _ in narrowed if k in (ScopeKind.UNIT, ScopeKind.ORGANISATION)
-        ]
-        if spread_parts:
-            per_t = statistics_table(
-                stacked(spread_parts, ["therapist_id"]), by=["_lvl", "_a", "_b", "therapist_id"]
+    def tables_and_trajectories(payloads: dict[ScopeKey, dict[str, Any]]) -> None:
+        if narrowed:
+            table = statistics_table(
+                stacked([(k, by, e) for k, by, e, _ in narrowed], []), by=["_lvl", "_a", "_b"]
             )
-            per_t = per_t.xs(True, level="active")[["episodes", "n_ors_change", "ors_change"]]
-            per_t = per_t.reset_index("therapist_id", drop=True)
-            for (lvl, a, b), rows in _grouped(per_t, ["_lvl", "_a", "_b"]).items():
+            for (lvl, a, b), rows in _grouped(table, ["_lvl", "_a", "_b"]).items():
                 key = level_key(lvl, a, b)
-                if key in payloads:
-                    rows.sort(key=lambda r: (r["ors_change"] is None, r["ors_change"] or 0.0))
-                    payloads[key]["therapist_spread"] = rows
-    for kind, by, _e, s in narrowed:
-        traj = median_trajectory(s, by=by)
-        for keys, rows in _grouped(traj, by).items():
-            if want(kind, keys):
-                payloads[key_of(kind, keys)]["trajectory"] = rows
+                if want(key[0], (a, b) if key[0] != ScopeKind.ORGANISATION else (a,)):
+                    payloads[key]["table"] = {
+                        ("active" if r.pop("active") else "inactive"): r for r in rows
+                    }
+            # Per-therapist spread of units and organisations (anonymous; shown only with
+            # >= 3 therapists), again one groupby for both levels.
+            spread_parts = [
+                (k, by, e)
+                for k, by, e, _ in narrowed
+                if k in (ScopeKind.UNIT, ScopeKind.ORGANISATION)
+            ]
+            if spread_parts:
+                per_t = statistics_table(
+                    stacked(spread_parts, ["therapist_id"]), by=["_lvl", "_a", "_b", "therapist_id"]
+                )
+                per_t = per_t.xs(True, level="active")[["episodes", "n_ors_change", "ors_change"]]
+                per_t = per_t.reset_index("therapist_id", drop=True)
+                for (lvl, a, b), rows in _grouped(per_t, ["_lvl", "_a", "_b"]).items():
+                    key = level_key(lvl, a, b)
+                    if key in payloads:
+                        rows.sort(key=lambda r: (r["ors_change"] is None, r["ors_change"] or 0.0))
+                        payloads[key]["therapist_spread"] = rows
+        for kind, by, _e, s in narrowed:
+            traj = median_trajectory(s, by=by)
+            for keys, rows in _grouped(traj, by).items():
+                if want(kind, keys):
+                    payloads[key_of(kind, keys)]["trajectory"] = rows
 
-    # Implementation per unit (with sub-units) and organisation.
-    impl_frames = [
-        (ScopeKind.UNIT, fr_u.assign(unit_id=fr_u["scope_unit"])),
-        (ScopeKind.ORGANISATION, frame.assign(unit_id=0)),
-    ]
-    for kind, f in impl_frames:
-        if kind == ScopeKind.UNIT and sel.units is not None:
-            f = f.loc[f["unit_id"].isin(list(sel.units))]
-        if kind == ScopeKind.ORGANISATION and sel.organisations is not None:
-            f = f.loc[f["org_id"].isin(list(sel.organisations))]
-        if f.empty:
-            continue
-        impl = implementation_by_unit_month(f)
-        for keys, rows in _grouped(impl, ["org_id", "unit_id"]).items():
-            k2 = key_of(kind, keys if kind == ScopeKind.UNIT else (keys[0],))
-            if k2 in payloads:
-                payloads[k2]["implementation"] = rows
+    def implementation_quality_etr(payloads: dict[ScopeKey, dict[str, Any]]) -> None:
+        # Sets its figures only on the scopes already in ``payloads`` (those with a
+        # table), and the platform's ETR model.
+        # Implementation per unit (with sub-units) and organisation.
+        impl_frames = [
+            (ScopeKind.UNIT, fr_u.assign(unit_id=fr_u["scope_unit"])),
+            (ScopeKind.ORGANISATION, frame.assign(unit_id=0)),
+        ]
+        for kind, f in impl_frames:
+            if kind == ScopeKind.UNIT and sel.units is not None:
+                f = f.loc[f["unit_id"].isin(list(sel.units))]
+            if kind == ScopeKind.ORGANISATION and sel.organisations is not None:
+                f = f.loc[f["org_id"].isin(list(sel.organisations))]
+            if f.empty:
+                continue
+            impl = implementation_by_unit_month(f)
+            for keys, rows in _grouped(impl, ["org_id", "unit_id"]).items():
+                k2 = key_of(kind, keys if kind == ScopeKind.UNIT else (keys[0],))
+                if k2 in payloads:
+                    payloads[k2]["implementation"] = rows
 
-    # Data quality: counts per base unit (one pass), summed up to units and organisations.
-    dq_parts = []
-    for st, ids in groups:
-        part = frame if len(groups) == 1 else frame.loc[frame["org_id"].isin(ids)]
-        dq_parts.append(
-            data_quality(
-                part,
-                as_of=as_of_ts,
-                settings=st,
-                deactivated_therapist_ids=ctx.deactivated,
-                episodes=ep_parts[repr(st)],
+        # Data quality: counts per base unit (one pass), summed up to units and organisations.
+        dq_parts = []
+        for st, ids in groups:
+            part = frame if len(groups) == 1 else frame.loc[frame["org_id"].isin(ids)]
+            dq_parts.append(
+                data_quality(
+                    part,
+                    as_of=as_of_ts,
+                    settings=st,
+                    deactivated_therapist_ids=ctx.deactivated,
+                    episodes=ep_parts[repr(st)],
+                )
             )
-        )
-    dq = (pd.concat(dq_parts) if len(dq_parts) > 1 else dq_parts[0]).reset_index()
-    dq_u = _with_scope_unit(dq, ancestors)
-    for kind, by, d in (
-        (ScopeKind.UNIT, ["org_id", "scope_unit"], dq_u),
-        (ScopeKind.ORGANISATION, ["org_id"], dq),
-    ):
-        summed = d.groupby(by, sort=True)[DATA_QUALITY_COLUMNS].sum()
-        for keys, rows in _grouped(summed, by).items():
-            k2 = key_of(kind, keys)
-            if k2 in payloads:
-                payloads[k2]["quality"] = rows[0]
+        dq = (pd.concat(dq_parts) if len(dq_parts) > 1 else dq_parts[0]).reset_index()
+        dq_u = _with_scope_unit(dq, ancestors)
+        for kind, by, d in (
+            (ScopeKind.UNIT, ["org_id", "scope_unit"], dq_u),
+            (ScopeKind.ORGANISATION, ["org_id"], dq),
+        ):
+            summed = group_aggregate(d, by, lambda g: g[DATA_QUALITY_COLUMNS].sum())
+            for keys, rows in _grouped(summed, by).items():
+                k2 = key_of(kind, keys)
+                if k2 in payloads:
+                    payloads[k2]["quality"] = rows[0]
 
-    _etr_payloads(frame, ep, ctx, as_of_ts, payloads, sel, ancestors)
+        _etr_payloads(frame, ep, ctx, as_of_ts, payloads, sel, ancestors)
+
+    if _use_second_process(frame):
+        # The two halves are independent: the second runs in a forked child process (the
+        # frames are shared copy-on-write) while this one computes the first.
+        table_keys = _table_keys(narrowed, level_key, want)
+        child = _ForkedPart(lambda: _run_part(implementation_quality_etr, table_keys, ctx))
+        tables_and_trajectories(payloads)
+        result = child.result()
+        if result is None:  # the child failed: compute its half here (logged)
+            implementation_quality_etr(payloads)
+        else:
+            parts, ctx.platform_model = result
+            for key, part in parts.items():
+                payloads[key].update(part)
+    else:
+        tables_and_trajectories(payloads)
+        implementation_quality_etr(payloads)
 
     # Distinct therapists of the episodes attached to a unit itself (not its sub-units):
     # a parent unit minus its child units is these episodes, so the anonymisation treats
@@ -417,49 +534,40 @@ def _etr_payloads(
 ) -> None:
     """ETR model per organisation (own data, platform fallback) and the ETR figures.
 
-    The ORS points are computed once for all organisations; the loop is over the (few)
-    organisations, each with its own model.
+    The ORS points are computed once for all organisations; the models are fitted in one
+    grouped pass and the zones and figures of all organisations (each with its own model)
+    computed in another.
     """
-    figs = []
     pts = ors_points(frame)
     pts_org = ep["org_id"].reindex(pts["episode_id"].to_numpy()).to_numpy()
     if sel.platform:
         ctx.platform_model = etr_fit(frame, StatsSettings(), points=pts)
         payloads[(ScopeKind.PLATFORM, 0, 0)]["etr_model"] = ctx.platform_model.to_dict()
-    ep_by_org = dict(tuple(ep.groupby("org_id", sort=True)))
-    pts_by_org = {int(k): v for k, v in pts.groupby(pts_org, sort=True)}
+    org_ids = [int(o) for o in np.unique(ep["org_id"].to_numpy())]
     # Every organisation's own model in one grouped fit (except the models reused).
     fitted = etr_fit_many(
         pts,
         pts_org,
         {
-            int(oid): ctx.settings.get(int(oid), StatsSettings())
-            for oid in ep_by_org
-            if int(oid) not in sel.etr_models
+            oid: ctx.settings.get(oid, StatsSettings())
+            for oid in org_ids
+            if oid not in sel.etr_models
         },
     )
-    for oid, org_ep in ep_by_org.items():
-        st = ctx.settings.get(int(oid), StatsSettings())
-        org_pts = pts_by_org.get(int(oid), pts.iloc[0:0])
-        reused = sel.etr_models.get(int(oid))
-        own = reused if reused is not None else fitted[int(oid)]
-        okey = (ScopeKind.ORGANISATION, int(oid), int(oid))
+    models: dict[int, EtrModel] = {}
+    for oid in org_ids:
+        reused = sel.etr_models.get(oid)
+        own = reused if reused is not None else fitted[oid]
+        okey = (ScopeKind.ORGANISATION, oid, oid)
         if okey in payloads:
             payloads[okey]["etr_model"] = own.to_dict()
-        model = _model_with_fallback(own, ctx.platform_model)
-        f = etr_scope_figures(
-            frame,
-            model,
-            as_of=as_of_ts,
-            settings=st,
-            by=["org_id", "unit_id", "therapist_id"],
-            episodes=org_ep,
-            last_zones=last_ors_zones_from_points(org_pts, model),
-        )
-        figs.append(f)
-    if not figs:
+        models[oid] = _model_with_fallback(own, ctx.platform_model)
+    if not models:
         return
-    base = pd.concat(figs).reset_index()
+    # The figures of every organisation (each with its own model) in one grouped pass.
+    base = etr_scope_figures_many(
+        ep, pts, pts_org, models, group_column="org_id", by=["org_id", "unit_id", "therapist_id"]
+    ).reset_index()
     base["rel_sum"] = base["relative_effect_size"].fillna(0.0) * base["n_relative_effect"]
     base = _with_scope_unit(base, ancestors)
     cols = [*ETR_SUM_COLUMNS, "rel_sum"]
@@ -478,7 +586,7 @@ def _etr_payloads(
         ),
     ]
     for kind, by, b in level_keys:
-        agg = b.groupby(by, sort=True)[cols].sum()
+        agg = group_aggregate(b, by, lambda g: g[cols].sum())
         n = agg["ended_evaluable"].astype(float)
         agg["reaching_target_share"] = (agg["reaching_target"] / n).where(n > 0)
         agg["dropout_share"] = (agg["dropout"] / n).where(n > 0)

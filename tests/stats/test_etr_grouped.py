@@ -69,3 +69,63 @@ def test_grouped_fit_of_a_population_without_points_is_empty():
 def test_grouped_fit_of_no_population_is_nothing():
     pts = ors_points(_org_sessions())
     assert etr_fit_many(pts, np.zeros(len(pts), dtype="int64"), {}) == {}
+
+
+def test_grouped_figures_equal_one_call_per_organisation():
+    """The ETR zones and figures of every organisation in one pass
+    (etr_scope_figures_many) equal one etr_scope_figures call per organisation, each
+    with its own model — here deliberately different models (one per settings level and
+    one without any available point, whose episodes then have no zone)."""
+    from stats.engine import episode_frame
+    from stats.etr import (
+        etr_scope_figures,
+        etr_scope_figures_many,
+        last_ors_zones_from_points,
+        last_ors_zones_many,
+    )
+
+    frame = _org_sessions()
+    as_of = frame["session_date"].max()
+    ep = episode_frame(frame, as_of=as_of)
+    pts = ors_points(frame)
+    org_of_point = ep["org_id"].reindex(pts["episode_id"].to_numpy()).to_numpy()
+    models = etr_fit_many(
+        pts,
+        org_of_point,
+        {
+            0: StatsSettings(),
+            1: StatsSettings(etr_min_n=5, etr_boundary_quantile=0.1),
+            2: StatsSettings(etr_min_n=40),
+            3: StatsSettings(etr_min_n=10_000),
+        },
+    )
+    by = ["org_id", "unit_id", "therapist_id"]
+    grouped = etr_scope_figures_many(ep, pts, org_of_point, models, group_column="org_id", by=by)
+    zones = last_ors_zones_many(pts, org_of_point, models)
+    alone = []
+    for oid, model in models.items():
+        org_frame = frame.loc[frame["org_id"] == oid]
+        alone.append(etr_scope_figures(org_frame, model, as_of=as_of, by=by))
+        own_zones = last_ors_zones_from_points(pts.loc[org_of_point == oid], model)
+        pd.testing.assert_frame_equal(zones.loc[own_zones.index], own_zones, check_exact=True)
+    expected = pd.concat(alone)
+    pd.testing.assert_frame_equal(grouped, expected, check_exact=True)
+    # The models really give different figures: org 3 has no zone at all, org 0 has.
+    assert grouped.loc[3, "ended_evaluable"].sum() == 0
+    assert grouped.loc[0, "ended_evaluable"].sum() > 0
+    assert grouped.loc[0, "relative_effect_size"].notna().any()
+
+
+def test_grouped_figures_need_the_population_first():
+    import pytest
+
+    from stats.engine import episode_frame
+    from stats.etr import etr_scope_figures_many
+
+    frame = _org_sessions()
+    ep = episode_frame(frame, as_of=frame["session_date"].max())
+    pts = ors_points(frame)
+    with pytest.raises(ValueError):
+        etr_scope_figures_many(
+            ep, pts, np.zeros(len(pts)), {}, group_column="org_id", by=["unit_id"]
+        )
