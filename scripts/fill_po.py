@@ -39,6 +39,18 @@ def fill(po_text: str, table: dict[str, str]) -> tuple[str, list[str]]:
                 block.append(lines[i])
                 i += 1
             msgid = _unquote(block)
+            if i < len(lines) and lines[i].startswith("msgid_plural "):
+                # Plural entries are translated by hand (msgstr[0], msgstr[1]); kept as is.
+                out.extend(comments)
+                out.append("msgid " + block[0])
+                out.extend(block[1:])
+                while i < len(lines) and lines[i].strip():
+                    if lines[i] == 'msgstr[0] ""':
+                        missing.append(msgid)
+                    out.append(lines[i])
+                    i += 1
+                comments = []
+                continue
             sblock: list[str] = []
             if i < len(lines) and lines[i].startswith("msgstr "):
                 sblock = [lines[i][7:]]
