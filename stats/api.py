@@ -27,7 +27,15 @@ from datapolicy.services import Action, access_log_write
 
 from .models import CURRENT, ScopeKind
 from .permissions import DASHBOARD_ROLES, scope_access, small_cell_k
-from .selectors import AGE_FILTERS, PERIODS, Figures, figures_for, period_as_of, snapshot_get
+from .selectors import (
+    AGE_FILTERS,
+    PERIODS,
+    Figures,
+    benchmark_figures,
+    figures_for,
+    period_as_of,
+    snapshot_get,
+)
 
 SIDE_FIELDS = [
     "episodes",
@@ -189,6 +197,16 @@ class StatsScopeAPIView(TenantAPIMixin, APIView):  # type: ignore[misc]
                     }
                 )
         period_key = CURRENT if as_of == today else as_of.isoformat()
+        if access.kind == ScopeKind.PLATFORM:
+            # The cross-organisation benchmark, as this organisation may compare with it.
+            figs = benchmark_figures(
+                organisation=org,
+                period_key=period_key,
+                as_of=as_of,
+                age_group=age,
+                k=small_cell_k(org),
+            )
+            return Response(StatsResponseSerializer(figures_to_contract(figs, scope, 0)).data)
         snap = snapshot_get(
             kind=access.kind,
             organisation_id=access.organisation_id,

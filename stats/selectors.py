@@ -443,3 +443,113 @@ ETR_SHOWN = (
     "dropout_share",
     "relative_effect_size",
 )
+
+
+# --- The cross-organisation benchmark --------------------------------------------------
+
+# With two organisations, "all organisations" minus one's own IS the other one.
+MIN_BENCHMARK_ORGANISATIONS = 3
+REASON_FEW_ORGANISATIONS = (
+    f"fewer than {MIN_BENCHMARK_ORGANISATIONS} organisations with data on the platform: "
+    "the others' figures would be one organisation's"
+)
+REASON_OTHERS_SMALL = (
+    "hidden: the other organisations' part of this figure rests on too few clients"
+)
+_EPISODE_FAMILY = "episodes"
+
+
+def benchmark_organisations() -> int:
+    """Organisations with data on the platform (those with current figures)."""
+    return (
+        StatsSnapshot.objects.filter(
+            scope_kind=ScopeKind.ORGANISATION, period_key=CURRENT, age_group="all"
+        )
+        .filter(payload__n_therapists__gt=0)
+        .count()
+    )
+
+
+def benchmark_figures(
+    *, organisation: Any, period_key: str, as_of: date, age_group: str, k: int
+) -> Figures:
+    """The platform's anonymised figures as ``organisation`` may compare with them.
+
+    The platform is its own figures plus the other organisations'; a viewer knows their
+    own organisation's exact figures, so platform minus own gives "the others". So: with
+    fewer than three organisations nothing is shown (the others would be one named
+    municipality), and a platform cell is hidden where the others' part of it (platform
+    count minus own count, per side and family of columns) is 1 … k−1 clients.
+    """
+    from dataclasses import replace
+
+    from .anonymise import STAT_FAMILIES
+
+    psnap = snapshot_get(
+        kind=ScopeKind.PLATFORM,
+        organisation_id=0,
+        scope_id=0,
+        period_key=period_key,
+        as_of=as_of,
+        age_group=age_group,
+    )
+    platform = figures_for(psnap, anonymised=True, k=k)
+    if benchmark_organisations() < MIN_BENCHMARK_ORGANISATIONS:
+        hidden = _figures_data({}, anonymised=True, k=k, mask=_HIDE_ALL)
+        hidden["hidden_reason"] = REASON_FEW_ORGANISATIONS
+        for side in ("active", "inactive"):
+            hidden["suppressed"][side] = dict.fromkeys(STATISTICS_COLUMNS, REASON_FEW_ORGANISATIONS)
+        return Figures(snapshot=psnap, anonymised=True, k=k, **hidden)
+    osnap = snapshot_get(
+        kind=ScopeKind.ORGANISATION,
+        organisation_id=organisation.pk,
+        scope_id=organisation.pk,
+        period_key=period_key,
+        as_of=as_of,
+        age_group=age_group,
+    )
+    p_table = (psnap.payload or {}).get("table") or {}
+    o_table = (osnap.payload or {}).get("table") or {}
+    claimed = {c for _n, members in STAT_FAMILIES.values() for c in members}
+    families = {
+        _EPISODE_FAMILY: ("episodes", tuple(c for c in STATISTICS_COLUMNS if c not in claimed)),
+        **STAT_FAMILIES,
+    }
+
+    def others_small(p: dict[str, Any], o: dict[str, Any], count: str) -> bool:
+        rest = int(p.get(count) or 0) - int(o.get(count) or 0)
+        return 0 < rest < k
+
+    table = {side: dict(platform.table[side]) for side in ("active", "inactive")}
+    suppressed = {side: dict(platform.suppressed[side]) for side in ("active", "inactive")}
+    for side in ("active", "inactive"):
+        p, o = p_table.get(side) or {}, o_table.get(side) or {}
+        whole = others_small(p, o, "episodes")
+        for name, (count, members) in families.items():
+            if whole or others_small(p, o, count):
+                cols = STATISTICS_COLUMNS if whole else members
+                for c in cols:
+                    if c in table[side] and table[side][c] is not None:
+                        table[side][c] = None
+                        suppressed[side][c] = REASON_OTHERS_SMALL
+                if name == "ors_start" and table[side].get("effect_size_pct") is not None:
+                    table[side]["effect_size_pct"] = None  # the % reveals the start
+                    suppressed[side]["effect_size_pct"] = REASON_OTHERS_SMALL
+    etr = dict(platform.etr)
+    etr_suppressed = dict(platform.etr_suppressed)
+    p_etr = (psnap.payload or {}).get("etr") or {}
+    o_etr = (osnap.payload or {}).get("etr") or {}
+    for count, members in (
+        (
+            "ended_evaluable",
+            ("reaching_target", "dropout", "reaching_target_share", "dropout_share"),
+        ),
+        ("n_relative_effect", ("relative_effect_size",)),
+    ):
+        if others_small(p_etr, o_etr, count):
+            for c in members:
+                etr[c] = None
+                etr_suppressed[c] = REASON_OTHERS_SMALL
+    return replace(
+        platform, table=table, suppressed=suppressed, etr=etr, etr_suppressed=etr_suppressed
+    )

@@ -27,6 +27,7 @@ from .selectors import (
     AGE_FILTERS,
     PERIODS,
     Figures,
+    benchmark_figures,
     figures_for,
     figures_version,
     period_as_of,
@@ -328,15 +329,13 @@ class BenchmarkView(StatsMixin, TemplateView):
         platform_access = ScopeAccess(ScopeKind.PLATFORM, org.pk, 0, True, _("All organisations"))
         period, age = _filters(self.request)
         period_key, as_of = period_as_of(period)
-        psnap = snapshot_get(
-            kind=ScopeKind.PLATFORM,
-            organisation_id=0,
-            scope_id=0,
+        platform = benchmark_figures(
+            organisation=org,
             period_key=period_key,
             as_of=as_of,
             age_group=age,
+            k=small_cell_k(org),
         )
-        platform = figures_for(psnap, anonymised=True, k=small_cell_k(org))
         ctx.update(data)
         ctx["platform"] = platform
         ctx["platform_rows"] = _table_rows(platform)
