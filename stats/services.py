@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -227,14 +228,12 @@ SECOND_PROCESS_MIN_ROWS = 200_000
 
 
 def _use_second_process(frame: pd.DataFrame) -> bool:
-    import multiprocessing
-
     from django.conf import settings
 
     return (
         len(frame) >= SECOND_PROCESS_MIN_ROWS
         and (os.cpu_count() or 1) > 1
-        and "fork" in multiprocessing.get_all_start_methods()
+        and hasattr(os, "fork")
         and bool(getattr(settings, "STATS_SECOND_PROCESS", True))
     )
 
@@ -243,42 +242,51 @@ class _ForkedPart:
     """Runs ``fn`` in a forked child process (it sees this process's frames copy-on-write,
     and never touches the database connection) and hands back its pickled result.
     ``result()`` is None when the child could not be started or failed; the caller then
-    computes that part itself."""
+    computes that part itself.
+
+    ``os.fork`` directly, not ``multiprocessing``: the nightly job runs inside a Celery
+    prefork worker, a daemonic process, and multiprocessing refuses to start children
+    there. The child leaves with ``os._exit`` (no atexit handlers, no connection
+    shutdown on the socket it shares with the parent)."""
 
     def __init__(self, fn: Any) -> None:
-        import multiprocessing
-
-        self._proc: Any = None
-        self._recv: Any = None
+        self._pid = 0
+        self._read = -1
         try:
-            mp = multiprocessing.get_context("fork")
-            self._recv, send = mp.Pipe(duplex=False)
-
-            def target() -> None:
+            read, write = os.pipe()
+            pid = os.fork()
+        except OSError as exc:  # e.g. not allowed to fork here
+            log.warning("stats: second process not started (%s)", type(exc).__name__)
+            return
+        if pid == 0:  # the child
+            code = 0
+            try:
+                os.close(read)
                 try:
                     out: tuple[str, Any] = ("ok", fn())
                 except BaseException as exc:  # reported to the parent, type only
                     out = ("error", type(exc).__name__)
-                send.send(out)
-                send.close()
-
-            self._proc = mp.Process(target=target, name="stats-second-half", daemon=True)
-            self._proc.start()
-            send.close()
-        except Exception as exc:  # e.g. not allowed to fork here
-            log.warning("stats: second process not started (%s)", type(exc).__name__)
-            self._proc = None
+                    code = 1
+                with os.fdopen(write, "wb") as sink:
+                    pickle.dump(out, sink, protocol=pickle.HIGHEST_PROTOCOL)
+            except BaseException:
+                code = 2
+            finally:
+                os._exit(code)
+        os.close(write)
+        self._pid, self._read = pid, read
 
     def result(self) -> Any:
-        if self._proc is None:
+        if not self._pid:
             return None
         try:
-            status, value = self._recv.recv()
-        except (EOFError, OSError):
+            with os.fdopen(self._read, "rb") as source:
+                status, value = pickle.load(source)  # noqa: S301 - our own forked child
+        except (EOFError, OSError, pickle.UnpicklingError):
             status, value = "error", "no result"
         finally:
-            self._recv.close()
-            self._proc.join()
+            os.waitpid(self._pid, 0)
+            self._pid = 0
         if status != "ok":
             log.warning("stats: second process failed (%s); computing here", value)
             return None

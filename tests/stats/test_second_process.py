@@ -90,3 +90,21 @@ def test_the_second_process_can_be_switched_off(settings, monkeypatch):
     assert services._use_second_process(frame) is True
     settings.STATS_SECOND_PROCESS = False
     assert services._use_second_process(frame) is False
+
+
+def _in_daemon(queue):  # runs in a daemonic process, like a Celery prefork worker
+    queue.put(services._ForkedPart(lambda: sum(range(10))).result())
+
+
+def test_the_second_process_starts_inside_a_daemonic_worker():
+    """The nightly job runs in a Celery prefork worker, a daemonic process, where
+    multiprocessing refuses to start children; the fork must work there too."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    worker = ctx.Process(target=_in_daemon, args=(queue,), daemon=True)
+    worker.start()
+    value = queue.get(timeout=30)
+    worker.join(timeout=30)
+    assert value == 45
