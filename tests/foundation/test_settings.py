@@ -100,3 +100,7 @@ def test_compose_describes_production() -> None:
         env = services[name]["environment"]
         assert env["DATABASE_URL"].startswith("postgres://fitplatform_app:"), name
         assert env["DJANGO_SECRET_KEY"] and env["REDIS_URL"], name
+        # The owner's password never reaches the app: no whole .env, no POSTGRES_*.
+        assert "env_file" not in services[name], name
+        assert not any(k.startswith("POSTGRES") for k in env), name
+        assert "POSTGRES_PASSWORD" not in env["DATABASE_URL"], name
