@@ -198,13 +198,14 @@ class StatsScopeAPIView(TenantAPIMixin, APIView):  # type: ignore[misc]
                 )
         period_key = CURRENT if as_of == today else as_of.isoformat()
         if access.kind == ScopeKind.PLATFORM:
-            # The cross-organisation benchmark, as this organisation may compare with it.
+            # The cross-organisation benchmark, as this organisation may compare with it:
+            # all ages only (the platform's age groups add up; docs/datapolicy.md).
+            if age != "all":
+                raise ValidationError(
+                    {"age_group": [_("The benchmark across organisations is for all ages only.")]}
+                )
             figs = benchmark_figures(
-                organisation=org,
-                period_key=period_key,
-                as_of=as_of,
-                age_group=age,
-                k=small_cell_k(org),
+                organisation=org, period_key=period_key, as_of=as_of, k=small_cell_k(org)
             )
             return Response(StatsResponseSerializer(figures_to_contract(figs, scope, 0)).data)
         snap = snapshot_get(

@@ -450,7 +450,7 @@ ETR_SHOWN = (
 # With two organisations, "all organisations" minus one's own IS the other one.
 MIN_BENCHMARK_ORGANISATIONS = 3
 REASON_FEW_ORGANISATIONS = (
-    f"fewer than {MIN_BENCHMARK_ORGANISATIONS} organisations with data on the platform: "
+    f"fewer than {MIN_BENCHMARK_ORGANISATIONS} organisations with episodes here: "
     "the others' figures would be one organisation's"
 )
 REASON_OTHERS_SMALL = (
@@ -459,28 +459,56 @@ REASON_OTHERS_SMALL = (
 _EPISODE_FAMILY = "episodes"
 
 
-def benchmark_organisations() -> int:
-    """Organisations with data on the platform (those with current figures)."""
-    return (
-        StatsSnapshot.objects.filter(
-            scope_kind=ScopeKind.ORGANISATION, period_key=CURRENT, age_group="all"
+def benchmark_organisations(period_key: str, as_of: date) -> dict[str, int]:
+    """Per side (active/inactive): how many organisations have episodes there, for one
+    period (all ages). Reads each organisation's figures of that period; those of a
+    fixed period that nobody has looked at yet are computed first (once)."""
+    from datapolicy.models import Organisation
+
+    def rows() -> dict[int, tuple[Any, Any]]:
+        return {
+            int(oid): (a, i)
+            for oid, a, i in StatsSnapshot.objects.filter(
+                scope_kind=ScopeKind.ORGANISATION, period_key=period_key, age_group="all"
+            ).values_list(
+                "organisation_id",
+                "payload__table__active__episodes",
+                "payload__table__inactive__episodes",
+            )
+        }
+
+    have = rows()
+    active_orgs = set(Organisation.objects.filter(is_active=True).values_list("pk", flat=True))
+    missing = active_orgs - set(have)
+    for oid in missing:
+        snapshot_get(
+            kind=ScopeKind.ORGANISATION,
+            organisation_id=oid,
+            scope_id=oid,
+            period_key=period_key,
+            as_of=as_of,
+            age_group="all",
         )
-        .filter(payload__n_therapists__gt=0)
-        .count()
-    )
+    if missing:
+        have = rows()
+    return {
+        "active": sum(1 for a, _i in have.values() if int(a or 0) > 0),
+        "inactive": sum(1 for _a, i in have.values() if int(i or 0) > 0),
+    }
 
 
-def benchmark_figures(
-    *, organisation: Any, period_key: str, as_of: date, age_group: str, k: int
-) -> Figures:
+def benchmark_figures(*, organisation: Any, period_key: str, as_of: date, k: int) -> Figures:
     """The platform's anonymised figures as ``organisation`` may compare with them.
 
     The platform is its own figures plus the other organisations'; a viewer knows their
     own organisation's exact figures, so platform minus own gives "the others". So: with
-    fewer than three organisations nothing is shown (the others would be one named
-    municipality), and a platform cell is hidden where the others' part of it (platform
-    count minus own count, per side and family of columns) is 1 … k−1 clients.
+    fewer than three organisations with episodes on a side (active/inactive) that side
+    is not shown (the others would be one named municipality), a platform cell is hidden
+    where the others' part of it (platform count minus own count, per side and family of
+    columns) is 1 … k−1 clients, and so is a trajectory point whose others' n is. All ages
+    only: the platform's age groups add up, so per-age comparisons could be subtracted.
     """
+    age_group = "all"
     from dataclasses import replace
 
     from .anonymise import STAT_FAMILIES
@@ -494,7 +522,8 @@ def benchmark_figures(
         age_group=age_group,
     )
     platform = figures_for(psnap, anonymised=True, k=k)
-    if benchmark_organisations() < MIN_BENCHMARK_ORGANISATIONS:
+    per_side = benchmark_organisations(period_key, as_of)
+    if max(per_side.values()) < MIN_BENCHMARK_ORGANISATIONS:
         hidden = _figures_data({}, anonymised=True, k=k, mask=_HIDE_ALL)
         hidden["hidden_reason"] = REASON_FEW_ORGANISATIONS
         for side in ("active", "inactive"):
@@ -523,6 +552,11 @@ def benchmark_figures(
     table = {side: dict(platform.table[side]) for side in ("active", "inactive")}
     suppressed = {side: dict(platform.suppressed[side]) for side in ("active", "inactive")}
     for side in ("active", "inactive"):
+        if per_side[side] < MIN_BENCHMARK_ORGANISATIONS:
+            for c in STATISTICS_COLUMNS:
+                table[side][c] = None
+                suppressed[side][c] = REASON_FEW_ORGANISATIONS
+            continue
         p, o = p_table.get(side) or {}, o_table.get(side) or {}
         whole = others_small(p, o, "episodes")
         for name, (count, members) in families.items():
@@ -550,6 +584,30 @@ def benchmark_figures(
             for c in members:
                 etr[c] = None
                 etr_suppressed[c] = REASON_OTHERS_SMALL
+    # Trajectory: a point's n of the others (platform n − own n) must not be 1 … k−1
+    # either (with one's own scores known, the median would narrow down theirs).
+    own_points = {
+        int(pt["session_number"]): pt for pt in (osnap.payload or {}).get("trajectory") or []
+    }
+    p_points = {
+        int(pt["session_number"]): pt for pt in (psnap.payload or {}).get("trajectory") or []
+    }
+    trajectory = []
+    for point in platform.trajectory:
+        point = dict(point)
+        number = int(point["session_number"])
+        full, own = p_points.get(number) or {}, own_points.get(number) or {}
+        for scale in ("ors", "srs"):
+            if others_small(full, own, f"n_{scale}"):
+                point[f"n_{scale}"] = None
+                point[f"{scale}_median"] = None
+        if point.get("ors_median") is not None or point.get("srs_median") is not None:
+            trajectory.append(point)
     return replace(
-        platform, table=table, suppressed=suppressed, etr=etr, etr_suppressed=etr_suppressed
+        platform,
+        table=table,
+        suppressed=suppressed,
+        etr=etr,
+        etr_suppressed=etr_suppressed,
+        trajectory=trajectory,
     )

@@ -73,10 +73,16 @@ class StatsMixin(TenantPageMixin):
     allowed_roles = DASHBOARD_ROLES
     scope = "org"
 
+    # The cross-organisation benchmark compares all ages only: the platform's age groups
+    # add up, so a per-age comparison could be subtracted (docs/datapolicy.md).
+    all_ages_only = False
+
     def load(
         self, access: ScopeAccess, *, kind: str | None = None, scope_id: int | None = None
     ) -> tuple[Figures, dict[str, Any]]:
         period, age = _filters(self.request)
+        if self.all_ages_only:
+            age = "all"
         period_key, as_of = period_as_of(period)
         snap = snapshot_get(
             kind=kind or access.kind,
@@ -314,6 +320,7 @@ class BenchmarkView(StatsMixin, TemplateView):
     """The organisation against all organisations on the platform (anonymised)."""
 
     template_name = "stats/benchmark.html"
+    all_ages_only = True
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         ctx = super().get_context_data(**kwargs)
@@ -327,16 +334,13 @@ class BenchmarkView(StatsMixin, TemplateView):
         )
         own, data = self.load(access)
         platform_access = ScopeAccess(ScopeKind.PLATFORM, org.pk, 0, True, _("All organisations"))
-        period, age = _filters(self.request)
+        period, _age = _filters(self.request)
         period_key, as_of = period_as_of(period)
         platform = benchmark_figures(
-            organisation=org,
-            period_key=period_key,
-            as_of=as_of,
-            age_group=age,
-            k=small_cell_k(org),
+            organisation=org, period_key=period_key, as_of=as_of, k=small_cell_k(org)
         )
         ctx.update(data)
+        ctx["ages"] = [(key, label) for key, label in data.get("ages", []) if key == "all"]
         ctx["platform"] = platform
         ctx["platform_rows"] = _table_rows(platform)
         ctx["platform_access"] = platform_access

@@ -79,3 +79,43 @@ def test_a_small_rest_is_hidden_and_a_large_rest_shown(
     body = _platform(client, org1.leader)
     assert body["active"]["episodes"] == 15
     assert body["active"]["ors_start"] == pytest.approx((8 * 15.0 + 7 * 30.0) / 15)
+
+
+def test_the_benchmark_is_for_all_ages_only(
+    client: Any, three: tuple[OrgPersonas, OrgPersonas, OrgPersonas]
+) -> None:
+    """The platform's age groups add up: a per-age benchmark could be subtracted."""
+    org1, _org2, _org3 = three
+    client.force_login(org1.leader)
+    url = reverse("api_stats_scope", kwargs={"scope": "platform", "scope_id": 0})
+    r = client.get(url, {"age_group": "child"})
+    assert r.status_code == 400 and "age_group" in r.json()
+    page = client.get(reverse("stats_benchmark"), {"age": "child"}).content.decode()
+    assert 'value="child"' not in page
+
+
+def test_a_trajectory_point_with_few_others_is_hidden(
+    client: Any, three: tuple[OrgPersonas, OrgPersonas, OrgPersonas]
+) -> None:
+    org1, org2, org3 = three
+    for i in range(8):  # own: 8 episodes with two sessions
+        ep = make_episode(
+            org1,
+            therapist=org1._extra[0] if i % 3 == 0 else org1.therapist_a,  # type: ignore[attr-defined]
+            code=f"T-{i}",
+            started_on=T - dt.timedelta(days=30),
+        )
+        record(ep, T - dt.timedelta(days=20), ors="15.0", srs="36.0")
+        record(ep, T - dt.timedelta(days=10), ors="20.0", srs="37.0")
+    _episodes(org2, 5, "B", ors="25.0")
+    ep = make_episode(org2, code="B2-1", started_on=T - dt.timedelta(days=30))
+    record(ep, T - dt.timedelta(days=20), ors="22.0", srs="36.0")
+    record(ep, T - dt.timedelta(days=10), ors="31.0", srs="38.0")  # the only other 2nd session
+    _episodes(org3, 5, "C", ors="25.0")
+    stats_recompute_all()
+    points = {p["session_number"]: p for p in _platform(client, org1.leader)["trajectory"]}
+    assert points[1]["n_ors"] == 19  # others 11: shown
+    assert 2 not in points  # platform n 9, own 8: the others' one client is not shown
+    # Org 2 (own n 1 at session 2, others 8) sees the point.
+    points2 = {p["session_number"]: p for p in _platform(client, org2.leader)["trajectory"]}
+    assert points2[2]["n_ors"] == 9
