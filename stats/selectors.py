@@ -12,6 +12,7 @@ import pandas as pd
 from django.utils import timezone
 
 from .anonymise import (
+    MIN_THERAPISTS_FOR_SCOPE,
     REASON_COMPLEMENTARY,
     REASON_FEW_THERAPISTS,
     may_show_therapist_spread,
@@ -397,10 +398,17 @@ def _figures_data(
                 trajectory.append(point)
         e_mask = mask.get("etr") or {}
         ended = int(etr.get("ended_evaluable") or 0)
-        for c in ("reaching_target", "dropout", "reaching_target_share", "dropout_share"):
-            if 0 < ended < k or c in e_mask:
-                etr[c] = None
-                etr_suppressed[c] = e_mask.get(c) or reason_small(k)
+        ended_hidden = 0 < ended < k or "ended_evaluable" in e_mask
+        for count, members in (
+            ("reaching_target", ("reaching_target", "reaching_target_share")),
+            ("dropout", ("dropout", "dropout_share")),
+        ):
+            # a part of a hidden base is hidden; so is a part of 1 … k−1 clients
+            part_small = 0 < int(etr.get(count) or 0) < k
+            for c in members:
+                if ended_hidden or part_small or c in e_mask:
+                    etr[c] = None
+                    etr_suppressed[c] = e_mask.get(c) or e_mask.get(count) or reason_small(k)
         if "ended_evaluable" in e_mask:
             etr["ended_evaluable"] = None
             etr_suppressed["ended_evaluable"] = e_mask["ended_evaluable"]
@@ -411,10 +419,13 @@ def _figures_data(
                 "relative_effect_size"
             ) or reason_small(k)
         i_mask = mask.get("implementation") or {}
+        # A month of 1 or 2 active therapists would show their own registration figures.
         implementation = [
             r
             for r in implementation
-            if not (0 < int(r["episodes"]) < k) and str(r["month"]) not in i_mask
+            if not (0 < int(r["episodes"]) < k)
+            and str(r["month"]) not in i_mask
+            and int(r.get("active_therapists") or 0) >= MIN_THERAPISTS_FOR_SCOPE
         ]
         # Per-therapist spread: only with >= 3 therapists, anonymous, each of >= k clients.
         spread = [r for r in spread if int(r.get("n_ors_change") or 0) >= k]

@@ -60,20 +60,16 @@ TRAJECTORY_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "n_ors": ("n_ors", ("n_ors",)),
     "n_srs": ("n_srs", ("n_srs",)),
 }
+# ETR: the ended episodes that can be judged, and within them those that reached the
+# target and those that dropped out — client counts each, like the outcome classes: a
+# count of 1 … k−1 is hidden (with its share), and complemented across the siblings.
 ETR_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "ended_evaluable": (
-        "ended_evaluable",
-        (
-            "ended_evaluable",
-            "reaching_target",
-            "dropout",
-            "reaching_target_share",
-            "dropout_share",
-        ),
-    ),
+    "ended_evaluable": ("ended_evaluable", ("ended_evaluable",)),
+    "reaching_target": ("reaching_target", ("reaching_target", "reaching_target_share")),
+    "dropout": ("dropout", ("dropout", "dropout_share")),
     "n_relative_effect": ("n_relative_effect", ("n_relative_effect", "relative_effect_size")),
 }
-ETR_COUNTS: tuple[str, ...] = ("ended_evaluable", "n_relative_effect")
+ETR_COUNTS: tuple[str, ...] = ("ended_evaluable", "reaching_target", "dropout", "n_relative_effect")
 IMPLEMENTATION_COUNTS: tuple[str, ...] = (
     "episodes",
     "sessions",

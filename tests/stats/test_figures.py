@@ -109,12 +109,18 @@ def test_small_etr_base_and_trajectory_points_are_hidden_for_anonymised_roles() 
     assert figs.trajectory == [
         {"session_number": 1, "ors_median": 18.0, "srs_median": None, "n_ors": 40.0, "n_srs": None}
     ]
-    assert (
-        figures_for(_snapshot([], etr_evaluable=5, n_therapists=3), anonymised=True, k=5).etr[
-            "reaching_target_share"
-        ]
-        == 0.75
+    # 5 ended: the base is shown, but 3 reached the target and 1 dropped out — client
+    # counts under k, hidden with their shares (like the outcome classes).
+    five = figures_for(_snapshot([], etr_evaluable=5, n_therapists=3), anonymised=True, k=5)
+    assert five.etr["ended_evaluable"] == 5
+    assert five.etr["reaching_target"] is None and five.etr["reaching_target_share"] is None
+    assert five.etr["dropout"] is None and five.etr["dropout_share"] is None
+    snap = _snapshot([], etr_evaluable=12, n_therapists=3)
+    snap.payload["etr"].update(
+        reaching_target=7, dropout=5, reaching_target_share=7 / 12, dropout_share=5 / 12
     )
+    twelve = figures_for(snap, anonymised=True, k=5)
+    assert twelve.etr["reaching_target"] == 7 and twelve.etr["dropout_share"] == 5 / 12
 
 
 def test_fixed_periods_end_on_the_last_completed_period() -> None:
@@ -124,3 +130,25 @@ def test_fixed_periods_end_on_the_last_completed_period() -> None:
     assert period_as_of("quarter", today) == ("2026-09-30", dt.date(2026, 9, 30))
     assert period_as_of("year", today) == ("2025-12-31", dt.date(2025, 12, 31))
     assert period_as_of("quarter", dt.date(2026, 2, 1))[1] == dt.date(2025, 12, 31)
+
+
+def test_a_month_of_fewer_than_three_active_therapists_is_not_shown() -> None:
+    """The implementation panel per month: with 1 or 2 active therapists the month's
+    registration shares are one or two persons' own figures."""
+    snap = _snapshot([], n_therapists=4)
+
+    def month(name: str, therapists: int) -> dict[str, Any]:
+        return {
+            "month": name,
+            "episodes": 20,
+            "sessions": 40,
+            "sessions_with_ors": 30,
+            "sessions_with_srs": 30,
+            "sessions_with_both": 25,
+            "active_therapists": therapists,
+        }
+
+    snap.payload["implementation"] = [month("2026-04", 2), month("2026-05", 3)]
+    figs = figures_for(snap, anonymised=True, k=5)
+    assert [r["month"] for r in figs.implementation] == ["2026-05"]
+    assert len(figures_for(snap, anonymised=False, k=5).implementation) == 2
