@@ -86,3 +86,21 @@ def test_bulk_mode_loads_many_sessions(db) -> None:
 
     total = sum(Session.objects.for_org(o).count() for o in orgs)
     assert 4500 <= total <= 5500  # "about" the number asked for
+
+
+def test_the_demo_shows_the_cross_organisation_benchmark(db, client) -> None:
+    """Three organisations with active and inactive episodes: the benchmark (at least 3
+    organisations per side, docs/datapolicy.md) has something to show in the demo."""
+    from django.urls import reverse
+
+    from datapolicy.models import User
+    from stats.services import stats_recompute_all
+
+    _load()
+    assert Organisation.objects.filter(slug="fjord").exists()
+    stats_recompute_all()
+    client.force_login(User.objects.get(username="leder-ung"))
+    body = client.get(reverse("api_stats_scope", kwargs={"scope": "platform", "scope_id": 0}))
+    data = body.json()
+    assert not data["hidden_reason"]
+    assert data["active"]["episodes"] and data["inactive"]["episodes"]

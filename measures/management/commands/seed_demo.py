@@ -53,6 +53,19 @@ NABO_ORG = (
     ["nabo-mette", "nabo-niels"],
 )
 
+# A third organisation: the cross-organisation benchmark needs at least three
+# (docs/datapolicy.md), and the demo should show it.
+FJORD_ORG = (
+    "fjord",
+    "Fjord Kommune",
+    [
+        ("boern", "Børne- og Ungerådgivningen", None, (0.2, 0.5, 0.3)),
+        ("voksen", "Voksenrådgivningen", None, (1.0, 0.0, 0.0)),
+    ],
+    ["fjord-ole", "fjord-pia", "fjord-rasmus", "fjord-sofie"],
+)
+DEMO_SLUGS = ("demo", "nabo", "fjord")
+
 
 class Command(BaseCommand):
     help = "Create the demo organisations, or bulk-load benchmark data with --sessions."
@@ -78,14 +91,15 @@ class Command(BaseCommand):
             took = time.perf_counter() - started
             self.stdout.write(f"Loaded {n} sessions in {took:.1f} s")
             return
-        if Organisation.objects.filter(slug__in=["demo", "nabo"]).exists():
+        if Organisation.objects.filter(slug__in=DEMO_SLUGS).exists():
             raise CommandError("The demo organisations exist already (use a fresh database).")
         with transaction.atomic():
             logins = self._demo_org(rng, DEMO_ORG, episodes_per_therapist=36, extra_roles=True)
             logins += self._demo_org(rng, NABO_ORG, episodes_per_therapist=10, extra_roles=True)
+            logins += self._demo_org(rng, FJORD_ORG, episodes_per_therapist=15, extra_roles=True)
         from measures.services import alerts_refresh_for_org
 
-        for org in Organisation.objects.filter(slug__in=["demo", "nabo"]):
+        for org in Organisation.objects.filter(slug__in=DEMO_SLUGS):
             alerts_refresh_for_org(org)
         self.stdout.write(
             self.style.SUCCESS(f"Demo data loaded. Logins (password: {DEMO_PASSWORD}):")
