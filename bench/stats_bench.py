@@ -56,6 +56,18 @@ CONCURRENCY = 16
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 
 
+def _rounded(obj: Any) -> Any:
+    """Figures as written out: at most 4 decimals (full float digits are noise, and a
+    run of ten of them can look like a CPR number, which no file of ours may hold)."""
+    if isinstance(obj, float):
+        return round(obj, 4)
+    if isinstance(obj, list | tuple):
+        return [_rounded(x) for x in obj]
+    if isinstance(obj, dict):
+        return {k: _rounded(v) for k, v in obj.items()}
+    return obj
+
+
 def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -196,7 +208,7 @@ def main() -> None:
         )
         ep, th, units, orgs = cur.fetchone()
     results.update(episodes=ep, therapists=th, units=units, organisations=orgs)
-    print(json.dumps(results, indent=1), flush=True)
+    print(json.dumps(_rounded(results), indent=1), flush=True)
 
     from stats.services import stats_mark_dirty, stats_recompute_all, stats_recompute_dirty
 
@@ -220,7 +232,7 @@ def main() -> None:
     results["rss_before_mb"] = rss_before
     # The forked second process of the full recompute (stats.services._ForkedPart).
     results["peak_rss_children_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({k: results[k] for k in list(results)[-9:]}, indent=1), flush=True)
+    print(json.dumps(_rounded({k: results[k] for k in list(results)[-9:]}), indent=1), flush=True)
 
     # 3: one new session -> its therapist, unit and organisation
     from clients.models import Episode
@@ -239,7 +251,7 @@ def main() -> None:
         incr.append(t)
     results["incremental_seconds"] = incr
     results["incremental_median"] = statistics.median(incr)
-    print("incremental", incr, flush=True)
+    print("incremental", _rounded(incr), flush=True)
 
     http_phase(results)
 
@@ -302,8 +314,14 @@ def http_phase(results: dict[str, Any]) -> None:
         server.terminate()
         server.wait(timeout=20)
     results["loadavg_end"] = os.getloadavg()
-    print(json.dumps({k: results[k] for k in ("trivial", "dashboard", "rps_ratio")}, indent=1))
-    (ROOT / "bench" / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    print(
+        json.dumps(
+            _rounded({k: results[k] for k in ("trivial", "dashboard", "rps_ratio")}), indent=1
+        )
+    )
+    (ROOT / "bench" / "results.json").write_text(
+        json.dumps(_rounded(results), indent=1, default=str)
+    )
 
 
 if __name__ == "__main__":
