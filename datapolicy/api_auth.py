@@ -61,9 +61,9 @@ def key_delegation_problem(*, creator: Any, user: Any, organisation: Organisatio
     """
     if creator is None:
         return _("The key's creator no longer has an account.")
-    user_roles = roles_of(user, organisation)
     if creator.pk == user.pk:
         return ""
+    user_roles = roles_of(user, organisation)
     if user_roles & CLIENT_LEVEL_ROLES:
         return _(
             "A key acting as a therapist or unit leader can only be created by that "
@@ -176,6 +176,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         now = timezone.now()
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
             ApiKey.dangerously_unscoped.filter(pk=key.pk).update(last_used_at=now)
+        # (a key acting as its creator, the common case, costs no extra query here)
         if key_delegation_problem(creator=key.created_by, user=key.user, organisation=org):
             raise exceptions.AuthenticationFailed(_("Invalid API key."))
         roles = frozenset(roles_of(key.user, org))

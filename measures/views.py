@@ -115,18 +115,28 @@ class SessionNewView(EpisodeMixin, View):
         )
 
 
-class SrsStartView(EpisodeMixin, View):
-    """At the end of the session: the SRS for a session that has none yet."""
+class SessionMixin(EpisodeMixin):
+    """One saved session of the therapist's own episodes (404 otherwise, also for a
+    colleague who reads the episode through a supervision grant)."""
 
     allowed_roles = THERAPIST
 
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        session = self.get_scoped_object(
-            Session.objects.for_user(request.user, self.organisation).filter(
-                episode__therapist=request.user
-            ),
+    def session(self, pk: int) -> Session:
+        user = self.request.user
+        session: Session = self.get_scoped_object(
+            Session.objects.for_user(user, self.organisation)
+            .filter(episode__therapist=user)
+            .select_related("episode__client"),
             pk=pk,
         )
+        return session
+
+
+class SrsStartView(SessionMixin, View):
+    """At the end of the session: the SRS for a session that has none yet."""
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        session = self.session(pk)
         if session.scores.filter(kind=ScaleKind.ALLIANCE).exists():
             messages.error(request, _("This session already has an SRS."))
             return redirect("episode_detail", pk=session.episode_id)
@@ -340,6 +350,17 @@ class DraftDiscardView(EpisodeMixin, View):
         return redirect("episode_detail", pk=episode.pk)
 
 
+def _paper_context(episode: Episode, form: PaperEntryForm, **extra: Any) -> dict[str, Any]:
+    """The paper form's template context (new entry and correction alike)."""
+    return {
+        "episode": episode,
+        "form": form,
+        "ors_items": [form[f"ors_{i}"] for i in range(1, 5)],
+        "srs_items": [form[f"srs_{i}"] for i in range(1, 5)],
+        **extra,
+    }
+
+
 def _form_scores(form: PaperEntryForm) -> dict[str, ScoreInput]:
     """The ORS and/or SRS typed into a paper-entry form (ValidationError names the field)."""
     scores: dict[str, ScoreInput] = {}
@@ -356,19 +377,10 @@ class PaperEntryView(EpisodeMixin, View):
     allowed_roles = THERAPIST
     template_name = "measures/paper_entry.html"
 
-    def context(self, episode: Episode, form: PaperEntryForm, **extra: Any) -> dict[str, Any]:
-        return {
-            "episode": episode,
-            "form": form,
-            "ors_items": [form[f"ors_{i}"] for i in range(1, 5)],
-            "srs_items": [form[f"srs_{i}"] for i in range(1, 5)],
-            **extra,
-        }
-
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         episode = self.episode(pk, write=True)
         self.log_view(episode)
-        return render(request, self.template_name, self.context(episode, PaperEntryForm()))
+        return render(request, self.template_name, _paper_context(episode, PaperEntryForm()))
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         episode = self.episode(pk, write=True)
@@ -401,26 +413,9 @@ class PaperEntryView(EpisodeMixin, View):
         return render(
             request,
             self.template_name,
-            self.context(episode, form, ask_same_date=ask_same_date),
+            _paper_context(episode, form, ask_same_date=ask_same_date),
             status=400,
         )
-
-
-class SessionMixin(EpisodeMixin):
-    """One saved session of the therapist's own episodes (404 otherwise, also for a
-    colleague who reads the episode through a supervision grant)."""
-
-    allowed_roles = THERAPIST
-
-    def session(self, pk: int) -> Session:
-        user = self.request.user
-        session: Session = self.get_scoped_object(
-            Session.objects.for_user(user, self.organisation)
-            .filter(episode__therapist=user)
-            .select_related("episode__client"),
-            pk=pk,
-        )
-        return session
 
 
 def _correction_initial(session: Session) -> dict[str, Any]:
@@ -444,14 +439,7 @@ class SessionEditView(SessionMixin, View):
     def render_form(
         self, session: Session, form: PaperEntryForm, status: int = 200, **extra: Any
     ) -> HttpResponse:
-        context = {
-            "episode": session.episode,
-            "session": session,
-            "form": form,
-            "ors_items": [form[f"ors_{i}"] for i in range(1, 5)],
-            "srs_items": [form[f"srs_{i}"] for i in range(1, 5)],
-            **extra,
-        }
+        context = _paper_context(session.episode, form, session=session, **extra)
         return render(self.request, self.template_name, context, status=status)
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
