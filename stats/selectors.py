@@ -508,7 +508,14 @@ def benchmark_organisations(period_key: str, as_of: date) -> dict[str, int]:
     }
 
 
-def benchmark_figures(*, organisation: Any, period_key: str, as_of: date, k: int) -> Figures:
+def benchmark_figures(
+    *,
+    organisation: Any,
+    period_key: str,
+    as_of: date,
+    k: int,
+    own_snapshot: StatsSnapshot | None = None,
+) -> Figures:
     """The platform's anonymised figures as ``organisation`` may compare with them.
 
     The platform is its own figures plus the other organisations'; a viewer knows their
@@ -540,7 +547,8 @@ def benchmark_figures(*, organisation: Any, period_key: str, as_of: date, k: int
         for side in ("active", "inactive"):
             hidden["suppressed"][side] = dict.fromkeys(STATISTICS_COLUMNS, REASON_FEW_ORGANISATIONS)
         return Figures(snapshot=psnap, anonymised=True, k=k, **hidden)
-    osnap = snapshot_get(
+    # The organisation's snapshot of this period (all ages), when the caller has it.
+    osnap = own_snapshot or snapshot_get(
         kind=ScopeKind.ORGANISATION,
         organisation_id=organisation.pk,
         scope_id=organisation.pk,

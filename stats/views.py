@@ -337,7 +337,11 @@ class BenchmarkView(StatsMixin, TemplateView):
         period, _age = _filters(self.request)
         period_key, as_of = period_as_of(period)
         platform = benchmark_figures(
-            organisation=org, period_key=period_key, as_of=as_of, k=small_cell_k(org)
+            organisation=org,
+            period_key=period_key,
+            as_of=as_of,
+            k=small_cell_k(org),
+            own_snapshot=own.snapshot,
         )
         ctx.update(data)
         ctx["ages"] = [(key, label) for key, label in data.get("ages", []) if key == "all"]
