@@ -16,7 +16,11 @@ compared (each report's own complementary suppression already keeps its hidden c
 underivable from its shown ones).
 
 To compare episode sets, each report keeps an internal **fingerprint** of the episodes
-behind each published cell *as of freezing* (what was published, not what the data says
+behind each published cell *as of freezing* — of each episode together with its state
+(stats.publications.state_hashes: its sessions, closing, unit, therapist, age group at
+the report's date), so that the same episodes with 1 … k−1 changed figures (a session
+entered late; a report of a running period frozen again on a later day) count as a
+difference too — (what was published, not what the data says
 today: later entries and retention would change a recomputed set). It holds keyed
 digests (BLAKE2b keyed with a key derived from ``SECRET_KEY`` and the organisation, 64
 bits), never episode ids, and is never exported, shown or sent by the API. Reports
@@ -40,9 +44,11 @@ import pandas as pd
 from django.db.models import Q
 from django.utils.crypto import salted_hmac
 
+from stats.publications import state_hashes
+
 from .models import Organisation, Report
 
-FINGERPRINT_VERSION = 1
+FINGERPRINT_VERSION = 2
 
 # The report's columns grouped by the episodes they rest on (the suppression families of
 # stats.anonymise.STAT_FAMILIES restricted to the report's columns), with the episodes of
@@ -95,7 +101,7 @@ def published_cells(figures: dict[str, Any]) -> list[str]:
 # --- Keyed digests --------------------------------------------------------------------
 
 
-def _key(organisation_id: int) -> bytes:
+def episode_key(organisation_id: int) -> bytes:
     return salted_hmac(
         "fitplatform.datapolicy.report-fingerprint", str(organisation_id), algorithm="sha256"
     ).digest()
@@ -105,13 +111,20 @@ def _key_id(key: bytes) -> str:
     return hashlib.blake2b(b"key-id", key=key, digest_size=8).hexdigest()
 
 
-def _digests(key: bytes, episode_ids: Iterable[int]) -> np.ndarray:
+def episode_digests(
+    key: bytes, episode_ids: Iterable[int], states: Iterable[int] | None = None
+) -> np.ndarray:
+    """Keyed 64-bit digests of episode ids — with ``states``, of (id, state hash), so that
+    the same episode with other figures (a later session, a closing) is another digest."""
+    texts = (
+        [str(int(i)) for i in episode_ids]
+        if states is None
+        else [f"{int(i)}:{int(s)}" for i, s in zip(episode_ids, states, strict=True)]
+    )
     return np.array(
         [
-            int.from_bytes(
-                hashlib.blake2b(str(int(i)).encode(), key=key, digest_size=8).digest(), "little"
-            )
-            for i in episode_ids
+            int.from_bytes(hashlib.blake2b(t.encode(), key=key, digest_size=8).digest(), "little")
+            for t in texts
         ],
         dtype=np.uint64,
     )
@@ -141,7 +154,7 @@ def _fingerprint(
     frame: pd.DataFrame,
     episodes: pd.DataFrame | None,
 ) -> Fingerprint:
-    key = _key(organisation_id)
+    key = episode_key(organisation_id)
     cells = published_cells(figures)
     if episodes is None or episodes.empty or not cells:
         return Fingerprint(
@@ -164,7 +177,12 @@ def _fingerprint(
                 episodes["active"].astype(bool) == (part == "active")
             )
             members[:, j] = mask.to_numpy(dtype=bool)
-    digests = _digests(key, ids)
+    # Value-aware: an episode whose state at the report's date differs (a session entered
+    # late, a later report of a running period) is another digest, so two reports with the
+    # same episodes but 1 … k−1 changed ones differ by those (v2; v1 compared ids only).
+    as_of = pd.Timestamp(figures.get("as_of") or frame["session_date"].max()).date()
+    states = state_hashes(frame, as_of=as_of, key=key).reindex(ids).to_numpy(dtype=np.uint64)
+    digests = episode_digests(key, ids, states)
     order = np.argsort(digests, kind="stable")
     digests, members = digests[order], members[order]
     unique = np.ones(len(digests), dtype=bool)
@@ -210,7 +228,7 @@ def build_fingerprint(
 def fingerprint_of(report: Report) -> Fingerprint:
     """The report's stored fingerprint, or — for a report frozen before fingerprints or
     under another SECRET_KEY — its sets recomputed from its selection (best effort)."""
-    key_id = _key_id(_key(report.organisation_id))
+    key_id = _key_id(episode_key(report.organisation_id))
     blob = bytes(report.episode_fingerprint or b"")
     if blob:
         try:

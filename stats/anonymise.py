@@ -153,7 +153,7 @@ def suppress_table(
     partition_levels: Sequence[str] | None = None,
     sibling_sets: tuple[np.ndarray, np.ndarray] | None = None,
     prehidden: np.ndarray | None = None,
-    prehidden_reason: str = REASON_FEW_THERAPISTS,
+    prehidden_reason: str | np.ndarray = REASON_FEW_THERAPISTS,
     families: Mapping[str, tuple[str, Sequence[str]]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Small-cell suppression with complementary suppression (see module docstring).
@@ -167,7 +167,8 @@ def suppress_table(
     ``sibling_sets``: further sets of rows that add up (e.g. a parent unit, its child units
     and its own direct episodes), as pairs (set id, row position) — see
     :func:`_complement_sets`. ``prehidden``: rows hidden entirely before anything else
-    (reason ``prehidden_reason``; e.g. a scope of fewer than 3 therapists); they count as
+    (reason ``prehidden_reason``, one string or one per row; e.g. a scope of fewer than 3
+    therapists); they count as
     hidden cells for the complementary rule like any other. ``families``: the families to
     use instead of :data:`STAT_FAMILIES` (name → (client-count column, member columns));
     with ``count_col=None`` there is no row-level family.
@@ -269,7 +270,11 @@ def suppress_table(
             out.loc[hidden_df[name].to_numpy(), col] = np.nan
             reasons.loc[primary, col] = reason_small(k)
             reasons.loc[extra, col] = REASON_COMPLEMENTARY
-            reasons.loc[pre, col] = prehidden_reason
+            reasons.loc[pre, col] = (
+                prehidden_reason[pre]
+                if isinstance(prehidden_reason, np.ndarray)
+                else prehidden_reason
+            )
     # rule 4: percentage effect size reveals the start when the change is shown
     if "effect_size_pct" in out.columns and "ors_start" in fams:
         ors_hidden = hidden_df["ors_start"].to_numpy()

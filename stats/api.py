@@ -29,7 +29,7 @@ from .models import CURRENT, ScopeKind
 from .permissions import DASHBOARD_ROLES, scope_access, small_cell_k
 from .selectors import (
     AGE_FILTERS,
-    PERIODS,
+    ANONYMISED_PERIODS,
     Figures,
     benchmark_figures,
     figures_for,
@@ -145,7 +145,14 @@ class StatsScopeAPIView(TenantAPIMixin, APIView):  # type: ignore[misc]
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("as_of", str, description="reference date YYYY-MM-DD (default today)"),
+            OpenApiParameter(
+                "as_of",
+                str,
+                description=(
+                    "reference date YYYY-MM-DD (default: today for own figures, the end of "
+                    "the last closed month for anonymised ones)"
+                ),
+            ),
             OpenApiParameter("age_group", str, enum=list(AGE_FILTERS)),
         ],
         responses=StatsResponseSerializer,
@@ -155,6 +162,7 @@ class StatsScopeAPIView(TenantAPIMixin, APIView):  # type: ignore[misc]
             raise NotFound
         today = timezone.localdate()
         raw = request.query_params.get("as_of")
+        as_of: dt.date | None = None
         if raw:
             try:
                 as_of = dt.date.fromisoformat(raw)
@@ -162,8 +170,6 @@ class StatsScopeAPIView(TenantAPIMixin, APIView):  # type: ignore[misc]
                 raise ValidationError({"as_of": [_("Use the format YYYY-MM-DD.")]}) from None
             if as_of > today:
                 raise ValidationError({"as_of": [_("The reference date cannot be in the future.")]})
-        else:
-            as_of = today
         age = request.query_params.get("age_group", "all")
         if age not in AGE_FILTERS:
             raise ValidationError(
@@ -178,25 +184,30 @@ class StatsScopeAPIView(TenantAPIMixin, APIView):  # type: ignore[misc]
             raise NotFound from None
         except PermissionDenied:
             raise DRFPermissionDenied from None
-        # SECURITY: anonymised figures only for the fixed reference dates the pages offer
-        # (today and the ends of the fixed periods); two arbitrary dates a few days apart
-        # could otherwise be subtracted to isolate one client's scores.
-        if access.anonymised and as_of != today:
-            allowed = {period_as_of(p, today)[1] for p in PERIODS}
+        if access.anonymised:
+            # SECURITY: anonymised figures only at the closed month-ends the pages offer,
+            # published once (stats.publications); today or arbitrary dates could be
+            # subtracted from them to isolate the clients who came in between.
+            allowed = {period_as_of(p, today)[1] for p in ANONYMISED_PERIODS}
+            if as_of is None:
+                as_of = period_as_of(ANONYMISED_PERIODS[0], today)[1]
             if as_of not in allowed:
                 dates = ", ".join(sorted(d.isoformat() for d in allowed))
                 raise ValidationError(
                     {
                         "as_of": [
                             _(
-                                "Anonymised figures are available for today and the ends of "
-                                "the fixed periods only: %(dates)s"
+                                "Anonymised figures are published for closed months only, "
+                                "at these reference dates: %(dates)s"
                             )
                             % {"dates": dates}
                         ]
                     }
                 )
-        period_key = CURRENT if as_of == today else as_of.isoformat()
+            period_key = as_of.isoformat()
+        else:
+            as_of = as_of or today
+            period_key = CURRENT if as_of == today else as_of.isoformat()
         if access.kind == ScopeKind.PLATFORM:
             # The cross-organisation benchmark, as this organisation may compare with it:
             # all ages only (the platform's age groups add up; docs/datapolicy.md).

@@ -87,3 +87,36 @@ class RecomputeRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} run {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Publication(models.Model):
+    """An organisation's (or, with ``organisation_id`` 0, the platform's) anonymised
+    figures at one closed month-end, published once (stats.publications).
+
+    Created the first time the figures of that reference date are shown to anyone; from
+    then on the unit, organisation and platform snapshots of that date are frozen (never
+    recomputed), and the suppression of the figures takes every earlier publication of
+    the same organisation into account. ``fingerprint`` is internal (keyed digests of the
+    episodes and of their state, never episode ids or scores) and never shown or exported.
+    """
+
+    organisation_id = models.BigIntegerField()  # 0 = the platform
+    period_key = models.CharField(max_length=16)  # the ISO month-end
+    as_of = models.DateField()
+    created_at = models.DateTimeField()
+    episodes = models.PositiveIntegerField(default=0)
+    fingerprint = models.BinaryField()
+    # What this publication holds back against the earlier ones, per k (computed once: the
+    # earlier publications never change): {"5": [[node, age, [change columns]], ...]}.
+    held = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation_id", "period_key"], name="stats_publication_unique"
+            )
+        ]
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"publication {self.organisation_id}@{self.period_key}"

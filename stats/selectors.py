@@ -22,10 +22,14 @@ from .anonymise import (
 from .engine import STATISTICS_COLUMNS
 from .etr import EtrModel, etr_fit
 from .frames import org_stats_settings, sessions_frame_for_org
-from .models import CURRENT, ScopeKind, StatsSnapshot
+from .models import CURRENT, Publication, ScopeKind, StatsSnapshot
+from .publications import REASON_CHANGED
 from .siblings import AGES, Tree, family_masks
 
 PERIODS = ("all", "month", "quarter", "year")
+# Anonymised figures (units, the organisation, the platform) exist at closed month-ends
+# only: "all" (until today) is not offered (stats.publications).
+ANONYMISED_PERIODS = ("month", "quarter", "year")
 AGE_FILTERS = ("all", "adult", "youth", "child")
 
 
@@ -142,6 +146,7 @@ class SiblingFamily:
     as_of: date
     unit_parent: dict[int, int | None]
     version: str
+    publication_id: int = 0  # stats.models.Publication of this date (0: none yet)
 
     @property
     def kinds(self) -> list[str]:
@@ -170,6 +175,7 @@ def _family_version(
     family: SiblingFamily, rows: dict[tuple[str, int, str], tuple[date, Any]]
 ) -> str:
     h = hashlib.sha1(usedforsecurity=False)
+    h.update(f"p{family.publication_id};".encode())
     for key in sorted(family.required()):
         at = rows.get(key, (None, None))[1]
         h.update(f"{key}={at.timestamp() if at else '-'};".encode())
@@ -186,12 +192,27 @@ def sibling_family(snapshot: StatsSnapshot) -> SiblingFamily:
     without its payload)."""
     from datapolicy.models import Unit
 
+    from .services import publication_ensure
+
+    if snapshot.period_key == CURRENT:
+        # SECURITY: anonymised figures exist for closed month-ends only (two "today"s, or
+        # today and a month-end, could be subtracted: stats.publications).
+        raise ValueError("anonymised figures are published for closed month-ends only")
     platform = snapshot.scope_kind == ScopeKind.PLATFORM
     org_id = 0 if platform else int(snapshot.organisation_id)
     parent: dict[int, int | None] = (
         {} if platform else dict(Unit.objects.for_org(org_id).values_list("id", "parent_id"))
     )
     family = SiblingFamily(org_id, snapshot.period_key, snapshot.as_of, parent, "")
+    publication = publication_ensure(
+        organisation_id=org_id,
+        period_key=snapshot.period_key,
+        as_of=snapshot.as_of,
+        required=family.required(),
+    )
+    family = SiblingFamily(
+        org_id, snapshot.period_key, snapshot.as_of, parent, "", int(publication.pk)
+    )
 
     def listing() -> dict[tuple[str, int, str], tuple[date, Any]]:
         return {
@@ -218,7 +239,12 @@ def sibling_family(snapshot: StatsSnapshot) -> SiblingFamily:
         )
         rows = listing()
     return SiblingFamily(
-        org_id, snapshot.period_key, snapshot.as_of, parent, _family_version(family, rows)
+        org_id,
+        snapshot.period_key,
+        snapshot.as_of,
+        parent,
+        _family_version(family, rows),
+        int(publication.pk),
     )
 
 
@@ -257,7 +283,9 @@ def _family_masks(
         parts[key] = dict(zip(_PART_FIELDS, values, strict=True))
         computed[key] = (as_of, at)
     version = _family_version(family, computed)
-    masks = family_masks(parts, family.tree, k=k)
+    masks = family_masks(
+        parts, family.tree, k=k, held=publication_held(family, k), held_reason=REASON_CHANGED
+    )
     for key, mask in masks.items():
         at = computed.get(key, (None, None))[1]
         mask["computed_at"] = at.timestamp() if at else None
@@ -266,6 +294,59 @@ def _family_masks(
         FIGURES_CACHE_SECONDS,
     )
     return masks, parts
+
+
+def publication_held(family: SiblingFamily, k: int) -> dict[tuple[str, str], set[str]]:
+    """What the family's publication must hold back so that it cannot be subtracted from
+    any earlier publication of the organisation (stats.publications), computed once per
+    k and stored with the publication (the earlier ones never change)."""
+    from .publications import decode, held_between, merge_held
+
+    publication = Publication.objects.filter(pk=family.publication_id).first()
+    if publication is None:
+        return {}
+    stored = (publication.held or {}).get(str(k))
+    if stored is None:
+        held: dict[tuple[str, str], set[str]] = {}
+        earlier = Publication.objects.filter(
+            organisation_id=publication.organisation_id,
+            created_at__lte=publication.created_at,
+        ).exclude(pk=publication.pk)
+        earlier = earlier.exclude(created_at=publication.created_at, pk__gt=publication.pk)
+        new = decode(publication.fingerprint)
+        for old in earlier.only("fingerprint"):
+            merge_held(held, held_between(decode(old.fingerprint), new, family.tree, k=k))
+        stored = [[node, age, sorted(cols)] for (node, age), cols in sorted(held.items())]
+        Publication.objects.filter(pk=publication.pk).update(
+            held={**(publication.held or {}), str(k): stored}
+        )
+    return {(str(node), str(age)): set(cols) for node, age, cols in stored}
+
+
+def benchmark_held(publication: Publication, organisation_id: int, k: int) -> set[str]:
+    """The benchmark's sides ("active", "inactive", "values" = both) that a viewer from
+    ``organisation_id`` must not see at this platform publication: where the *other*
+    organisations' change since an earlier platform publication is 1 … k−1 episodes (the
+    viewer knows their own change). Computed once per organisation and k, stored."""
+    from .publications import decode, others_changed
+
+    slot = f"o{int(organisation_id)}:{k}"
+    stored = (publication.held or {}).get(slot)
+    if stored is None:
+        hidden: set[str] = set()
+        earlier = (
+            Publication.objects.filter(organisation_id=0, created_at__lte=publication.created_at)
+            .exclude(pk=publication.pk)
+            .exclude(created_at=publication.created_at, pk__gt=publication.pk)
+        )
+        new = decode(publication.fingerprint)
+        for old in earlier.only("fingerprint"):
+            counts = others_changed(decode(old.fingerprint), new, organisation_id)
+            hidden |= {c for c, n in counts.items() if 0 < n < k}
+        stored = sorted(hidden)
+        publication.held = {**(publication.held or {}), slot: stored}
+        Publication.objects.filter(pk=publication.pk).update(held=publication.held)
+    return set(stored)
 
 
 def figures_for(
@@ -588,8 +669,22 @@ def benchmark_figures(
                 if name == "ors_start" and table[side].get("effect_size_pct") is not None:
                     table[side]["effect_size_pct"] = None  # the % reveals the start
                     suppressed[side]["effect_size_pct"] = REASON_OTHERS_SMALL
+    # Across dates: the others' change since an earlier platform publication.
+    publication = Publication.objects.filter(organisation_id=0, period_key=period_key).first()
+    held = benchmark_held(publication, organisation.pk, k) if publication else set()
+    for side in ("active", "inactive"):
+        if "values" in held or side in held:
+            for c in STATISTICS_COLUMNS:
+                if table[side].get(c) is not None:
+                    table[side][c] = None
+                    suppressed[side][c] = REASON_CHANGED
     etr = dict(platform.etr)
     etr_suppressed = dict(platform.etr_suppressed)
+    if held & {"values", "inactive"}:  # ETR rests on ended (inactive) episodes
+        for c in ETR_SHOWN:
+            if etr.get(c) is not None:
+                etr[c] = None
+                etr_suppressed[c] = REASON_CHANGED
     p_etr = (psnap.payload or {}).get("etr") or {}
     o_etr = (osnap.payload or {}).get("etr") or {}
     for count, members in (
@@ -612,7 +707,7 @@ def benchmark_figures(
         int(pt["session_number"]): pt for pt in (psnap.payload or {}).get("trajectory") or []
     }
     trajectory = []
-    for point in platform.trajectory:
+    for point in [] if "values" in held else platform.trajectory:
         point = dict(point)
         number = int(point["session_number"])
         full, own = p_points.get(number) or {}, own_points.get(number) or {}

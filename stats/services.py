@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import pickle
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from datapolicy.models import Organisation, Unit
@@ -46,7 +48,7 @@ from .etr import (
     ors_points,
 )
 from .frames import org_stats_settings, sessions_frame_bulk
-from .models import CURRENT, DirtyScope, RecomputeRun, ScopeKind, StatsSnapshot
+from .models import CURRENT, DirtyScope, Publication, RecomputeRun, ScopeKind, StatsSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -709,8 +711,11 @@ def stats_recompute_all(*, as_of: date | None = None) -> int:
         n = snapshots_store(payloads, as_of=as_of, period_key=CURRENT, age_group="all", now=now)
         # A scope without sessions any more (all deleted) has no figures: drop its row.
         StatsSnapshot.objects.filter(period_key=CURRENT, computed_at__lt=now).delete()
-        # Snapshots of other filters and fixed dates are recomputed on demand from now on.
-        StatsSnapshot.objects.exclude(period_key=CURRENT, age_group="all").delete()
+        # Snapshots of other filters and fixed dates are recomputed on demand from now on,
+        # except the published (frozen) ones.
+        StatsSnapshot.objects.exclude(period_key=CURRENT, age_group="all").exclude(
+            pk__in=_published_snapshots().values("pk")
+        ).delete()
         DirtyScope.objects.all().delete()
         RecomputeRun.objects.filter(pk=run.pk).update(finished_at=timezone.now(), scopes=n)
     log.info("stats full recompute: %d snapshots (run %d)", n, run.pk)  # counts only
@@ -811,7 +816,9 @@ def stats_recompute_dirty(*, as_of: date | None = None) -> int:
         for kind, oid, sid, _ in {(m[1], m[2], m[3], 0) for m in marks}:
             StatsSnapshot.objects.filter(
                 scope_kind=kind, organisation_id=oid, scope_id=sid
-            ).exclude(period_key=CURRENT, age_group="all").delete()
+            ).exclude(period_key=CURRENT, age_group="all").exclude(
+                pk__in=_published_snapshots().values("pk")
+            ).delete()
         for _id, _kind, _oid, _sid, at in marks:
             DirtyScope.objects.filter(pk=_id, marked_at=at).delete()
         RecomputeRun.objects.filter(pk=run.pk).update(finished_at=timezone.now(), scopes=n)
@@ -858,11 +865,13 @@ def stats_compute_family(
     period_key: str,
     as_of: date,
     wanted: Iterable[tuple[str, int, str]],
+    frame: pd.DataFrame | None = None,
 ) -> int:
     """Compute and store several scopes' snapshots of one organisation (or, with
     ``organisation_id`` 0, the platform) for one period in one go: the siblings that the
-    anonymisation of a unit or organisation needs (stats.siblings). One frame read, one
-    vectorised computation per age group; a scope without sessions gets empty figures."""
+    anonymisation of a unit or organisation needs (stats.siblings). One frame read (or
+    the caller's ``frame`` of the same organisation), one vectorised computation per age
+    group; a scope without sessions gets empty figures."""
     by_age: dict[str, set[tuple[str, int]]] = defaultdict(set)
     for kind, sid, age in wanted:
         if age not in AGE_FILTERS:
@@ -872,7 +881,8 @@ def stats_compute_family(
         return 0
     platform = organisation_id == 0
     ctx = context_for(None if platform else [organisation_id])
-    frame = sessions_frame_bulk(None if platform else [organisation_id])
+    if frame is None:
+        frame = sessions_frame_bulk(None if platform else [organisation_id])
     n = 0
     for age, scopes in by_age.items():
         sel = Selection(
@@ -888,6 +898,110 @@ def stats_compute_family(
             out[key] = payloads.get(key) or empty_payload(kind, organisation_id, sid, as_of)
         n += snapshots_store(out, as_of=as_of, period_key=period_key, age_group=age)
     return n
+
+
+def publication_ensure(
+    *,
+    organisation_id: int,
+    period_key: str,
+    as_of: date,
+    required: Iterable[tuple[str, int, str]],
+) -> Publication:
+    """The publication of an organisation's (0: the platform's) anonymised figures at a
+    closed month-end: created once (stats.publications), with every unit, organisation
+    (or platform) snapshot of that date computed from the same read as its fingerprint.
+    From then on those snapshots are frozen (see the recompute jobs)."""
+    from datapolicy.differencing import episode_key
+
+    from .publications import encode, episode_states
+
+    if period_key == CURRENT:
+        raise ValueError("anonymised figures are published for closed month-ends only")
+    found = Publication.objects.filter(
+        organisation_id=organisation_id, period_key=period_key
+    ).first()
+    if found is not None:
+        return found
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:  # one publisher per organisation and date
+                lock = zlib.crc32(f"{organisation_id}:{period_key}".encode()) & 0x7FFF_FFFF
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [0x5075_626C, lock])
+        found = Publication.objects.filter(
+            organisation_id=organisation_id, period_key=period_key
+        ).first()
+        if found is not None:
+            return found
+        platform = organisation_id == 0
+        frame = sessions_frame_bulk(None if platform else [organisation_id])
+        stats_compute_family(
+            organisation_id=organisation_id,
+            period_key=period_key,
+            as_of=as_of,
+            wanted=required,
+            frame=frame,
+        )
+        ctx = context_for(None if platform else [organisation_id])
+        states = episode_states(
+            frame, as_of=as_of, key=episode_key(organisation_id), settings=ctx.settings
+        )
+        publication = Publication.objects.create(
+            organisation_id=organisation_id,
+            period_key=period_key,
+            as_of=as_of,
+            created_at=timezone.now(),
+            episodes=len(states.digest),
+            fingerprint=encode(states),
+        )
+    log.info("stats publication %d created (%d episodes)", publication.pk, publication.episodes)
+    return publication
+
+
+def stats_publish_closed_month(*, today: date | None = None) -> int:
+    """Nightly: publish the last closed month-end of every active organisation and of the
+    platform where it is not published yet (a no-op on most nights), so that a month's
+    anonymised figures are fixed on the first night after it closes rather than at the
+    first view. Returns how many publications were created."""
+    from .selectors import ANONYMISED_PERIODS, period_as_of
+
+    today = today or timezone.localdate()
+    period_key, as_of = period_as_of(ANONYMISED_PERIODS[0], today)
+    done = set(
+        Publication.objects.filter(period_key=period_key).values_list("organisation_id", flat=True)
+    )
+    wanted: dict[int, list[tuple[str, int, str]]] = {}
+    for org_id in Organisation.objects.filter(is_active=True).values_list("pk", flat=True):
+        if org_id in done:
+            continue
+        units = Unit.dangerously_unscoped.filter(organisation_id=org_id).values_list(
+            "pk", flat=True
+        )
+        wanted[org_id] = [
+            (str(kind), int(sid), age)
+            for kind, sid in [(ScopeKind.ORGANISATION, org_id)]
+            + [(ScopeKind.UNIT, u) for u in units]
+            for age in AGE_FILTERS
+        ]
+    if 0 not in done:
+        wanted[0] = [(str(ScopeKind.PLATFORM), 0, age) for age in AGE_FILTERS]
+    for org_id, required in wanted.items():
+        publication_ensure(
+            organisation_id=org_id, period_key=period_key, as_of=as_of, required=required
+        )
+    return len(wanted)
+
+
+def _published_snapshots() -> Any:
+    """The frozen snapshots: unit, organisation and platform figures of a published date."""
+    return StatsSnapshot.objects.filter(
+        scope_kind__in=[ScopeKind.UNIT, ScopeKind.ORGANISATION, ScopeKind.PLATFORM]
+    ).filter(
+        Exists(
+            Publication.objects.filter(
+                organisation_id=OuterRef("organisation_id"), period_key=OuterRef("period_key")
+            )
+        )
+    )
 
 
 def empty_payload(kind: str, organisation_id: int, scope_id: int, as_of: date) -> dict[str, Any]:

@@ -158,10 +158,34 @@ def _full_index(nodes: list[str], extra: dict[str, list[Any]]) -> pd.MultiIndex:
     )
 
 
-def _prehidden(index: pd.MultiIndex, few: set[tuple[str, str]]) -> np.ndarray:
+def _prehidden(
+    index: pd.MultiIndex,
+    few: set[tuple[str, str]],
+    held: Mapping[tuple[str, str], set[str]],
+    held_reason: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(hidden rows, their reasons): rows of fewer than 3 therapists, and rows an earlier
+    publication holds back (stats.publications; in the statistics table per side — its
+    ``active`` level — elsewhere any held change hides the row)."""
     node = index.get_level_values("node")
     age = index.get_level_values("age")
-    return np.fromiter(((n, a) in few for n, a in zip(node, age, strict=True)), bool, len(node))
+    side = (
+        index.get_level_values("active")
+        if "active" in index.names
+        else np.full(len(node), None, dtype=object)
+    )
+    hide = np.zeros(len(node), dtype=bool)
+    reason = np.full(len(node), None, dtype=object)
+    for i, (n, a, act) in enumerate(zip(node, age, side, strict=True)):
+        if (n, a) in few:
+            hide[i], reason[i] = True, REASON_FEW_THERAPISTS
+            continue
+        h = held.get((n, a))
+        if not h:
+            continue
+        if act is None or "values" in h or ("active" if act else "inactive") in h:
+            hide[i], reason[i] = True, held_reason
+    return hide, reason
 
 
 def _reasons_by(reasons: pd.DataFrame) -> dict[tuple, dict[str, str]]:
@@ -182,6 +206,8 @@ def family_masks(
     tree: Tree,
     *,
     k: int,
+    held: Mapping[tuple[str, str], set[str]] | None = None,
+    held_reason: str = "",
 ) -> dict[PartKey, dict[str, Any]]:
     """What to hide in every published node × age group of one family (one period).
 
@@ -192,6 +218,10 @@ def family_masks(
     → reason), ``trajectory`` (session number → {"n_ors"/"n_srs": reason}), ``etr``
     (column → reason), ``implementation`` (month → reason), ``quality`` (column →
     reason).
+
+    ``held``: (node name, age) → the changes since an earlier publication that must not be
+    shown (stats.publications.held_between: "active", "inactive", "values"); those rows
+    are hidden with ``held_reason`` and count as hidden cells for the complements.
     """
     nodes = tree.nodes()
     published = {node_name(*n): n for n in tree.published}
@@ -251,11 +281,13 @@ def family_masks(
         grid = grid.astype(float)
         # A prehidden row without clients (e.g. an empty direct node) protects nothing:
         # the complementary rule counts only non-zero hidden cells.
+        pre, pre_reason = _prehidden(grid.index, few, held or {}, held_reason)
         _out, reasons = suppress_table(
             grid,
             k=k,
             sibling_sets=_sets_for(grid.index, tree),
-            prehidden=_prehidden(grid.index, few),
+            prehidden=pre,
+            prehidden_reason=pre_reason,
             **kwargs,
         )
         return _reasons_by(reasons)

@@ -45,6 +45,13 @@ def stats_recompute_all_task() -> int:
 
 
 @shared_task(acks_late=True, ignore_result=True)
+def stats_publish_task() -> int:
+    from .services import stats_publish_closed_month
+
+    return stats_publish_closed_month()
+
+
+@shared_task(acks_late=True, ignore_result=True)
 def stats_refresh_alerts_task() -> int:
     from .services import stats_refresh_alerts_all
 

@@ -25,6 +25,7 @@ from .models import ScopeKind
 from .permissions import DASHBOARD_ROLES, ORG_WIDE_ROLES, ScopeAccess, scope_access, small_cell_k
 from .selectors import (
     AGE_FILTERS,
+    ANONYMISED_PERIODS,
     PERIODS,
     Figures,
     benchmark_figures,
@@ -43,14 +44,16 @@ def _export_base(kind: str, scope_id: int) -> str:
     return url[: -len("t.csv")]
 
 
-def period_choices() -> list[tuple[str, str]]:
+def period_choices(anonymised: bool = False) -> list[tuple[str, str]]:
+    """The periods a page offers: anonymised figures only at closed month-ends
+    (stats.publications), one's own also until today."""
     labels = {
         "all": _("Until today"),
         "month": _("Last month"),
         "quarter": _("Last quarter"),
         "year": _("Last year"),
     }
-    return [(p, labels[p]) for p in PERIODS]
+    return [(p, labels[p]) for p in (ANONYMISED_PERIODS if anonymised else PERIODS)]
 
 
 def age_choices() -> list[tuple[str, str]]:
@@ -63,10 +66,14 @@ def age_choices() -> list[tuple[str, str]]:
     return [(a, labels[a]) for a in AGE_FILTERS]
 
 
-def _filters(request: HttpRequest) -> tuple[str, str]:
-    period = request.GET.get("period", "all")
+def _filters(request: HttpRequest, anonymised: bool = False) -> tuple[str, str]:
+    """(period, age group) of the request; an anonymised page falls back to the last
+    closed month (it has no "until today")."""
+    offered = ANONYMISED_PERIODS if anonymised else PERIODS
+    default = offered[0]
+    period = request.GET.get("period", default)
     age = request.GET.get("age", "all")
-    return (period if period in PERIODS else "all", age if age in AGE_FILTERS else "all")
+    return (period if period in offered else default, age if age in AGE_FILTERS else "all")
 
 
 class StatsMixin(TenantPageMixin):
@@ -80,7 +87,7 @@ class StatsMixin(TenantPageMixin):
     def load(
         self, access: ScopeAccess, *, kind: str | None = None, scope_id: int | None = None
     ) -> tuple[Figures, dict[str, Any]]:
-        period, age = _filters(self.request)
+        period, age = _filters(self.request, access.anonymised)
         if self.all_ages_only:
             age = "all"
         period_key, as_of = period_as_of(period)
@@ -127,8 +134,9 @@ class StatsMixin(TenantPageMixin):
             "access": access,
             "period": period,
             "age": age,
-            "periods": period_choices(),
+            "periods": period_choices(access.anonymised),
             "ages": age_choices(),
+            "published": access.anonymised,
             "computed_at": snap.computed_at,
             "as_of": snap.as_of,
             "table_rows": lambda: _table_rows(figs),
@@ -334,7 +342,7 @@ class BenchmarkView(StatsMixin, TemplateView):
         )
         own, data = self.load(access)
         platform_access = ScopeAccess(ScopeKind.PLATFORM, org.pk, 0, True, _("All organisations"))
-        period, _age = _filters(self.request)
+        period, _age = _filters(self.request, anonymised=True)
         period_key, as_of = period_as_of(period)
         platform = benchmark_figures(
             organisation=org,
@@ -368,7 +376,7 @@ class PlatformBenchmarkView(LoginRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         ctx = super().get_context_data(**kwargs)
-        period, age = _filters(self.request)
+        period, age = _filters(self.request, anonymised=True)
         period_key, as_of = period_as_of(period)
         snap = snapshot_get(
             kind=ScopeKind.PLATFORM,
@@ -388,8 +396,9 @@ class PlatformBenchmarkView(LoginRequiredMixin, TemplateView):
                 "as_of": snap.as_of,
                 "period": period,
                 "age": age,
-                "periods": period_choices(),
+                "periods": period_choices(anonymised=True),
                 "ages": age_choices(),
+                "published": True,
             }
         )
         return ctx

@@ -181,6 +181,13 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": crontab(hour=2, minute=30),
         "options": {"expires": 60 * 60 * 6},
     },
+    # stats: the last closed month's anonymised figures are published (frozen) on the
+    # first night after it closes (docs/datapolicy.md, rule 10); a no-op on other nights.
+    "stats-publish": {
+        "task": "stats.tasks.stats_publish_task",
+        "schedule": crontab(hour=3, minute=15),
+        "options": {"expires": 60 * 60 * 6},
+    },
 }
 
 # stats: mount the bench-only baseline view (bench/stats_bench.py); never in production.

@@ -284,6 +284,19 @@ class TestNestedPeriods:
         report_withdraw(actor=org1.analyst, report=q4)
         assert "Fjerde kvartal" in refused(org1, "Hele året", YEAR)
 
+    def test_the_same_episodes_with_a_late_session_are_refused(
+        self, org1: OrgPersonas, frozen: Any
+    ) -> None:
+        """Same selection, same episodes, but one episode's figures changed between the
+        two freezes (a session entered late for the quarter): the two reports would
+        subtract to that one client's change. The fingerprint is value-aware."""
+        common_to_year_and_q4(org1)
+        late = improving(org1, dt.date(2026, 11, 2), dt.date(2026, 12, 1))
+        create(org1, "Fjerde kvartal", Q4)
+        create(org1, "Fjerde kvartal (kopi)", Q4)  # identical figures: no difference
+        record(late, dt.date(2026, 12, 20), ors="25")
+        refused(org1, "Fjerde kvartal igen", Q4)
+
     def test_a_report_frozen_without_fingerprint_is_recomputed(
         self, org1: OrgPersonas, frozen: Any
     ) -> None:

@@ -10,11 +10,14 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
+from stats.selectors import period_as_of
 from stats.services import stats_recompute_all
 from tests.conftest import OrgPersonas, add_therapist, make_episode, make_org, record
 
 pytestmark = pytest.mark.django_db
-T = dt.date.today()
+# Anonymised figures are published at closed month-ends (stats.publications): the data
+# lies before the last one, which the pages and the API show by default.
+T = period_as_of("month")[1]
 
 
 def _episodes(p: OrgPersonas, n: int, prefix: str, *, ors: str = "15.0") -> None:
@@ -73,8 +76,22 @@ def test_a_small_rest_is_hidden_and_a_large_rest_shown(
     body2 = _platform(client, org2.leader)
     assert body2["active"]["episodes"] == 11
     assert body2["active"]["ors_start"] == pytest.approx((8 * 15.0 + 3 * 30.0) / 11)
-    # More data elsewhere: org 1 sees the platform too.
+    # More data elsewhere, entered late for the same month: the published month-end is
+    # frozen (stats.publications), so org 1 still sees nothing there; the new episodes
+    # count from the next month-end's publication.
     _episodes(org3, 4, "D", ors="30.0")
+    stats_recompute_all()
+    body = _platform(client, org1.leader)
+    assert body["active"]["episodes"] is None
+
+
+def test_a_large_rest_is_shown(
+    client: Any, three: tuple[OrgPersonas, OrgPersonas, OrgPersonas]
+) -> None:
+    org1, org2, org3 = three
+    _episodes(org1, 8, "A")
+    _episodes(org2, 2, "B", ors="30.0")
+    _episodes(org3, 5, "C", ors="30.0")  # the others: 2 + 5 = 7 >= k
     stats_recompute_all()
     body = _platform(client, org1.leader)
     assert body["active"]["episodes"] == 15

@@ -6,19 +6,22 @@ import datetime as dt
 
 from django.urls import reverse
 
+from stats.selectors import period_as_of
 from tests.conftest import add_therapist, make_episode, record
 
 TODAY = dt.date.today()
+# The last closed month-end: anonymised figures are published there (stats.publications).
+END = period_as_of("month")[1]
 
 
 def test_quality_counts_are_suppressed_for_a_leader(org1, login) -> None:
     ep = make_episode(org1, code="QQ-1")
-    record(ep, TODAY - dt.timedelta(days=20), ors="33.0", srs="38.0")  # intake above cutoff
-    record(ep, TODAY - dt.timedelta(days=10), ors="35.0", srs="38.0")
+    record(ep, END - dt.timedelta(days=20), ors="33.0", srs="38.0")  # intake above cutoff
+    record(ep, END - dt.timedelta(days=10), ors="35.0", srs="38.0")
     # Two more therapists' clients (below the cutoff): a unit of fewer than 3 therapists
     # would be hidden as a whole, and this test is about the quality count itself.
     for i, t in enumerate((org1.therapist_b, add_therapist(org1, "therapist_c"))):
-        record(make_episode(org1, code=f"QQ-{i + 2}", therapist=t), TODAY, ors="12.0")
+        record(make_episode(org1, code=f"QQ-{i + 2}", therapist=t), END, ors="12.0")
     c = login(org1.leader)
     text = c.get(f"/stats/export/unit/{org1.unit.pk}/quality.csv").content.decode("utf-8-sig")
     assert "intake_above_cutoff;< 5" in text
