@@ -286,11 +286,92 @@ def first_conflict(
     figures: dict[str, Any],
     fingerprint: Fingerprint,
     exclude_pk: int | None = None,
-) -> tuple[Report, int] | None:
-    """The first comparable report that a report with these figures and fingerprint
-    could be subtracted from to reveal fewer than k episodes, with that k."""
-    for other in comparable_reports(organisation, exclude_pk):
+) -> tuple[list[Report], int] | None:
+    """The comparable reports that a report with these figures and fingerprint could be
+    combined with to reveal fewer than k episodes, with that k: first one report it could
+    be subtracted from (pairwise rule), else several whose published cells together
+    isolate a small group (:func:`isolated_groups`)."""
+    others = list(comparable_reports(organisation, exclude_pk))
+    prints = [fingerprint_of(other) for other in others]
+    k_all = max(
+        [organisation.small_cell_k, int(figures.get("k", 0))]
+        + [int(o.figures.get("k", 0)) for o in others]
+    )
+    for other, fp in zip(others, prints, strict=True):
         k = max(organisation.small_cell_k, int(figures.get("k", 0)), int(other.figures.get("k", 0)))
-        if small_differences(fingerprint, fingerprint_of(other), k):
-            return other, k
+        if small_differences(fingerprint, fp, k):
+            return [other], k
+    if not others:
+        return None
+    before = {group for group, _users in isolated_groups(prints, k_all)}
+    for group, users in isolated_groups([*prints, fingerprint], k_all):
+        if group not in before:
+            return [others[i] for i in sorted(users) if i < len(others)], k_all
     return None
+
+
+# --- Several reports together ------------------------------------------------------------
+
+
+def _family_of(cell: str) -> str:
+    """Cells of one family rest on the same per-episode quantity, whatever the report or
+    side ("active:ors_start" and "inactive:ors_start" → "ors_start"); trajectory counts are
+    their own family per scale and session number."""
+    part, _sep, rest = cell.partition(":")
+    return cell if part == "trajectory" else rest
+
+
+def isolated_groups(
+    prints: list[Fingerprint], k: int
+) -> list[tuple[tuple[str, frozenset[int]], set[int]]]:
+    """Groups of 1 … k−1 episodes whose sum a combination of published cells gives.
+
+    Per family, the published cells of all reports cut the episodes into *atoms* (the
+    episodes in exactly the same cells). A cell's figure (a count, or n × mean) is the sum
+    of its atoms; an atom's own sum can be had by adding and subtracting published cells
+    exactly when its indicator lies in the row space of the cell × atom incidence matrix
+    — its leverage (squared norm of its row in the right singular vectors of the matrix's
+    rank) is 1. ``year − H1 − Q3``, ``organisation − unit A − unit B``: such an atom of
+    1 … k−1 episodes is returned as ((family, its digests), the indexes in ``prints`` of
+    the reports whose cells the combination uses). Pairs are the pairwise rule's
+    (:func:`small_differences`, which also sees signed differences); this one sees any
+    number of reports, single atoms only."""
+    found: list[tuple[tuple[str, frozenset[int]], set[int]]] = []
+    families = sorted({_family_of(c) for fp in prints for c in fp.cells})
+    for family in families:
+        cells = [(i, c) for i, fp in enumerate(prints) for c in fp.cells if _family_of(c) == family]
+        if len(cells) < 2:
+            continue
+        digests, cell_ids = [], []
+        for j, (i, c) in enumerate(cells):
+            fp = prints[i]
+            members = fp.digests[fp.members[:, fp.column[c]]]
+            digests.append(members)
+            cell_ids.append(np.full(len(members), j, dtype=np.int64))
+        if not digests or not sum(len(d) for d in digests):
+            continue
+        pairs = pd.DataFrame({"d": np.concatenate(digests), "cell": np.concatenate(cell_ids)})
+        incidence = pd.crosstab(pairs["d"], pairs["cell"]).clip(upper=1)
+        unique, atom_of = np.unique(incidence.to_numpy(dtype=np.int8), axis=0, return_inverse=True)
+        atom_of = atom_of.reshape(-1)
+        atoms = unique.astype(float)  # atom × cell
+        sizes = np.bincount(atom_of, minlength=len(atoms))
+        matrix = atoms.T  # cell × atom
+        _u, sv, vt = np.linalg.svd(matrix, full_matrices=False)
+        tol = (sv.max() if sv.size else 0.0) * max(matrix.shape) * np.finfo(float).eps
+        rank = int((sv > tol).sum())
+        leverage = (vt[:rank] ** 2).sum(axis=0)
+        # An atom that is a published cell on its own was decided by that report's own
+        # suppression (with its k), not found by combining.
+        alone = np.zeros(len(atoms), dtype=bool)
+        for row in matrix:
+            if row.sum() == 1:
+                alone[np.flatnonzero(row)[0]] = True
+        for a in np.flatnonzero((leverage > 1 - 1e-7) & (sizes > 0) & (sizes < k) & ~alone):
+            target = np.zeros(atoms.shape[0])
+            target[a] = 1.0
+            coef = np.linalg.lstsq(matrix.T, target, rcond=None)[0]
+            users = {cells[j][0] for j in np.flatnonzero(np.abs(coef) > 1e-7)}
+            group = frozenset(int(d) for d in incidence.index[atom_of == a])
+            found.append(((family, group), users))
+    return found

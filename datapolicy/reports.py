@@ -259,15 +259,24 @@ def _refuse_small_differences(
     other report and k, never the size of the difference."""
     conflict = first_conflict(organisation, figures, fingerprint, exclude_pk=exclude_pk)
     if conflict is not None:
-        other, k = conflict
-        raise ValidationError(
-            _(
+        others, k = conflict
+        if len(others) == 1:
+            message = _(
                 "The report could be subtracted from the report «%(title)s» and reveal "
                 "fewer than %(k)s episodes; choose another period or selection."
-            )
-            % {"title": other.title, "k": k},
-            code="report_differencing",
-        )
+            ) % {"title": others[0].title, "k": k}
+        elif not others:
+            message = _(
+                "The report would reveal fewer than %(k)s episodes; choose another period "
+                "or selection."
+            ) % {"k": k}
+        else:
+            message = _(
+                "Together with the reports %(titles)s the report would reveal fewer than "
+                "%(k)s episodes (by adding and subtracting their figures); choose another "
+                "period or selection."
+            ) % {"titles": ", ".join(f"«{o.title}»" for o in others), "k": k}
+        raise ValidationError(message, code="report_differencing")
 
 
 @transaction.atomic

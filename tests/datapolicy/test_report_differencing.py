@@ -11,6 +11,7 @@ import datetime as dt
 import io
 from typing import Any
 
+import numpy as np
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
@@ -20,8 +21,10 @@ from clients.models import Episode
 from clients.services import episode_close
 from datapolicy.differencing import (
     CELL_FAMILIES,
+    Fingerprint,
     decode,
     fingerprint_of,
+    isolated_groups,
     small_differences,
 )
 from datapolicy.models import Report, Unit
@@ -344,6 +347,19 @@ class TestOtherSelections:
         message = refused(org1, "Teamet", {**YEAR, "scope": "unit", "unit_id": team.pk})
         assert "Afdelingen" in message
 
+    def test_three_reports_together_are_checked(self, org1: OrgPersonas, frozen: Any) -> None:
+        """Organisation (14) − unit A (6) − unit B (6) = unit C's 2 episodes. Each pair
+        differs by 8 or 12 (≥ k): only the three together isolate unit C."""
+        unit_c = Unit.objects.create(organisation=org1.org, code="c", name="Enhed C")
+        for unit, n in ((org1.unit, 6), (org1.other_unit, 6), (unit_c, 2)):
+            for _ in range(n):
+                improving(org1, dt.date(2026, 11, 2), dt.date(2026, 12, 1), unit=unit)
+        create(org1, "Kommunen", YEAR)
+        create(org1, "Enhed A", {**YEAR, "scope": "unit", "unit_id": org1.unit.pk})
+        message = refused(org1, "Enhed B", {**YEAR, "scope": "unit", "unit_id": org1.other_unit.pk})
+        assert "Kommunen" in message and "Enhed A" in message  # Danish: "Sammen med …"
+        assert "Sammen med rapporterne" in message and "2" not in message
+
     def test_another_organisations_reports_never_matter(
         self, org1: OrgPersonas, org2: OrgPersonas, frozen: Any
     ) -> None:
@@ -452,3 +468,29 @@ def test_every_report_column_belongs_to_exactly_one_family() -> None:
             "episodes",
         )
         assert family == suppression
+
+
+def _fp(cells: dict[str, list[int]]) -> Fingerprint:
+    """A hand-made fingerprint: cell → the digests of its episodes."""
+    digests = np.array(sorted({d for ds in cells.values() for d in ds}), dtype=np.uint64)
+    members = np.array([[d in set(ds) for ds in cells.values()] for d in digests.tolist()])
+    return Fingerprint("key", tuple(cells), digests, members.reshape(len(digests), len(cells)))
+
+
+def test_isolated_groups_hand_computed() -> None:
+    """Organisation {1..13}, unit A {1..6}, unit B {7..11}: org − A − B = {12, 13}."""
+    org = _fp({"active:episodes": list(range(1, 14))})
+    unit_a = _fp({"active:episodes": list(range(1, 7))})
+    unit_b = _fp({"active:episodes": list(range(7, 12))})
+    found = isolated_groups([org, unit_a, unit_b], k=5)
+    assert found == [(("episodes", frozenset({12, 13})), {0, 1, 2})]
+    # Two of them only: atoms {1..6} and {7..13}, 6 and 7 >= k — nothing isolated.
+    assert isolated_groups([org, unit_a], k=5) == []
+    # A published cell of its own (its report's suppression decided it) is not a finding,
+    # nor are cells of different families combined.
+    small = _fp({"active:episodes": [1, 2, 3]})
+    assert isolated_groups([small, _fp({"active:ors_start": [1]})], k=5) == []
+    # Sides of one family combine: X's active + inactive − Y's active = {13, 14}.
+    x = _fp({"active:episodes": list(range(1, 7)), "inactive:episodes": list(range(7, 15))})
+    y = _fp({"active:episodes": list(range(1, 13))})
+    assert isolated_groups([x, y], k=5) == [(("episodes", frozenset({13, 14})), {0, 1})]
