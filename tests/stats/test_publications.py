@@ -93,6 +93,14 @@ def test_moving_to_inactive_changes_the_sides_but_not_their_sum() -> None:
     assert ("unit:11", "all") not in held
 
 
+def test_two_deleted_episodes_are_held_back() -> None:
+    """Retention deleted two of unit 11's (inactive) episodes: the inactive side and the
+    sum changed by 2 — old minus new would be their figures."""
+    old = [*BASE, (300, 11, "adult", False, 7), (301, 11, "adult", False, 8)]
+    held = held_between(states(old), states(BASE), TREE, k=K)
+    assert held[("unit:11", "all")] == {"inactive", "values"}
+
+
 def test_one_changed_score_is_held_back() -> None:
     """One episode of unit 10 had another session (its state changed): 1 client."""
     changed = [(0, 10, "adult", True, 9999), *BASE[1:]]
