@@ -48,7 +48,7 @@ from stats.publications import state_hashes
 
 from .models import Organisation, Report
 
-FINGERPRINT_VERSION = 2
+FINGERPRINT_VERSION = 3
 
 # The report's columns grouped by the episodes they rest on (the suppression families of
 # stats.anonymise.STAT_FAMILIES restricted to the report's columns), with the episodes of
@@ -111,20 +111,14 @@ def _key_id(key: bytes) -> str:
     return hashlib.blake2b(b"key-id", key=key, digest_size=8).hexdigest()
 
 
-def episode_digests(
-    key: bytes, episode_ids: Iterable[int], states: Iterable[int] | None = None
-) -> np.ndarray:
-    """Keyed 64-bit digests of episode ids — with ``states``, of (id, state hash), so that
-    the same episode with other figures (a later session, a closing) is another digest."""
-    texts = (
-        [str(int(i)) for i in episode_ids]
-        if states is None
-        else [f"{int(i)}:{int(s)}" for i, s in zip(episode_ids, states, strict=True)]
-    )
+def episode_digests(key: bytes, episode_ids: Iterable[int]) -> np.ndarray:
+    """Keyed 64-bit digests of ids (episodes, therapists): comparable within one key."""
     return np.array(
         [
-            int.from_bytes(hashlib.blake2b(t.encode(), key=key, digest_size=8).digest(), "little")
-            for t in texts
+            int.from_bytes(
+                hashlib.blake2b(str(int(i)).encode(), key=key, digest_size=8).digest(), "little"
+            )
+            for i in episode_ids
         ],
         dtype=np.uint64,
     )
@@ -140,8 +134,20 @@ class Fingerprint:
 
     key_id: str
     cells: tuple[str, ...]
-    digests: np.ndarray  # uint64, sorted, unique
+    digests: np.ndarray  # uint64, sorted, unique: the episode (keyed)
     members: np.ndarray  # bool, shape (len(digests), len(cells))
+    # uint64 per digest: the episode's state at the report's date (keyed hash), so that
+    # the same episode with other figures is told apart — counted once as a difference
+    states: np.ndarray | None = None
+
+    @property
+    def state_of(self) -> np.ndarray:
+        return self.states if self.states is not None else np.zeros(len(self.digests), np.uint64)
+
+    @property
+    def elements(self) -> np.ndarray:
+        """One key per (episode, state): what a figure adds up."""
+        return self.digests ^ (self.state_of * np.uint64(0x9E3779B97F4A7C15))
 
     @property
     def column(self) -> dict[str, int]:
@@ -158,7 +164,11 @@ def _fingerprint(
     cells = published_cells(figures)
     if episodes is None or episodes.empty or not cells:
         return Fingerprint(
-            _key_id(key), tuple(cells), np.zeros(0, np.uint64), np.zeros((0, len(cells)), bool)
+            _key_id(key),
+            tuple(cells),
+            np.zeros(0, np.uint64),
+            np.zeros((0, len(cells)), bool),
+            np.zeros(0, np.uint64),
         )
     ids = episodes.index.to_numpy()
     position = pd.Series(np.arange(len(ids)), index=ids)
@@ -177,17 +187,17 @@ def _fingerprint(
                 episodes["active"].astype(bool) == (part == "active")
             )
             members[:, j] = mask.to_numpy(dtype=bool)
-    # Value-aware: an episode whose state at the report's date differs (a session entered
-    # late, a later report of a running period) is another digest, so two reports with the
-    # same episodes but 1 … k−1 changed ones differ by those (v2; v1 compared ids only).
+    # Value-aware (v3): with each episode its state at the report's date, so that two
+    # reports with the same episodes but 1 … k−1 changed ones (a session entered late, a
+    # running period frozen again) differ by those — each counted once.
     as_of = pd.Timestamp(figures.get("as_of") or frame["session_date"].max()).date()
     states = state_hashes(frame, as_of=as_of, key=key).reindex(ids).to_numpy(dtype=np.uint64)
-    digests = episode_digests(key, ids, states)
+    digests = episode_digests(key, ids)
     order = np.argsort(digests, kind="stable")
-    digests, members = digests[order], members[order]
+    digests, members, states = digests[order], members[order], states[order]
     unique = np.ones(len(digests), dtype=bool)
     unique[1:] = digests[1:] != digests[:-1]  # a 64-bit collision: keep one (negligible)
-    return Fingerprint(_key_id(key), tuple(cells), digests[unique], members[unique])
+    return Fingerprint(_key_id(key), tuple(cells), digests[unique], members[unique], states[unique])
 
 
 def encode(fp: Fingerprint) -> bytes:
@@ -196,7 +206,7 @@ def encode(fp: Fingerprint) -> bytes:
     ).encode()
     bits = np.packbits(fp.members, axis=1) if fp.cells else np.zeros((len(fp.digests), 0), np.uint8)
     body = struct.pack(">I", len(header)) + header + fp.digests.astype("<u8").tobytes()
-    return zlib.compress(body + bits.tobytes())
+    return zlib.compress(body + bits.tobytes() + fp.state_of.astype("<u8").tobytes())
 
 
 def decode(blob: bytes) -> Fingerprint:
@@ -212,7 +222,9 @@ def decode(blob: bytes) -> Fingerprint:
     width = (len(cells) + 7) // 8
     packed = np.frombuffer(body, dtype=np.uint8, count=n * width, offset=offset)
     members = np.unpackbits(packed.reshape(n, width), axis=1, count=len(cells)).astype(bool)
-    return Fingerprint(header["key"], cells, digests, members)
+    offset += n * width
+    states = np.frombuffer(body, dtype="<u8", count=n, offset=offset).astype(np.uint64)
+    return Fingerprint(header["key"], cells, digests, members, states)
 
 
 def build_fingerprint(
@@ -258,8 +270,10 @@ def small_differences(a: Fingerprint, b: Fingerprint, k: int) -> list[str]:
     ma = a.members[:, [col_a[c] for c in common]]
     mb = b.members[:, [col_b[c] for c in common]]
     _both, ia, ib = np.intersect1d(a.digests, b.digests, assume_unique=True, return_indices=True)
-    shared = (ma[ia] & mb[ib]).sum(axis=0)
-    delta = ma.sum(axis=0) + mb.sum(axis=0) - 2 * shared
+    in_both = ma[ia] & mb[ib]
+    # in both cells but with other figures (a changed state): a difference, counted once
+    restated = in_both & (a.state_of[ia] != b.state_of[ib])[:, None]
+    delta = ma.sum(axis=0) + mb.sum(axis=0) - 2 * in_both.sum(axis=0) + restated.sum(axis=0)
     return [c for c, d in zip(common, delta, strict=True) if 0 < int(d) < k]
 
 
@@ -345,7 +359,7 @@ def isolated_groups(
         digests, cell_ids = [], []
         for j, (i, c) in enumerate(cells):
             fp = prints[i]
-            members = fp.digests[fp.members[:, fp.column[c]]]
+            members = fp.elements[fp.members[:, fp.column[c]]]
             digests.append(members)
             cell_ids.append(np.full(len(members), j, dtype=np.int64))
         if not digests or not sum(len(d) for d in digests):

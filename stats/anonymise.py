@@ -155,6 +155,8 @@ def suppress_table(
     prehidden: np.ndarray | None = None,
     prehidden_reason: str | np.ndarray = REASON_FEW_THERAPISTS,
     families: Mapping[str, tuple[str, Sequence[str]]] | None = None,
+    forced: pd.DataFrame | None = None,
+    forced_reason: str = "",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Small-cell suppression with complementary suppression (see module docstring).
 
@@ -171,7 +173,9 @@ def suppress_table(
     therapists); they count as
     hidden cells for the complementary rule like any other. ``families``: the families to
     use instead of :data:`STAT_FAMILIES` (name → (client-count column, member columns));
-    with ``count_col=None`` there is no row-level family.
+    with ``count_col=None`` there is no row-level family. ``forced``: cells (rows × family
+    names, bool) hidden from the start for a reason of the caller's (``forced_reason``;
+    e.g. held back against an earlier publication); they count as hidden cells too.
 
     Returns ``(suppressed, reasons)``: ``suppressed`` has the same shape with hidden cells
     set to NaN (columns become float); ``reasons`` has the same shape, missing (None/NaN)
@@ -213,7 +217,14 @@ def suppress_table(
     names = list(fams)
     col_of = {name: i for i, name in enumerate(names)}
     counts_m = np.column_stack([count(name).fillna(0).to_numpy(dtype=float) for name in names])
-    hidden = small[names].to_numpy(dtype=bool) | pre[:, None]
+    forced_m = (
+        np.zeros((len(table), len(names)), dtype=bool)
+        if forced is None
+        else forced.reindex(index=table.index, columns=names, fill_value=False)
+        .fillna(False)
+        .to_numpy(dtype=bool)
+    )
+    hidden = small[names].to_numpy(dtype=bool) | pre[:, None] | forced_m
 
     # Every sum as (set id, row) pairs: the partition levels' groups (rows that differ
     # only in that level) and the explicit sibling sets; rule 3 is applied per set list.
@@ -264,12 +275,14 @@ def suppress_table(
     out = table.astype({c: float for c in table.columns})
     reasons = pd.DataFrame(None, index=table.index, columns=table.columns, dtype=object)
     for name, (_ncol, cols) in fams.items():
-        primary = small[name].to_numpy() & ~pre
-        extra = hidden_df[name].to_numpy() & ~primary & ~pre
+        held = forced_m[:, col_of[name]] & ~pre
+        primary = small[name].to_numpy() & ~pre & ~held
+        extra = hidden_df[name].to_numpy() & ~primary & ~pre & ~held
         for col in cols:
             out.loc[hidden_df[name].to_numpy(), col] = np.nan
             reasons.loc[primary, col] = reason_small(k)
             reasons.loc[extra, col] = REASON_COMPLEMENTARY
+            reasons.loc[held, col] = forced_reason
             reasons.loc[pre, col] = (
                 prehidden_reason[pre]
                 if isinstance(prehidden_reason, np.ndarray)

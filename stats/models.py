@@ -109,6 +109,9 @@ class Publication(models.Model):
     # What this publication holds back against the earlier ones, per k (computed once: the
     # earlier publications never change): {"5": [[node, age, [change columns]], ...]}.
     held = models.JSONField(default=dict)
+    # The organisation's unit tree when published ({unit id: parent id}): an episode's
+    # place at this date is worked out with it, even after units are moved.
+    unit_tree = models.JSONField(default=dict)
 
     class Meta:
         constraints = [

@@ -229,14 +229,32 @@ def sibling_family(snapshot: StatsSnapshot) -> SiblingFamily:
         if key not in rows or (snapshot.period_key == CURRENT and rows[key][0] != snapshot.as_of)
     }
     if missing:
-        from .services import stats_compute_family
+        # The publication computed every member it knew; a member missing now (a unit
+        # created since) is not computed from today's data, which could be subtracted
+        # from the frozen figures: it gets empty figures at that date.
+        from .services import empty_payload, snapshots_store
 
-        stats_compute_family(
-            organisation_id=org_id,
-            period_key=snapshot.period_key,
+        snapshots_store(
+            {
+                (kind, org_id, sid): empty_payload(kind, org_id, sid, snapshot.as_of)
+                for kind, sid, age in missing
+                if age == "all"
+            },
             as_of=snapshot.as_of,
-            wanted=missing,
+            period_key=snapshot.period_key,
+            age_group="all",
         )
+        for age in {a for _k, _s, a in missing if a != "all"}:
+            snapshots_store(
+                {
+                    (kind, org_id, sid): empty_payload(kind, org_id, sid, snapshot.as_of)
+                    for kind, sid, a in missing
+                    if a == age
+                },
+                as_of=snapshot.as_of,
+                period_key=snapshot.period_key,
+                age_group=age,
+            )
         rows = listing()
     return SiblingFamily(
         org_id,
@@ -296,10 +314,28 @@ def _family_masks(
     return masks, parts
 
 
+def _publication_tree(publication: Publication, fallback: Tree) -> Tree:
+    """The unit tree of the publication's day (an episode's place then)."""
+    if publication.organisation_id == 0 or not publication.unit_tree:
+        return fallback
+    return Tree(
+        (ScopeKind.ORGANISATION, int(publication.organisation_id)),
+        {int(u): (None if p is None else int(p)) for u, p in publication.unit_tree.items()},
+    )
+
+
+def _earlier(publication: Publication) -> Any:
+    """The organisation's publications made before this one (publication_ensure makes one
+    at a time per organisation, so the numbering is their order)."""
+    return Publication.objects.filter(
+        organisation_id=publication.organisation_id, pk__lt=publication.pk
+    ).only("fingerprint", "unit_tree", "organisation_id")
+
+
 def publication_held(family: SiblingFamily, k: int) -> dict[tuple[str, str], set[str]]:
     """What the family's publication must hold back so that it cannot be subtracted from
-    any earlier publication of the organisation (stats.publications), computed once per
-    k and stored with the publication (the earlier ones never change)."""
+    any earlier publication of the organisation (stats.publications.held_between tokens),
+    computed once per k and stored with the publication (the earlier ones never change)."""
     from .publications import decode, held_between, merge_held
 
     publication = Publication.objects.filter(pk=family.publication_id).first()
@@ -308,14 +344,19 @@ def publication_held(family: SiblingFamily, k: int) -> dict[tuple[str, str], set
     stored = (publication.held or {}).get(str(k))
     if stored is None:
         held: dict[tuple[str, str], set[str]] = {}
-        earlier = Publication.objects.filter(
-            organisation_id=publication.organisation_id,
-            created_at__lte=publication.created_at,
-        ).exclude(pk=publication.pk)
-        earlier = earlier.exclude(created_at=publication.created_at, pk__gt=publication.pk)
         new = decode(publication.fingerprint)
-        for old in earlier.only("fingerprint"):
-            merge_held(held, held_between(decode(old.fingerprint), new, family.tree, k=k))
+        tree = _publication_tree(publication, family.tree)
+        for old in _earlier(publication):
+            merge_held(
+                held,
+                held_between(
+                    decode(old.fingerprint),
+                    new,
+                    tree,
+                    k=k,
+                    old_tree=_publication_tree(old, tree),
+                ),
+            )
         stored = [[node, age, sorted(cols)] for (node, age), cols in sorted(held.items())]
         Publication.objects.filter(pk=publication.pk).update(
             held={**(publication.held or {}), str(k): stored}
@@ -324,25 +365,19 @@ def publication_held(family: SiblingFamily, k: int) -> dict[tuple[str, str], set
 
 
 def benchmark_held(publication: Publication, organisation_id: int, k: int) -> set[str]:
-    """The benchmark's sides ("active", "inactive", "values" = both) that a viewer from
+    """The benchmark's figures (stats.publications tokens) that a viewer from
     ``organisation_id`` must not see at this platform publication: where the *other*
-    organisations' change since an earlier platform publication is 1 … k−1 episodes (the
-    viewer knows their own change). Computed once per organisation and k, stored."""
+    organisations' change since an earlier platform publication is small (the viewer
+    knows their own change). Computed once per organisation and k, stored."""
     from .publications import decode, others_changed
 
     slot = f"o{int(organisation_id)}:{k}"
     stored = (publication.held or {}).get(slot)
     if stored is None:
         hidden: set[str] = set()
-        earlier = (
-            Publication.objects.filter(organisation_id=0, created_at__lte=publication.created_at)
-            .exclude(pk=publication.pk)
-            .exclude(created_at=publication.created_at, pk__gt=publication.pk)
-        )
         new = decode(publication.fingerprint)
-        for old in earlier.only("fingerprint"):
-            counts = others_changed(decode(old.fingerprint), new, organisation_id)
-            hidden |= {c for c, n in counts.items() if 0 < n < k}
+        for old in _earlier(publication):
+            hidden |= others_changed(decode(old.fingerprint), new, organisation_id, k=k)
         stored = sorted(hidden)
         publication.held = {**(publication.held or {}), slot: stored}
         Publication.objects.filter(pk=publication.pk).update(held=publication.held)
@@ -508,9 +543,15 @@ def _figures_data(
             and str(r["month"]) not in i_mask
             and int(r.get("active_therapists") or 0) >= MIN_THERAPISTS_FOR_SCOPE
         ]
-        # Per-therapist spread: only with >= 3 therapists, anonymous, each of >= k clients.
+        # Per-therapist spread: only with >= 3 therapists, anonymous, each of >= k clients,
+        # and not where one therapist's row changed by 1 … k−1 clients since an earlier
+        # published month-end (stats.publications).
         spread = [r for r in spread if int(r.get("n_ors_change") or 0) >= k]
-        show_spread = may_show_therapist_spread(int(p.get("n_therapists", 0))) and len(spread) >= 3
+        show_spread = (
+            may_show_therapist_spread(int(p.get("n_therapists", 0)))
+            and len(spread) >= 3
+            and not mask.get("spread_hidden")
+        )
         if not show_spread:
             spread = []
     return dict(
@@ -669,22 +710,34 @@ def benchmark_figures(
                 if name == "ors_start" and table[side].get("effect_size_pct") is not None:
                     table[side]["effect_size_pct"] = None  # the % reveals the start
                     suppressed[side]["effect_size_pct"] = REASON_OTHERS_SMALL
-    # Across dates: the others' change since an earlier platform publication.
+    # Across dates: the others' change since an earlier platform publication, per figure.
     publication = Publication.objects.filter(organisation_id=0, period_key=period_key).first()
     held = benchmark_held(publication, organisation.pk, k) if publication else set()
     for side in ("active", "inactive"):
-        if "values" in held or side in held:
-            for c in STATISTICS_COLUMNS:
-                if table[side].get(c) is not None:
-                    table[side][c] = None
-                    suppressed[side][c] = REASON_CHANGED
+        for name, (_count, members) in families.items():
+            if {f"{side}:{name}", f"values:{name}"} & held:
+                cols = STATISTICS_COLUMNS if name == _EPISODE_FAMILY else members
+                for c in cols:
+                    if table[side].get(c) is not None:
+                        table[side][c] = None
+                        suppressed[side][c] = REASON_CHANGED
+                if name == "ors_start" and table[side].get("effect_size_pct") is not None:
+                    table[side]["effect_size_pct"] = None
+                    suppressed[side]["effect_size_pct"] = REASON_CHANGED
     etr = dict(platform.etr)
     etr_suppressed = dict(platform.etr_suppressed)
-    if held & {"values", "inactive"}:  # ETR rests on ended (inactive) episodes
-        for c in ETR_SHOWN:
-            if etr.get(c) is not None:
-                etr[c] = None
-                etr_suppressed[c] = REASON_CHANGED
+    etr_members = {
+        "ended_evaluable": ETR_SHOWN,
+        "reaching_target": ("reaching_target", "reaching_target_share", "dropout_share"),
+        "dropout": ("dropout", "dropout_share", "reaching_target_share"),
+        "n_relative_effect": ("relative_effect_size",),
+    }
+    for name, cols in etr_members.items():
+        if f"etr:{name}" in held:
+            for c in cols:
+                if etr.get(c) is not None:
+                    etr[c] = None
+                    etr_suppressed[c] = REASON_CHANGED
     p_etr = (psnap.payload or {}).get("etr") or {}
     o_etr = (osnap.payload or {}).get("etr") or {}
     for count, members in (
@@ -707,12 +760,12 @@ def benchmark_figures(
         int(pt["session_number"]): pt for pt in (psnap.payload or {}).get("trajectory") or []
     }
     trajectory = []
-    for point in [] if "values" in held else platform.trajectory:
+    for point in platform.trajectory:
         point = dict(point)
         number = int(point["session_number"])
         full, own = p_points.get(number) or {}, own_points.get(number) or {}
         for scale in ("ors", "srs"):
-            if others_small(full, own, f"n_{scale}"):
+            if others_small(full, own, f"n_{scale}") or f"traj:{scale}:{number}" in held:
                 point[f"n_{scale}"] = None
                 point[f"{scale}_median"] = None
         if point.get("ors_median") is not None or point.get("srs_median") is not None:

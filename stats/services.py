@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from datapolicy.models import Organisation, Unit
@@ -714,7 +713,7 @@ def stats_recompute_all(*, as_of: date | None = None) -> int:
         # Snapshots of other filters and fixed dates are recomputed on demand from now on,
         # except the published (frozen) ones.
         StatsSnapshot.objects.exclude(period_key=CURRENT, age_group="all").exclude(
-            pk__in=_published_snapshots().values("pk")
+            pk__in=_frozen_candidates().values("pk")
         ).delete()
         DirtyScope.objects.all().delete()
         RecomputeRun.objects.filter(pk=run.pk).update(finished_at=timezone.now(), scopes=n)
@@ -817,7 +816,7 @@ def stats_recompute_dirty(*, as_of: date | None = None) -> int:
             StatsSnapshot.objects.filter(
                 scope_kind=kind, organisation_id=oid, scope_id=sid
             ).exclude(period_key=CURRENT, age_group="all").exclude(
-                pk__in=_published_snapshots().values("pk")
+                pk__in=_frozen_candidates().values("pk")
             ).delete()
         for _id, _kind, _oid, _sid, at in marks:
             DirtyScope.objects.filter(pk=_id, marked_at=at).delete()
@@ -924,8 +923,11 @@ def publication_ensure(
         return found
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:  # one publisher per organisation and date
-                lock = zlib.crc32(f"{organisation_id}:{period_key}".encode()) & 0x7FFF_FFFF
+            # One publisher per organisation at a time: its publications are then created
+            # (and numbered) in the order they become visible, and each is compared with
+            # every one before it (stats.selectors.publication_held).
+            with connection.cursor() as cursor:
+                lock = zlib.crc32(f"publication:{organisation_id}".encode()) & 0x7FFF_FFFF
                 cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [0x5075_626C, lock])
         found = Publication.objects.filter(
             organisation_id=organisation_id, period_key=period_key
@@ -942,16 +944,43 @@ def publication_ensure(
             frame=frame,
         )
         ctx = context_for(None if platform else [organisation_id])
+        # The ETR model the published figures were computed with (stored with the root's
+        # snapshot): ETR memberships are part of the fingerprint.
+        root = StatsSnapshot.objects.filter(
+            scope_kind=ScopeKind.PLATFORM if platform else ScopeKind.ORGANISATION,
+            organisation_id=organisation_id,
+            scope_id=organisation_id,
+            period_key=period_key,
+            age_group="all",
+        ).values_list("payload__etr_model", flat=True)
+        stored = root.first()
+        models = {organisation_id: EtrModel.from_dict(stored)} if stored else {}
         states = episode_states(
-            frame, as_of=as_of, key=episode_key(organisation_id), settings=ctx.settings
+            frame,
+            as_of=as_of,
+            key=episode_key(organisation_id),
+            settings=ctx.settings,
+            models=models,
+            deactivated=ctx.deactivated,
+        )
+        tree = (
+            {}
+            if platform
+            else {
+                str(u): p
+                for u, p in Unit.dangerously_unscoped.filter(
+                    organisation_id=organisation_id
+                ).values_list("id", "parent_id")
+            }
         )
         publication = Publication.objects.create(
             organisation_id=organisation_id,
             period_key=period_key,
             as_of=as_of,
             created_at=timezone.now(),
-            episodes=len(states.digest),
+            episodes=len(states),
             fingerprint=encode(states),
+            unit_tree=tree,
         )
     log.info("stats publication %d created (%d episodes)", publication.pk, publication.episodes)
     return publication
@@ -991,17 +1020,15 @@ def stats_publish_closed_month(*, today: date | None = None) -> int:
     return len(wanted)
 
 
-def _published_snapshots() -> Any:
-    """The frozen snapshots: unit, organisation and platform figures of a published date."""
+def _frozen_candidates() -> Any:
+    """Snapshots the recompute jobs never delete: unit, organisation and platform figures
+    of a fixed date — the published ones are frozen, and one not yet published is
+    overwritten by its publication (stats.services.publication_ensure). Deleting them
+    while a publication is being made could drop a just-frozen row (the job's subquery
+    does not see the publication's commit)."""
     return StatsSnapshot.objects.filter(
         scope_kind__in=[ScopeKind.UNIT, ScopeKind.ORGANISATION, ScopeKind.PLATFORM]
-    ).filter(
-        Exists(
-            Publication.objects.filter(
-                organisation_id=OuterRef("organisation_id"), period_key=OuterRef("period_key")
-            )
-        )
-    )
+    ).exclude(period_key=CURRENT)
 
 
 def empty_payload(kind: str, organisation_id: int, scope_id: int, as_of: date) -> dict[str, Any]:

@@ -158,34 +158,55 @@ def _full_index(nodes: list[str], extra: dict[str, list[Any]]) -> pd.MultiIndex:
     )
 
 
-def _prehidden(
-    index: pd.MultiIndex,
-    few: set[tuple[str, str]],
-    held: Mapping[tuple[str, str], set[str]],
-    held_reason: str,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(hidden rows, their reasons): rows of fewer than 3 therapists, and rows an earlier
-    publication holds back (stats.publications; in the statistics table per side — its
-    ``active`` level — elsewhere any held change hides the row)."""
+def _prehidden(index: pd.MultiIndex, few: set[tuple[str, str]]) -> np.ndarray:
     node = index.get_level_values("node")
     age = index.get_level_values("age")
-    side = (
-        index.get_level_values("active")
-        if "active" in index.names
-        else np.full(len(node), None, dtype=object)
-    )
-    hide = np.zeros(len(node), dtype=bool)
-    reason = np.full(len(node), None, dtype=object)
-    for i, (n, a, act) in enumerate(zip(node, age, side, strict=True)):
-        if (n, a) in few:
-            hide[i], reason[i] = True, REASON_FEW_THERAPISTS
-            continue
-        h = held.get((n, a))
-        if not h:
-            continue
-        if act is None or "values" in h or ("active" if act else "inactive") in h:
-            hide[i], reason[i] = True, held_reason
-    return hide, reason
+    return np.fromiter(((n, a) in few for n, a in zip(node, age, strict=True)), bool, len(node))
+
+
+def _forced(
+    index: pd.MultiIndex,
+    columns: list[str],
+    held: Mapping[tuple[str, str], set[str]],
+    grid: str,
+) -> pd.DataFrame | None:
+    """The cells of one grid that an earlier publication holds back (tokens of
+    stats.publications.change_tokens): the statistics table per side and family
+    ("active:ors_change", "values:…" = both sides), the trajectory per scale and session
+    number ("traj:ors:3"), ETR and data-quality families ("etr:dropout"), implementation
+    months ("impl:2026-02")."""
+    if not held:
+        return None
+    frame = index.to_frame(index=False)
+    out = np.zeros((len(frame), len(columns)), dtype=bool)
+    col_of = {c: i for i, c in enumerate(columns)}
+    where: dict[tuple[str, str], list[int]] = {}
+    for i, (n, a) in enumerate(zip(frame["node"], frame["age"], strict=True)):
+        where.setdefault((n, a), []).append(i)
+    for key, tokens in held.items():
+        for i in where.get(key, []):
+            row = frame.iloc[i]
+            for token in tokens:
+                kind, _sep, rest = token.partition(":")
+                col: str | None = None
+                if grid == "table" and kind in ("active", "inactive", "values"):
+                    if kind == "values" or (kind == "active") == bool(row["active"]):
+                        col = rest
+                elif grid == "trajectory" and kind == "traj":
+                    scale, _sep, number = rest.partition(":")
+                    if int(number) == int(row["session_number"]):
+                        col = f"n_{scale}"
+                elif grid == kind and grid in ("etr", "quality"):
+                    col = rest
+                elif (
+                    grid == "implementation"
+                    and kind == "impl"
+                    and str(row["month"]).startswith(rest)
+                ):
+                    col = "episodes"
+                if col in col_of:
+                    out[i, col_of[col]] = True
+    return pd.DataFrame(out, index=index, columns=columns)
 
 
 def _reasons_by(reasons: pd.DataFrame) -> dict[tuple, dict[str, str]]:
@@ -219,9 +240,10 @@ def family_masks(
     (column → reason), ``implementation`` (month → reason), ``quality`` (column →
     reason).
 
-    ``held``: (node name, age) → the changes since an earlier publication that must not be
-    shown (stats.publications.held_between: "active", "inactive", "values"); those rows
-    are hidden with ``held_reason`` and count as hidden cells for the complements.
+    ``held``: (node name, age) → the figures an earlier publication holds back
+    (stats.publications.held_between tokens); those cells are hidden with
+    ``held_reason`` and count as hidden cells for the complements; "spread" hides the
+    per-therapist spread (``spread_hidden``).
     """
     nodes = tree.nodes()
     published = {node_name(*n): n for n in tree.published}
@@ -254,6 +276,7 @@ def family_masks(
         for age in AGES:
             masks[(kind, sid, age)] = {
                 "hidden_scope": (name, age) in few,
+                "spread_hidden": "spread" in (held or {}).get((name, age), set()),
                 "table": {s: {} for s in SIDES},
                 "trajectory": {},
                 "etr": {},
@@ -266,6 +289,7 @@ def family_masks(
         extra: dict[str, list[Any]],
         columns: list[str],
         counts: Iterable[str],
+        grid_name: str,
         **kwargs: Any,
     ) -> dict[tuple, dict[str, str]]:
         """Build the grid (missing rows = zeros), add the direct nodes, suppress."""
@@ -281,13 +305,18 @@ def family_masks(
         grid = grid.astype(float)
         # A prehidden row without clients (e.g. an empty direct node) protects nothing:
         # the complementary rule counts only non-zero hidden cells.
-        pre, pre_reason = _prehidden(grid.index, few, held or {}, held_reason)
+        families = kwargs.get("families")
+        family_names = list(families) if families is not None else [*STAT_FAMILIES, "episodes"]
+        if kwargs.get("count_col"):
+            family_names.append(kwargs["count_col"])
+        family_names = list(dict.fromkeys(family_names))
         _out, reasons = suppress_table(
             grid,
             k=k,
             sibling_sets=_sets_for(grid.index, tree),
-            prehidden=pre,
-            prehidden_reason=pre_reason,
+            prehidden=_prehidden(grid.index, few),
+            forced=_forced(grid.index, family_names, held or {}, grid_name),
+            forced_reason=held_reason,
             **kwargs,
         )
         return _reasons_by(reasons)
@@ -307,6 +336,7 @@ def family_masks(
         {"active": [True, False]},
         STATISTICS_COLUMNS,
         TABLE_COUNTS,
+        "table",
         count_col="episodes",
         partition_levels=["active", "age"],
     )
@@ -334,6 +364,7 @@ def family_masks(
             {"session_number": sorted(sessions)},
             ["n_ors", "n_srs"],
             ["n_ors", "n_srs"],
+            "trajectory",
             count_col=None,
             partition_levels=["age"],
             families=TRAJECTORY_FAMILIES,
@@ -357,6 +388,7 @@ def family_masks(
             {},
             etr_cols,
             ETR_COUNTS,
+            "etr",
             count_col=None,
             partition_levels=["age"],
             families=ETR_FAMILIES,
@@ -381,6 +413,7 @@ def family_masks(
             {"month": sorted(months)},
             list(IMPLEMENTATION_COUNTS),
             IMPLEMENTATION_COUNTS,
+            "implementation",
             count_col="episodes",
             partition_levels=["age"],
             families={},
@@ -403,6 +436,7 @@ def family_masks(
             {},
             list(DATA_QUALITY_COLUMNS),
             DATA_QUALITY_COLUMNS,
+            "quality",
             count_col=None,
             partition_levels=["age"],
             families=QUALITY_FAMILIES,

@@ -494,3 +494,17 @@ def test_isolated_groups_hand_computed() -> None:
     x = _fp({"active:episodes": list(range(1, 7)), "inactive:episodes": list(range(7, 15))})
     y = _fp({"active:episodes": list(range(1, 13))})
     assert isolated_groups([x, y], k=5) == [(("episodes", frozenset({13, 14})), {0, 1})]
+
+
+@pytest.mark.django_db
+def test_three_changed_episodes_are_three_differences(org1: OrgPersonas, frozen: Any) -> None:
+    """(From a review.) The same Q4 after late December sessions for 3 of its clients:
+    the two reports would subtract to those 3 clients' changes. Each changed episode is
+    one difference (not an old and a new one: 6 ≥ k would have let it pass)."""
+    active = [improving(org1, dt.date(2026, 11, 2), dt.date(2026, 12, 1)) for _ in range(6)]
+    for _ in range(5):
+        improving(org1, dt.date(2026, 10, 5), dt.date(2026, 11, 2), closed_on=dt.date(2026, 11, 10))
+    create(org1, "Fjerde kvartal", Q4)
+    for e in active[:3]:
+        record(e, dt.date(2026, 12, 20), ors="30", srs="36")
+    refused(org1, "Fjerde kvartal igen", Q4)

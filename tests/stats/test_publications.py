@@ -20,8 +20,9 @@ from stats.engine import StatsSettings
 from stats.publications import (
     REASON_CHANGED,
     States,
-    change_grid,
-    changed_episodes,
+    change_tokens,
+    decode,
+    encode,
     episode_states,
     held_between,
     others_changed,
@@ -32,104 +33,152 @@ from tests.conftest import OrgPersonas, add_therapist, make_episode, record
 
 K = 5
 TREE = Tree(("organisation", 1), {10: None, 11: None})  # two top-level units
+FEB = 2026 * 12 + 1  # the older publication's month (months since year 0)
+TWO_ORS = 0b1111  # ORS and SRS at start, ORS and SRS change (bits of stats.publications)
 
 
-def states(rows: list[tuple[int, int, str, bool, int]], org: int = 1) -> States:
-    """(episode, unit, age, active, state hash) rows → a publication's states."""
+def states(rows: list[dict[str, Any]], month: int = FEB + 1) -> States:
+    """Hand-made publication states: per episode a dict with ``id``, ``unit``, ``active``
+    and optionally ``therapist``, ``age``, ``org``, ``bits``, ``ors`` (the ORS change
+    value hash), ``sessions`` (session-number bitmask), ``first``/``last`` month."""
     codes = {"adult": 1, "youth": 2, "child": 3}
-    rows = sorted(rows)
+    rows = sorted(rows, key=lambda r: r["id"])
+
+    def col(name: str, default: Any, dtype: Any) -> np.ndarray:
+        return np.array([r.get(name, default) for r in rows], dtype=dtype)
+
+    ident = col("id", 0, np.uint64)
+    ors = col("ors", 0, np.uint64)
     return States(
-        np.array([r[0] for r in rows], dtype=np.uint64),
-        np.full(len(rows), org, dtype=np.int64),
-        np.array([r[1] for r in rows], dtype=np.int64),
-        np.array([codes[r[2]] for r in rows], dtype=np.uint8),
-        np.array([r[3] for r in rows], dtype=bool),
-        np.array([r[4] for r in rows], dtype=np.uint64),
+        {
+            "digest": ident,
+            "org": col("org", 1, np.int64),
+            "unit": col("unit", 10, np.int64),
+            "age": np.array([codes[r.get("age", "adult")] for r in rows], dtype=np.uint8),
+            "active": col("active", True, np.uint8),
+            "therapist": col("therapist", 1, np.uint64),
+            "state": ident * np.uint64(1000) + ors,
+            "bits": col("bits", TWO_ORS, np.uint16),
+            "h_episodes": col("sessions", 0b11, np.uint64),
+            "h_ors_start": col("start", 12, np.uint64),
+            "h_srs_start": np.zeros(len(rows), np.uint64),
+            "h_ors_change": ors,
+            "h_srs_change": np.zeros(len(rows), np.uint64),
+            "h_rel": np.zeros(len(rows), np.uint64),
+            "ors_bits": col("sessions", 0b11, np.uint64),
+            "srs_bits": col("sessions", 0b11, np.uint64),
+            "first_month": col("first", FEB, np.int32),
+            "last_month": col("last", FEB, np.int32),
+        },
+        month,
     )
 
 
-# Unit 10: 12 active adult episodes; unit 11: 6.
-BASE = [(i, 10, "adult", True, 1000 + i) for i in range(12)] + [
-    (100 + i, 11, "adult", True, 2000 + i) for i in range(6)
-]
+def episode(i: int, unit: int, **kw: Any) -> dict[str, Any]:
+    return {"id": i, "unit": unit, "therapist": 1 + i % 3, **kw}
+
+
+# Unit 10: 12 active adult episodes; unit 11: 6; three therapists each.
+BASE = [episode(i, 10) for i in range(12)] + [episode(100 + i, 11) for i in range(6)]
+MARCH = {"first": FEB + 1, "last": FEB + 1}
+
+
+def held(old: list[dict[str, Any]], new: list[dict[str, Any]], **kw: Any) -> Any:
+    return held_between(states(old, FEB), states(new), kw.pop("tree", TREE), k=K, **kw)
 
 
 def test_two_new_clients_in_one_unit_are_held_back_with_the_organisation() -> None:
-    """Hand-computed: unit 11 gains 2 episodes. Its change (2) and the organisation's (2)
-    are 1 … k−1, so both are held back (active side and the sum of both sides); unit 10
-    did not change (0) and stays; nothing on the inactive side changed."""
-    new = states([*BASE, (200, 11, "adult", True, 1), (201, 11, "adult", True, 2)])
-    grid = change_grid(changed_episodes(states(BASE), new), TREE)
-    assert grid.loc[("unit:11", "all"), "values"] == 2
-    assert grid.loc[("unit:11", "adult"), "active"] == 2
-    assert grid.loc[("organisation:1", "all"), "values"] == 2
-    assert grid.loc[("unit:10", "all")].sum() == 0
-    assert grid.loc[("unit:11", "youth")].sum() == 0
-    held = held_between(states(BASE), new, TREE, k=K)
-    assert held == {
-        ("unit:11", "all"): {"active", "values"},
-        ("unit:11", "adult"): {"active", "values"},
-        ("organisation:1", "all"): {"active", "values"},
-        ("organisation:1", "adult"): {"active", "values"},
-    }
+    """Unit 11 gains 2 episodes (two sessions with ORS each): every figure they enter
+    changed by 2 — in unit 11 and in the organisation; unit 10 did not change."""
+    out = held(BASE, [*BASE, episode(200, 11, **MARCH), episode(201, 11, **MARCH)])
+    for node in ("unit:11", "organisation:1"):
+        for age in ("all", "adult"):
+            tokens = out[(node, age)]
+            assert {"active:episodes", "values:episodes", "active:ors_change"} <= tokens
+            assert {"traj:ors:1", "traj:ors:2", "spread"} <= tokens
+            assert not any(t.startswith("inactive:") for t in tokens)
+    assert ("unit:10", "all") not in out
 
 
-def test_k_new_clients_are_not_held_back() -> None:
-    new = states([*BASE, *[(200 + i, 11, "adult", True, i) for i in range(K)]])
-    assert held_between(states(BASE), new, TREE, k=K) == {}
+def test_k_new_clients_of_three_therapists_are_not_held_back() -> None:
+    """9 new clients, 3 per therapist: 9 ≥ k, and 9 − 3 (one therapist's) ≥ k."""
+    new = [*BASE, *[episode(200 + i, 11, **MARCH) for i in range(9)]]
+    out = held(BASE, new)
+    # ... only the per-therapist spread: each therapist's own row changed by 3 < k.
+    assert out and all(tokens == {"spread"} for tokens in out.values())
 
 
-def test_an_unchanged_publication_holds_nothing_back() -> None:
-    assert held_between(states(BASE), states(BASE), TREE, k=K) == {}
+def test_one_therapists_new_clients_are_held_back_from_the_others() -> None:
+    """7 new clients, 5 of them one therapist's: 7 ≥ k, but that therapist could take
+    their own 5 away and see the other 2."""
+    new = [*BASE, *[episode(200 + i, 11, therapist=9, **MARCH) for i in range(5)]]
+    new += [episode(210, 11, therapist=1, **MARCH), episode(211, 11, therapist=2, **MARCH)]
+    assert "values:episodes" in held(BASE, new)[("unit:11", "all")]
+
+
+def test_one_new_second_ors_among_many_new_clients_is_held_back() -> None:
+    """The review's attack: 5 new clients from three therapists; 4 have an intake ORS
+    only, 1 has two. The episodes changed by 5, the ORS change by 1: n 6 → 7 and both
+    means shown would give that client's change. Counted per figure: held back."""
+    new = [*BASE]
+    new += [episode(200 + i, 11, bits=0b1, sessions=0b1, **MARCH) for i in range(4)]
+    new.append(episode(210, 11, **MARCH))
+    tokens = held(BASE, new)[("unit:11", "all")]
+    assert {"active:ors_change", "values:ors_change", "active:n_classified"} <= tokens
 
 
 def test_moving_to_inactive_changes_the_sides_but_not_their_sum() -> None:
-    """Two of unit 10's episodes became inactive (no new session: same state). Active −2,
-    inactive +2: both sides held back, their sum (values) unchanged."""
-    moved = [(i, 10, "adult", i >= 2, 1000 + i) for i in range(12)] + BASE[12:]
-    held = held_between(states(BASE), states(moved), TREE, k=K)
-    assert held[("unit:10", "all")] == {"active", "inactive"}
-    assert held[("organisation:1", "all")] == {"active", "inactive"}
-    assert ("unit:11", "all") not in held
+    """Two of unit 10's episodes became inactive (no new session: same state)."""
+    moved = [{**e, "active": e["id"] >= 2} if e["unit"] == 10 else e for e in BASE]
+    tokens = held(BASE, moved)[("unit:10", "all")]
+    assert {"active:episodes", "inactive:episodes"} <= tokens
+    assert not any(t.startswith("values:") for t in tokens)
 
 
 def test_two_deleted_episodes_are_held_back() -> None:
-    """Retention deleted two of unit 11's (inactive) episodes: the inactive side and the
-    sum changed by 2 — old minus new would be their figures."""
-    old = [*BASE, (300, 11, "adult", False, 7), (301, 11, "adult", False, 8)]
-    held = held_between(states(old), states(BASE), TREE, k=K)
-    assert held[("unit:11", "all")] == {"inactive", "values"}
+    """Retention deleted two of unit 11's (inactive) episodes."""
+    old = [*BASE, episode(300, 11, active=False), episode(301, 11, active=False)]
+    tokens = held(old, BASE)[("unit:11", "all")]
+    assert {"inactive:episodes", "values:episodes"} <= tokens
+    assert "active:episodes" not in tokens
 
 
-def test_one_changed_score_is_held_back() -> None:
-    """One episode of unit 10 had another session (its state changed): 1 client."""
-    changed = [(0, 10, "adult", True, 9999), *BASE[1:]]
-    held = held_between(states(BASE), states(changed), TREE, k=K)
-    assert held[("unit:10", "all")] == {"active", "values"}
+def test_one_corrected_score_is_held_back_where_it_counts() -> None:
+    """One episode's ORS change was corrected (same sessions): the ORS-change family and
+    its February month changed; the episode count did not."""
+    changed = [{**BASE[0], "ors": 7}, *BASE[1:]]
+    tokens = held(BASE, changed)[("unit:10", "all")]
+    assert {"values:ors_change", "active:ors_change", "impl:2026-02"} <= tokens
+    assert "values:episodes" not in tokens and "traj:ors:1" in tokens  # unsure: a median
 
 
 def test_a_small_change_hidden_in_one_unit_is_complemented_in_the_change_grid() -> None:
-    """Three units; unit 11 gains 2 (hidden), unit 12 gains 6, the organisation 8. Without
-    a complement, organisation's change − unit 12's = unit 11's: one more is held back."""
+    """Three units; unit 11 gains 2 (hidden), unit 12 gains 9 (3 per therapist), the
+    organisation 11. Without a complement, organisation − unit 12 = unit 11."""
     tree = Tree(("organisation", 1), {10: None, 11: None, 12: None})
-    new = states(
-        [
-            *BASE,
-            (200, 11, "adult", True, 1),
-            (201, 11, "adult", True, 2),
-            *[(300 + i, 12, "adult", True, i) for i in range(6)],
-        ]
-    )
-    held = held_between(states(BASE), new, tree, k=K)
-    assert "values" in held[("unit:11", "all")]
-    # the smallest visible non-zero sibling: unit 12 (6) rather than the organisation (8)
-    assert "values" in held[("unit:12", "all")]
-    assert ("organisation:1", "all") not in held
+    new = [*BASE, episode(200, 11, **MARCH), episode(201, 11, **MARCH)]
+    new += [episode(300 + i, 12, **MARCH) for i in range(9)]
+    out = held(BASE, new, tree=tree)
+    assert "values:episodes" in out[("unit:11", "all")]
+    # the smallest visible non-zero sibling: unit 12 (9) rather than the organisation (11)
+    assert "values:episodes" in out[("unit:12", "all")]
+    assert "values:episodes" not in out.get(("organisation:1", "all"), set())
 
 
-def test_a_held_unit_is_hidden_in_the_new_grid_with_a_complement() -> None:
-    """The new date's own grid: unit 11 held back (8 episodes, not small by itself), so
-    unit 10 (12) is hidden as its complement and the organisation (20) stays."""
+def test_a_moved_unit_counts_where_it_was() -> None:
+    """A unit with 2 episodes moved from under unit 10 to under unit 11, no data change:
+    with each date's own tree, both parents changed by 2."""
+    old_tree = Tree(("organisation", 1), {10: None, 11: None, 12: 10})
+    new_tree = Tree(("organisation", 1), {10: None, 11: None, 12: 11})
+    rows = [*BASE, episode(400, 12), episode(401, 12)]
+    out = held(rows, rows, tree=new_tree, old_tree=old_tree)
+    assert "values:episodes" in out[("unit:10", "all")]
+    assert "values:episodes" in out[("unit:11", "all")]
+
+
+def test_held_back_figures_are_hidden_in_the_new_grid_with_a_complement() -> None:
+    """The new date's own grid: unit 11's episodes held back (8, not small by itself),
+    so unit 10 (12) is hidden as its complement and the organisation (20) stays."""
 
     def payload(n: int) -> dict[str, Any]:
         side = {"episodes": n, "sessions": 2 * n, "n_ors_start": n, "ors_start": 15.0}
@@ -141,22 +190,25 @@ def test_a_held_unit_is_hidden_in_the_new_grid_with_a_complement() -> None:
         ("unit", 11, "all"): payload(8),
     }
     masks = family_masks(
-        parts, TREE, k=K, held={("unit:11", "all"): {"values"}}, held_reason=REASON_CHANGED
+        parts,
+        TREE,
+        k=K,
+        held={("unit:11", "all"): {"values:episodes", "spread"}},
+        held_reason=REASON_CHANGED,
     )
     assert masks[("unit", 11, "all")]["table"]["active"]["episodes"] == REASON_CHANGED
     assert masks[("unit", 11, "all")]["table"]["inactive"]["episodes"] == REASON_CHANGED
+    assert masks[("unit", 11, "all")]["spread_hidden"] is True
     assert masks[("unit", 10, "all")]["table"]["active"]["episodes"]  # a complement
     assert not masks[("organisation", 1, "all")]["table"]["active"]
     assert masks[("unit", 11, "all")]["hidden_scope"] is False
 
 
 def test_others_changed_leaves_out_the_viewers_organisation() -> None:
-    old = states([(1, 10, "adult", True, 1)], org=1)
-    new_rows = [(1, 10, "adult", True, 1), (2, 10, "adult", True, 2), (3, 10, "adult", True, 3)]
-    new = states(new_rows, org=1)
-    new.org[:] = [1, 2, 2]  # episode 2 and 3 belong to organisation 2
-    assert others_changed(old, new, 1)["values"] == 2
-    assert others_changed(old, new, 2)["values"] == 0
+    old = [episode(1, 10, org=1)]
+    new = [*old, episode(2, 10, org=2, **MARCH), episode(3, 10, org=2, **MARCH)]
+    assert "values:episodes" in others_changed(states(old, FEB), states(new), 1, k=K)
+    assert others_changed(states(old, FEB), states(new), 2, k=K) == set()
 
 
 def test_episode_states_follow_the_reference_date() -> None:
@@ -184,17 +236,18 @@ def test_episode_states_follow_the_reference_date() -> None:
     at = dt.date(2026, 3, 31)
     key = b"k" * 32
     base = [(1, "2026-03-01", 12.0), (2, "2025-11-01", 20.0)]
-    s0 = episode_states(frame(base), as_of=at, key=key, settings={1: StatsSettings()})
-    later = episode_states(
-        frame([*base, (1, "2026-04-02", 30.0)]), as_of=at, key=key, settings={1: StatsSettings()}
-    )
+    cfg = {1: StatsSettings()}
+    s0 = episode_states(frame(base), as_of=at, key=key, settings=cfg)
+    later = episode_states(frame([*base, (1, "2026-04-02", 30.0)]), as_of=at, key=key, settings=cfg)
     earlier = episode_states(
-        frame([*base, (1, "2026-03-20", 30.0)]), as_of=at, key=key, settings={1: StatsSettings()}
+        frame([*base, (1, "2026-03-20", 30.0)]), as_of=at, key=key, settings=cfg
     )
-    assert changed_episodes(s0, later).empty
-    assert len(changed_episodes(s0, earlier)) == 1
-    by_digest = dict(zip(s0.digest.tolist(), s0.active.tolist(), strict=True))
-    assert sorted(by_digest.values()) == [False, True]  # episode 2: 150 days without a session
+    assert change_tokens(s0, later)[0].empty and change_tokens(s0, later)[1].empty
+    sure, _unsure = change_tokens(s0, earlier)
+    assert {"values:ors_change", "traj:ors:2", "values:episodes"} <= set(sure["figure"])
+    assert "values:ors_start" not in set(sure["figure"])  # the intake did not change
+    assert sorted(s0.columns["active"].tolist()) == [0, 1]  # episode 2: 150 days without
+    assert decode(encode(s0)).columns["state"].tolist() == s0.columns["state"].tolist()
 
 
 # --- Through the pages and the API, with the clock moved --------------------------------
