@@ -54,7 +54,7 @@ from .engine import StatsSettings, episode_frame, filter_as_of
 from .siblings import AGES, Tree, _sets_for, node_name
 
 REASON_CHANGED = "hidden so that this month-end cannot be subtracted from an earlier published one"
-FINGERPRINT_VERSION = 2
+FINGERPRINT_VERSION = 3
 _AGE_CODES = {"adult": 1, "youth": 2, "child": 3}
 _AGE_NAMES = {v: k for k, v in _AGE_CODES.items()}
 _STATE_COLUMNS = [
@@ -115,6 +115,13 @@ _COLUMNS: dict[str, str] = {  # the fingerprint's columns and their dtypes
     "srs_bits": "<u8",
     "first_month": "<i4",
     "last_month": "<i4",
+    "n_duplicate_dates": "<u2",
+    "n_srs_without_ors": "<u2",
+}
+# Data-quality counts of sessions (not episodes): per episode how many it adds.
+SESSION_COUNT_FAMILIES: dict[str, str] = {
+    "duplicate_same_date_sessions": "n_duplicate_dates",
+    "srs_without_ors": "n_srs_without_ors",
 }
 
 Held = dict[tuple[str, str], set[str]]  # (node name, age group) -> hidden tokens
@@ -177,6 +184,12 @@ def _session_bits(s: pd.DataFrame, column: str, index: pd.Index) -> np.ndarray:
     starts = np.flatnonzero(np.r_[True, episode[1:] != episode[:-1]])
     merged = np.bitwise_or.reduceat(bit, starts)
     return pd.Series(merged, index=episode[starts]).reindex(index, fill_value=0).to_numpy(np.uint64)
+
+
+def _per_episode(episode_id: pd.Series, flags: pd.Series, index: pd.Index) -> np.ndarray:
+    """How many of an episode's sessions are flagged."""
+    counts = flags.astype(np.int64).groupby(episode_id.to_numpy()).sum()
+    return counts.reindex(index, fill_value=0).clip(upper=65535).to_numpy(dtype=np.uint16)
 
 
 def episode_states(
@@ -291,6 +304,12 @@ def episode_states(
         "srs_bits": _session_bits(s, "srs", ep.index),
         "first_month": _month_number(ep["first_date"]),
         "last_month": _month_number(ep["last_date"]),
+        "n_duplicate_dates": _per_episode(
+            s["episode_id"], s.duplicated(["episode_id", "session_date"]), ep.index
+        ),
+        "n_srs_without_ors": _per_episode(
+            s["episode_id"], s["srs"].notna() & s["ors"].isna(), ep.index
+        ),
     }
     return States({c: np.asarray(v).astype(_COLUMNS[c])[order] for c, v in columns.items()}, month)
 
@@ -390,6 +409,11 @@ def change_tokens(
         family(f"etr:{name}", bit, hcol, "values")
     for name, (bit, hcol) in QUALITY_FAMILIES.items():
         family(f"quality:{name}", bit, hcol, "values")
+    for name, col in SESSION_COUNT_FAMILIES.items():
+        # members: episodes adding at least one such session; changed: another number
+        vo, vn = a[f"{col}_o"].astype(np.int64), a[f"{col}_n"].astype(np.int64)
+        mo, mn = po & (vo > 0), pn & (vn > 0)
+        sure[f"quality:{name}"] = (mo != mn) | (mo & mn & (vo != vn)) | ((mo | mn) & moved)
     for scale in ("ors", "srs"):
         bo, bn = num[f"{scale}_bits_o"], num[f"{scale}_bits_n"]
         for b in range(MAX_SESSION_BIT + 1):

@@ -69,6 +69,8 @@ def states(rows: list[dict[str, Any]], month: int = FEB + 1) -> States:
             "srs_bits": col("sessions", 0b11, np.uint64),
             "first_month": col("first", FEB, np.int32),
             "last_month": col("last", FEB, np.int32),
+            "n_duplicate_dates": col("dup", 0, np.uint16),
+            "n_srs_without_ors": np.zeros(len(rows), np.uint16),
         },
         month,
     )
@@ -150,6 +152,17 @@ def test_one_corrected_score_is_held_back_where_it_counts() -> None:
     tokens = held(BASE, changed)[("unit:10", "all")]
     assert {"values:ors_change", "active:ors_change", "impl:2026-02"} <= tokens
     assert "values:episodes" not in tokens and "traj:ors:1" in tokens  # unsure: a median
+
+
+def test_a_session_count_of_data_quality_counts_its_episodes_only() -> None:
+    """Nine new clean clients and one old episode with a second session on the same date:
+    the duplicate-date count changed by one episode's sessions — held back; the nine do
+    not dilute it (they add none)."""
+    new = [*[{**e, "dup": 1} if e["id"] == 3 else e for e in BASE]]
+    new += [episode(200 + i, 10, **MARCH) for i in range(9)]
+    tokens = held(BASE, new)[("unit:10", "all")]
+    assert "quality:duplicate_same_date_sessions" in tokens
+    assert "quality:srs_without_ors" not in tokens
 
 
 def test_a_small_change_hidden_in_one_unit_is_complemented_in_the_change_grid() -> None:
