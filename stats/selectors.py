@@ -711,7 +711,11 @@ def benchmark_figures(
                     table[side]["effect_size_pct"] = None  # the % reveals the start
                     suppressed[side]["effect_size_pct"] = REASON_OTHERS_SMALL
     # Across dates: the others' change since an earlier platform publication, per figure.
-    publication = Publication.objects.filter(organisation_id=0, period_key=period_key).first()
+    publication = (
+        Publication.objects.filter(organisation_id=0, period_key=period_key)
+        .defer("fingerprint", "unit_tree")
+        .first()
+    )
     held = benchmark_held(publication, organisation.pk, k) if publication else set()
     for side in ("active", "inactive"):
         for name, (_count, members) in families.items():
