@@ -39,6 +39,7 @@ the database.
 
 from __future__ import annotations
 
+import itertools
 import struct
 import zlib
 from collections.abc import Mapping
@@ -54,7 +55,7 @@ from .engine import StatsSettings, episode_frame, filter_as_of
 from .siblings import AGES, Tree, _sets_for, node_name
 
 REASON_CHANGED = "hidden so that this month-end cannot be subtracted from an earlier published one"
-FINGERPRINT_VERSION = 3
+FINGERPRINT_VERSION = 5
 _AGE_CODES = {"adult": 1, "youth": 2, "child": 3}
 _AGE_NAMES = {v: k for k, v in _AGE_CODES.items()}
 _STATE_COLUMNS = [
@@ -68,6 +69,7 @@ _STATE_COLUMNS = [
     "srs",
 ]
 SIDES3: tuple[str, ...] = ("active", "inactive", "values")  # "values": both sides' sum
+SPREAD_FIGURE = "spread:ors_change"  # the spread's rows: never a column of a grid
 MAX_SESSION_BIT = 63  # session numbers above share one "later" bit (always judged unsure)
 
 # Every figure family whose change is counted exactly: membership bit (None: every
@@ -117,7 +119,16 @@ _COLUMNS: dict[str, str] = {  # the fingerprint's columns and their dtypes
     "last_month": "<i4",
     "n_duplicate_dates": "<u2",
     "n_srs_without_ors": "<u2",
+    # per month back from the publication's (0 = its own month … 23): a keyed 32-bit hash
+    # of the episode's sessions in that month, 0 without any (the implementation panel)
+    **{f"m{i}": "<u4" for i in range(24)},
+    # per session number 1 … 24: a keyed 32-bit hash of the ORS (o…) and SRS (s…) there,
+    # 0 without one (the trajectory: a corrected score moves a median)
+    **{f"o{i}": "<u4" for i in range(1, 25)},
+    **{f"s{i}": "<u4" for i in range(1, 25)},
 }
+MONTH_WINDOW = 24
+POINT_WINDOW = 24
 # Data-quality counts of sessions (not episodes): per episode how many it adds.
 SESSION_COUNT_FAMILIES: dict[str, str] = {
     "duplicate_same_date_sessions": "n_duplicate_dates",
@@ -184,6 +195,46 @@ def _session_bits(s: pd.DataFrame, column: str, index: pd.Index) -> np.ndarray:
     starts = np.flatnonzero(np.r_[True, episode[1:] != episode[:-1]])
     merged = np.bitwise_or.reduceat(bit, starts)
     return pd.Series(merged, index=episode[starts]).reindex(index, fill_value=0).to_numpy(np.uint64)
+
+
+def _month_hashes(s: pd.DataFrame, month: int, key: bytes, index: pd.Index) -> dict[str, Any]:
+    """Per episode and month back from ``month`` (0 … 23), a keyed 32-bit hash of its
+    sessions in that month (0 when it has none)."""
+    back = month - _month_number(s["session_date"]).astype(np.int64)
+    rows = s[_STATE_COLUMNS].copy()
+    rows["age_group"] = rows["age_group"].astype(str)
+    rows["closed_on"] = pd.NaT  # a closing is not a session of the month
+    h = _row_hash(rows, key) | np.uint64(1)  # never 0: 0 means "no session"
+    frame = pd.DataFrame({"e": s["episode_id"].to_numpy(), "b": back, "h": h})
+    frame = frame.loc[(frame["b"] >= 0) & (frame["b"] < MONTH_WINDOW)]
+    summed = frame.groupby(["e", "b"])["h"].sum().unstack("b", fill_value=0)
+    summed = summed.reindex(index=index, columns=range(MONTH_WINDOW), fill_value=0)
+    folded = _fold32(summed.to_numpy(dtype=np.uint64))
+    return {f"m{i}": folded[:, i] for i in range(MONTH_WINDOW)}
+
+
+def _fold32(values: np.ndarray) -> np.ndarray:
+    """64-bit hashes to 32 bits, never 0 where the input is not 0 (0 = none)."""
+    folded = ((values >> np.uint64(32)) ^ values) & np.uint64(0xFFFFFFFF)
+    return np.where(values != 0, np.maximum(folded, 1), 0).astype(np.uint32)
+
+
+def _point_hashes(
+    s: pd.DataFrame, column: str, prefix: str, key: bytes, index: pd.Index
+) -> dict[str, Any]:
+    """Per episode and session number 1 … 24, a keyed 32-bit hash of its score there."""
+    scored = s.loc[s[column].notna() & (s["session_number"] <= POINT_WINDOW)]
+    out = {f"{prefix}{i}": np.zeros(len(index), dtype=np.uint32) for i in range(1, 25)}
+    if scored.empty:
+        return out
+    h = _row_hash(scored[[column]].astype(float), key) | np.uint64(1)
+    frame = pd.DataFrame(
+        {"e": scored["episode_id"].to_numpy(), "n": scored["session_number"].to_numpy(), "h": h}
+    )
+    table = frame.groupby(["e", "n"])["h"].sum().unstack("n", fill_value=0)
+    table = table.reindex(index=index, columns=range(1, POINT_WINDOW + 1), fill_value=0)
+    values = _fold32(table.to_numpy(dtype=np.uint64))
+    return {f"{prefix}{i}": values[:, i - 1] for i in range(1, POINT_WINDOW + 1)}
 
 
 def _per_episode(episode_id: pd.Series, flags: pd.Series, index: pd.Index) -> np.ndarray:
@@ -310,6 +361,9 @@ def episode_states(
         "n_srs_without_ors": _per_episode(
             s["episode_id"], s["srs"].notna() & s["ors"].isna(), ep.index
         ),
+        **_month_hashes(s, month, key, ep.index),
+        **_point_hashes(s, "ors", "o", key, ep.index),
+        **_point_hashes(s, "srs", "s", key, ep.index),
     }
     return States({c: np.asarray(v).astype(_COLUMNS[c])[order] for c, v in columns.items()}, month)
 
@@ -362,11 +416,29 @@ def _aligned(old: States, new: States) -> tuple[int, dict[str, np.ndarray]]:
     return len(keys), out
 
 
+@dataclass(frozen=True)
+class Changes:
+    """What changed between two publications: per changed episode (rows of ``place``:
+    where it was and is, its organisation and therapists) and token (columns), whether
+    its contribution changed for certain (``sure``) or may have (``unsure``)."""
+
+    tokens: list[str]
+    sure: np.ndarray  # bool, episodes × tokens
+    unsure: np.ndarray  # bool, episodes × tokens
+    place: pd.DataFrame
+
+    def rows(self, token: str, which: str = "sure") -> pd.DataFrame:
+        """The episodes (place rows) with that token's change."""
+        if token not in self.tokens:
+            return self.place.iloc[:0]
+        matrix = self.sure if which == "sure" else self.unsure
+        return self.place.loc[matrix[:, self.tokens.index(token)]]
+
+
 def change_tokens(
     old: States, new: States, moved_units: set[int] | frozenset[int] = frozenset()
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(changes, unsure): one row per (episode, token) whose contribution to a figure
-    changed for certain, and one per (episode, token) that may have changed.
+) -> Changes:
+    """Per changed episode and token (figure): changed for certain, or maybe.
 
     Tokens: ``"<side>:<family>"`` for the statistics table (side active / inactive /
     values = both), ``"etr:<family>"``, ``"quality:<family>"``, ``"traj:ors:<n>"`` /
@@ -414,6 +486,12 @@ def change_tokens(
         vo, vn = a[f"{col}_o"].astype(np.int64), a[f"{col}_n"].astype(np.int64)
         mo, mn = po & (vo > 0), pn & (vn > 0)
         sure[f"quality:{name}"] = (mo != mn) | (mo & mn & (vo != vn)) | ((mo | mn) & moved)
+    # The per-therapist spread (active episodes' ORS change per therapist): its rows
+    # change with the active ORS-change family and with a transfer between therapists.
+    transferred = po & pn & (a["therapist_o"] != a["therapist_n"])
+    in_o = act_o & (((num["bits_o"] >> np.uint64(2)) & np.uint64(1)) == 1)
+    in_n = act_n & (((num["bits_n"] >> np.uint64(2)) & np.uint64(1)) == 1)
+    sure[SPREAD_FIGURE] = sure["active:ors_change"] | (transferred & (in_o | in_n))
     for scale in ("ors", "srs"):
         bo, bn = num[f"{scale}_bits_o"], num[f"{scale}_bits_n"]
         for b in range(MAX_SESSION_BIT + 1):
@@ -426,7 +504,11 @@ def change_tokens(
                 unsure[token] = (mo | mn) & state_changed
                 continue
             sure[token] = (mo != mn) | ((mo | mn) & moved)
-            unsure[token] = mo & mn & state_changed
+            if b < POINT_WINDOW:  # the score there is in both fingerprints: exact
+                prefix = scale[0]
+                sure[token] |= mo & mn & (a[f"{prefix}{b + 1}_o"] != a[f"{prefix}{b + 1}_n"])
+            else:
+                unsure[token] = mo & mn & state_changed
     # Past months of the older publication: sessions there changed only if the episode
     # changed and its sessions span that month at either date.
     big = np.iinfo(np.int32).max
@@ -439,9 +521,19 @@ def change_tokens(
     touched = state_changed & (hi >= 0)
     if touched.any():
         for m in range(int(lo[touched].min()), min(int(hi[touched].max()), old.month) + 1):
+            token = f"impl:{m // 12:04d}-{m % 12 + 1:02d}"
+            back_o, back_n = old.month - m, new.month - m
+            if 0 <= back_o < MONTH_WINDOW and 0 <= back_n < MONTH_WINDOW:
+                # both fingerprints hold this month: its sessions changed or not, exactly
+                ho = np.where(po, a[f"m{back_o}_o"], 0)
+                hn = np.where(pn, a[f"m{back_n}_n"], 0)
+                hit = (ho != hn) | (((ho != 0) | (hn != 0)) & moved)
+                if hit.any():
+                    sure[token] = hit
+                continue
             hit = touched & (lo <= m) & (hi >= m)
             if hit.any():
-                unsure[f"impl:{m // 12:04d}-{m % 12 + 1:02d}"] = hit
+                unsure[token] = hit
 
     nan = np.nan
     place = pd.DataFrame(
@@ -457,13 +549,15 @@ def change_tokens(
         }
     )
 
-    def long(flags: dict[str, np.ndarray]) -> pd.DataFrame:
-        rows = [place.loc[mask].assign(figure=token) for token, mask in flags.items() if mask.any()]
-        if not rows:
-            return place.iloc[:0].assign(figure=pd.Series(dtype=object))
-        return pd.concat(rows, ignore_index=True)
-
-    return long(sure), long(unsure)
+    tokens = sorted(set(sure) | set(unsure))
+    blank = np.zeros(n_rows, dtype=bool)
+    sure_m = np.column_stack([sure.get(t, blank) for t in tokens]) if tokens else None
+    unsure_m = np.column_stack([unsure.get(t, blank) for t in tokens]) if tokens else None
+    if sure_m is None or unsure_m is None:
+        empty = np.zeros((0, 0), dtype=bool)
+        return Changes([], empty, empty, place.iloc[:0])
+    keep = sure_m.any(axis=1) | unsure_m.any(axis=1)
+    return Changes(tokens, sure_m[keep], unsure_m[keep], place.loc[keep].reset_index(drop=True))
 
 
 def _nodes_of_unit(tree: Tree) -> dict[int, list[str]]:
@@ -489,70 +583,75 @@ def _nodes_of_unit(tree: Tree) -> dict[int, list[str]]:
     return out
 
 
-def _cells(rows: pd.DataFrame, old_tree: Tree, new_tree: Tree) -> pd.DataFrame:
-    """(episode, token) rows → one row per (episode, token, node, age, therapist): the
-    episode counts where it was (old tree) and where it is (new tree), in its age group
-    and "all"; with each therapist it had (either knows it)."""
-    if rows.empty:
-        return pd.DataFrame(columns=["episode", "figure", "node", "age", "therapist"])
-    out = []
+def _cell_incidence(
+    place: pd.DataFrame, old_tree: Tree, new_tree: Tree
+) -> tuple[list[tuple[str, str]], np.ndarray]:
+    """(cells, incidence): the (node, age) cells of the new tree's grid and, per changed
+    episode, which of them it counts in — where it was (old tree) and where it is (new
+    tree), in its age group and "all"."""
+    cells = [(n, a) for n in new_tree.nodes() for a in AGES]
+    col = {c: i for i, c in enumerate(cells)}
+    out = np.zeros((len(place), len(cells)), dtype=bool)
     for side, tree in (("o", old_tree), ("n", new_tree)):
         nodes_of = _nodes_of_unit(tree)
         root = [node_name(*tree.root)] + (
             [tree.direct(tree.root)] if tree.root in tree.children else []
         )
-        part = rows.loc[rows[f"unit_{side}"].notna()]
-        if part.empty:
-            continue
-        base = pd.DataFrame(
-            {
-                "episode": part["episode"].to_numpy(),
-                "figure": part["figure"].to_numpy(),
-                "node": [nodes_of.get(int(u), root) for u in part[f"unit_{side}"]],
-                "age": part[f"age_{side}"]
-                .astype(np.int64)
-                .map(_AGE_NAMES)
-                .fillna("all")
-                .to_numpy(),
-                "therapist_o": part["therapist_o"].to_numpy(),
-                "therapist_n": part["therapist_n"].to_numpy(),
-            }
-        )
-        out += [base, base.assign(age="all")]
-    cells = pd.concat(out, ignore_index=True).explode("node")
-    cells = cells.drop_duplicates(["episode", "figure", "node", "age"])
-    by_t = pd.concat(
-        [
-            cells.drop(columns="therapist_n").rename(columns={"therapist_o": "therapist"}),
-            cells.drop(columns="therapist_o").rename(columns={"therapist_n": "therapist"}),
-        ]
-    )
-    return by_t.loc[by_t["therapist"] != 0].drop_duplicates(
-        ["episode", "figure", "node", "age", "therapist"]
-    )
+        unit = place[f"unit_{side}"].to_numpy()
+        age = place[f"age_{side}"].to_numpy()
+        present = ~np.isnan(unit)
+        combos = pd.DataFrame({"u": unit[present], "a": age[present]}).drop_duplicates()
+        for u, a in combos.itertuples(index=False):
+            rows = present & (unit == u) & (age == a)
+            names = ["all", _AGE_NAMES.get(int(a), "all")]
+            for node in nodes_of.get(int(u), root):
+                for age_name in names:
+                    j = col.get((node, age_name))
+                    if j is not None:
+                        out[rows, j] = True
+    return cells, out
 
 
-def _effective(
-    sure: pd.DataFrame, unsure: pd.DataFrame, index: pd.MultiIndex, k: int
-) -> pd.DataFrame:
-    """Per (node, age) × token the change as the grid counts it: 0 when nothing changed;
-    the number of changed episodes when that is certainly at least k and, after taking
-    away any one therapist's, still at least k with at least 3 therapists (a therapist
-    knows their own clients); otherwise 1 — a small change, to be hidden."""
-    keys = ["node", "age", "figure"]
-    if sure.empty and unsure.empty:
-        return pd.DataFrame(index=index)
-    n_sure = sure.drop_duplicates(["episode", *keys]).groupby(keys).size()
-    per_t = sure.groupby([*keys, "therapist"]).size()
-    top = per_t.groupby(level=keys).max()
-    n_ther = per_t.groupby(level=keys).size()
-    n_unsure = unsure.drop_duplicates(["episode", *keys]).groupby(keys).size()
-    frame = pd.DataFrame({"sure": n_sure, "top": top, "ther": n_ther, "unsure": n_unsure}).fillna(0)
-    large = (frame["sure"] >= k) & (frame["sure"] - frame["top"] >= k) & (frame["ther"] >= 3)
-    any_change = (frame["sure"] + frame["unsure"]) > 0
-    eff = np.where(large, frame["sure"], np.where(any_change, 1.0, 0.0))
-    grid = pd.Series(eff, index=frame.index).unstack("figure", fill_value=0.0)
-    return grid.reindex(index, fill_value=0.0).fillna(0.0)
+def _grid(
+    changes: Changes, old_tree: Tree, new_tree: Tree, k: int
+) -> tuple[pd.DataFrame, dict[tuple[str, str], bool]]:
+    """(grid, spread): per (node, age) × token the change as the grid counts it — 0 when
+    nothing changed; the number of changed episodes when that is certainly at least k
+    and, after taking away any one therapist's, still at least k, from at least 3
+    therapists (a therapist knows their own clients); otherwise 1, a small change — and
+    the cells where one therapist's ORS-change family changed by 1 … k−1 (the spread)."""
+    cells, inc = _cell_incidence(changes.place, old_tree, new_tree)
+    index = pd.MultiIndex.from_tuples(cells, names=["node", "age"])
+    if not changes.tokens:
+        return pd.DataFrame(index=index), {}
+    e = inc.astype(np.float32)
+    sure = e.T @ changes.sure.astype(np.float32)  # cells × tokens
+    unsure = e.T @ changes.unsure.astype(np.float32)
+    top = np.zeros_like(sure)
+    therapists = np.zeros_like(sure)
+    spread_col = changes.tokens.index(SPREAD_FIGURE) if SPREAD_FIGURE in changes.tokens else None
+    spread_small = np.zeros(len(cells), dtype=bool)
+    # Each episode once per therapist it had at either date (both know it).
+    t_o = changes.place["therapist_o"].to_numpy(dtype=np.uint64)
+    t_n = changes.place["therapist_n"].to_numpy(dtype=np.uint64)
+    rows = np.r_[np.arange(len(t_o)), np.flatnonzero((t_n != t_o) & (t_n != 0))]
+    who = np.r_[t_o, t_n[(t_n != t_o) & (t_n != 0)]]
+    rows, who = rows[who != 0], who[who != 0]
+    order = np.argsort(who, kind="stable")
+    rows, who = rows[order], who[order]
+    bounds = np.flatnonzero(np.r_[True, who[1:] != who[:-1], True])
+    sure_f = changes.sure.astype(np.float32)
+    for lo, hi in itertools.pairwise(bounds.tolist()):
+        block = rows[lo:hi]
+        mine = e[block].T @ sure_f[block]
+        np.maximum(top, mine, out=top)
+        therapists += mine > 0
+        if spread_col is not None:
+            spread_small |= (mine[:, spread_col] > 0) & (mine[:, spread_col] < k)
+    large = (sure >= k) & (sure - top >= k) & (therapists >= 3)
+    eff = np.where(large, sure, np.where(sure + unsure > 0, 1.0, 0.0))
+    grid = pd.DataFrame(eff, index=index, columns=changes.tokens)
+    return grid, {cells[i]: True for i in np.flatnonzero(spread_small)}
 
 
 def held_between(
@@ -565,10 +664,7 @@ def held_between(
     old_tree = old_tree or tree
     old_nodes, new_nodes = _nodes_of_unit(old_tree), _nodes_of_unit(tree)
     moved = {u for u in set(old_nodes) | set(new_nodes) if old_nodes.get(u) != new_nodes.get(u)}
-    sure, unsure = change_tokens(old, new, moved)
-    index = pd.MultiIndex.from_product([tree.nodes(), list(AGES)], names=["node", "age"])
-    sure_c, unsure_c = _cells(sure, old_tree, tree), _cells(unsure, old_tree, tree)
-    grid = _effective(sure_c, unsure_c, index, k)
+    grid, spread = _grid(change_tokens(old, new, moved), old_tree, tree, k)
     held: Held = {}
     published = {node_name(*n) for n in tree.published}
     if grid.shape[1] and (grid.to_numpy() > 0).any():
@@ -587,28 +683,55 @@ def held_between(
             node, age = reasons.index[i]
             if node in published:
                 held.setdefault((str(node), str(age)), set()).add(str(reasons.columns[c]))
-    # The per-therapist spread: each row is one therapist's ORS-change family.
-    spread = sure_c.loc[sure_c["figure"] == "values:ors_change"]
-    if not spread.empty:
-        per_t = spread.groupby(["node", "age", "therapist"]).size()
-        small = per_t[(per_t > 0) & (per_t < k)]
-        for node, age, _t in small.index:
-            if node in published:
-                held.setdefault((str(node), str(age)), set()).add("spread")
-    return held
+    for (node, age), _small in spread.items():
+        if node in published:
+            held.setdefault((str(node), str(age)), set()).add("spread")
+    return {cell: close_groups(tokens) for cell, tokens in held.items()}
+
+
+# Figures that are parts of another figure in the same row: the outcome classes of the
+# classified episodes (clinically significant within reliable improvement), the ETR
+# reached-target and dropout counts of the ended-and-judged. If one part is held back,
+# the rest of its group is too — else total minus the other parts would give it.
+TOKEN_GROUPS: tuple[tuple[str, ...], ...] = (
+    *(
+        tuple(
+            f"{side}:{name}"
+            for name in (
+                "n_classified",
+                "reliable_improvement",
+                "reliable_deterioration",
+                "no_reliable_change",
+                "clinically_significant",
+            )
+        )
+        for side in SIDES3
+    ),
+    ("etr:ended_evaluable", "etr:reaching_target", "etr:dropout"),
+)
+
+
+def close_groups(tokens: set[str]) -> set[str]:
+    """``tokens`` with every group (:data:`TOKEN_GROUPS`) that one of them is in."""
+    out = set(tokens)
+    for group in TOKEN_GROUPS:
+        if out.intersection(group):
+            out.update(group)
+    return out
 
 
 def others_changed(old: States, new: States, organisation_id: int, *, k: int) -> set[str]:
     """The benchmark: the tokens (as :func:`change_tokens`) whose change among the *other*
     organisations' episodes is small (a viewer knows their own organisation's change):
     1 … k−1 certain changes, or unsure ones without k certain."""
-    sure, unsure = change_tokens(old, new)
-    own = int(organisation_id)
-    s = sure.loc[sure["org"].astype(np.int64) != own].groupby("figure").size()
-    u = unsure.loc[unsure["org"].astype(np.int64) != own].groupby("figure").size()
-    frame = pd.DataFrame({"sure": s, "unsure": u}).fillna(0)
-    small = (frame["sure"] + frame["unsure"] > 0) & (frame["sure"] < k)
-    return {str(t) for t in frame.index[small.to_numpy()]}
+    changes = change_tokens(old, new)
+    if not changes.tokens:
+        return set()
+    others = changes.place["org"].to_numpy(dtype=np.int64) != int(organisation_id)
+    sure = changes.sure[others].sum(axis=0)
+    unsure = changes.unsure[others].sum(axis=0)
+    small = (sure + unsure > 0) & (sure < k)
+    return close_groups({t for t, flag in zip(changes.tokens, small, strict=True) if flag})
 
 
 def merge_held(into: Held, more: Held) -> Held:
@@ -619,6 +742,7 @@ def merge_held(into: Held, more: Held) -> Held:
 
 __all__ = [
     "REASON_CHANGED",
+    "Changes",
     "States",
     "change_tokens",
     "decode",

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from .anonymise import (
     MIN_THERAPISTS_FOR_SCOPE,
+    OUTCOME_FAMILIES,
     REASON_COMPLEMENTARY,
     REASON_FEW_THERAPISTS,
     may_show_therapist_spread,
@@ -90,7 +91,48 @@ def snapshot_get(
     # The current snapshot of an earlier day (before the nightly job) is recomputed.
     if snap is not None and (period_key != CURRENT or snap.as_of == as_of):
         return snap
-    from .services import stats_compute_scope
+    from .services import (
+        empty_payload,
+        family_required,
+        publication_ensure,
+        snapshots_store,
+        stats_compute_scope,
+    )
+
+    if period_key != CURRENT and kind != ScopeKind.THERAPIST:
+        # An anonymised scope at a month-end: its figures are the publication's (made
+        # now if need be, for the whole family from one read); a scope the publication
+        # did not know (a unit created since) gets empty figures, never today's data.
+        org_key = 0 if kind == ScopeKind.PLATFORM else organisation_id
+        publication_ensure(
+            organisation_id=org_key,
+            period_key=period_key,
+            as_of=as_of,
+            required=family_required(org_key),
+        )
+        found = StatsSnapshot.objects.filter(
+            scope_kind=kind,
+            organisation_id=org_key,
+            scope_id=scope_id,
+            period_key=period_key,
+            age_group=age_group,
+        ).first()
+        if found is not None:
+            return found
+        key = (kind, org_key, scope_id)
+        snapshots_store(
+            {key: empty_payload(kind, org_key, scope_id, as_of)},
+            as_of=as_of,
+            period_key=period_key,
+            age_group=age_group,
+        )
+        return StatsSnapshot.objects.get(
+            scope_kind=kind,
+            organisation_id=org_key,
+            scope_id=scope_id,
+            period_key=period_key,
+            age_group=age_group,
+        )
 
     result = stats_compute_scope(
         kind=kind,
@@ -515,6 +557,11 @@ def _figures_data(
         e_mask = mask.get("etr") or {}
         ended = int(etr.get("ended_evaluable") or 0)
         ended_hidden = 0 < ended < k or "ended_evaluable" in e_mask
+        # reached target + dropout = the judged base: if one part is hidden (1 … k−1, or
+        # by the grid), so is the other, or base minus one part would give it back
+        parts_hidden = any(
+            0 < int(etr.get(c) or 0) < k or c in e_mask for c in ("reaching_target", "dropout")
+        )
         for count, members in (
             ("reaching_target", ("reaching_target", "reaching_target_share")),
             ("dropout", ("dropout", "dropout_share")),
@@ -522,7 +569,7 @@ def _figures_data(
             # a part of a hidden base is hidden; so is a part of 1 … k−1 clients
             part_small = 0 < int(etr.get(count) or 0) < k
             for c in members:
-                if ended_hidden or part_small or c in e_mask:
+                if ended_hidden or part_small or parts_hidden or c in e_mask:
                     etr[c] = None
                     etr_suppressed[c] = e_mask.get(c) or e_mask.get(count) or reason_small(k)
         if "ended_evaluable" in e_mask:
@@ -700,8 +747,11 @@ def benchmark_figures(
             continue
         p, o = p_table.get(side) or {}, o_table.get(side) or {}
         whole = others_small(p, o, "episodes")
+        # The outcome classes are parts of the classified: one hidden hides them all
+        # (else the others' classified minus their other classes would give it back).
+        classes_small = any(others_small(p, o, c) for c in OUTCOME_FAMILIES)
         for name, (count, members) in families.items():
-            if whole or others_small(p, o, count):
+            if whole or others_small(p, o, count) or (classes_small and name in OUTCOME_FAMILIES):
                 cols = STATISTICS_COLUMNS if whole else members
                 for c in cols:
                     if c in table[side] and table[side][c] is not None:
@@ -751,7 +801,10 @@ def benchmark_figures(
         ),
         ("n_relative_effect", ("relative_effect_size",)),
     ):
-        if others_small(p_etr, o_etr, count):
+        parts_small = count == "ended_evaluable" and any(
+            others_small(p_etr, o_etr, c) for c in ("reaching_target", "dropout")
+        )
+        if others_small(p_etr, o_etr, count) or parts_small:
             for c in members:
                 etr[c] = None
                 etr_suppressed[c] = REASON_OTHERS_SMALL
@@ -769,7 +822,8 @@ def benchmark_figures(
         number = int(point["session_number"])
         full, own = p_points.get(number) or {}, own_points.get(number) or {}
         for scale in ("ors", "srs"):
-            if others_small(full, own, f"n_{scale}") or f"traj:{scale}:{number}" in held:
+            held_point = f"traj:{scale}:{min(number, 64)}" in held
+            if others_small(full, own, f"n_{scale}") or held_point:
                 point[f"n_{scale}"] = None
                 point[f"{scale}_median"] = None
         if point.get("ors_median") is not None or point.get("srs_median") is not None:

@@ -194,7 +194,8 @@ def _forced(
                         col = rest
                 elif grid == "trajectory" and kind == "traj":
                     scale, _sep, number = rest.partition(":")
-                    if int(number) == int(row["session_number"]):
+                    # the last token ("64") stands for every session number from there on
+                    if int(number) == min(int(row["session_number"]), 64):
                         col = f"n_{scale}"
                 elif grid == kind and grid in ("etr", "quality"):
                     col = rest
@@ -290,6 +291,7 @@ def family_masks(
         columns: list[str],
         counts: Iterable[str],
         grid_name: str,
+        grid_held: Mapping[tuple[str, str], set[str]] | None = None,
         **kwargs: Any,
     ) -> dict[tuple, dict[str, str]]:
         """Build the grid (missing rows = zeros), add the direct nodes, suppress."""
@@ -315,7 +317,12 @@ def family_masks(
             k=k,
             sibling_sets=_sets_for(grid.index, tree),
             prehidden=_prehidden(grid.index, few),
-            forced=_forced(grid.index, family_names, held or {}, grid_name),
+            forced=_forced(
+                grid.index,
+                family_names,
+                (held or {}) if grid_held is None else grid_held,
+                grid_name,
+            ),
             forced_reason=held_reason,
             **kwargs,
         )
@@ -401,12 +408,17 @@ def family_masks(
     # 4. Implementation per month (the month's client count decides).
     impl_rows: dict[tuple, dict[str, Any]] = {}
     months: set[str] = set()
+    # A month of 1 or 2 active therapists is not shown (rule 9): a hidden cell here, so
+    # that its complements are chosen (the organisation minus a sibling would give it).
+    impl_held: dict[tuple[str, str], set[str]] = {k: set(v) for k, v in (held or {}).items()}
     for name in published:
         for age in AGES:
             for r in part(name, age).get("implementation") or []:
                 m = str(r["month"])
                 months.add(m)
                 impl_rows[(name, age, m)] = {c: r.get(c) for c in IMPLEMENTATION_COUNTS}
+                if 0 < int(r.get("active_therapists") or 0) < MIN_THERAPISTS_FOR_SCOPE:
+                    impl_held.setdefault((name, age), set()).add(f"impl:{m[:7]}")
     if months:
         hidden = run(
             impl_rows,
@@ -414,6 +426,7 @@ def family_masks(
             list(IMPLEMENTATION_COUNTS),
             IMPLEMENTATION_COUNTS,
             "implementation",
+            impl_held,
             count_col="episodes",
             partition_levels=["age"],
             families={},
