@@ -686,7 +686,52 @@ def held_between(
     for (node, age), _small in spread.items():
         if node in published:
             held.setdefault((str(node), str(age)), set()).add("spread")
-    return {cell: close_groups(tokens) for cell, tokens in held.items()}
+    return {
+        cell: complement_parts(tokens, grid.loc[cell] if cell in grid.index else None, k)
+        for cell, tokens in held.items()
+    }
+
+
+CLASS_PARTS = ("reliable_improvement", "reliable_deterioration", "no_reliable_change")
+
+
+def complement_parts(tokens: set[str], changes: pd.Series | None, k: int) -> set[str]:
+    """Rule 2 of stats.anonymise for held-back changes within one row: the outcome
+    classes add up to the classified, reached target + dropout to the judged ETR base.
+    A held total holds its parts; a held part is complemented by the next-smallest
+    changed part until the held parts hold two non-zero changes of at least k together,
+    else the total is held too (``changes``: the grid's counts per token, 1 = small)."""
+    out = set(tokens)
+
+    def size(token: str) -> float:
+        if changes is None or token not in changes.index:
+            return 0.0
+        return float(changes[token])
+
+    groups = [(f"{side}:n_classified", [f"{side}:{p}" for p in CLASS_PARTS]) for side in SIDES3] + [
+        ("etr:ended_evaluable", ["etr:reaching_target", "etr:dropout"])
+    ]
+    for total, parts in groups:
+        if total in out:
+            out.update(parts)
+            continue
+        hidden = [p for p in parts if p in out]
+        while hidden:
+            nonzero = [p for p in hidden if size(p) > 0]
+            if len(nonzero) >= 2 and sum(size(p) for p in nonzero) >= k:
+                break
+            if len(nonzero) < 1:
+                break  # nothing changed in the held parts: nothing to recover
+            candidates = sorted(
+                (p for p in parts if p not in out and size(p) > 0), key=lambda p: size(p)
+            )
+            if not candidates:
+                out.add(total)
+                out.update(parts)
+                break
+            out.add(candidates[0])
+            hidden.append(candidates[0])
+    return out
 
 
 # Figures that are parts of another figure in the same row: the outcome classes of the

@@ -21,6 +21,7 @@ from stats.publications import (
     REASON_CHANGED,
     States,
     change_tokens,
+    complement_parts,
     decode,
     encode,
     episode_states,
@@ -406,3 +407,26 @@ def test_the_nightly_job_publishes_the_closed_month_once(org1: OrgPersonas) -> N
         pub = Publication.objects.get(organisation_id=org1.org.pk, period_key="2026-02-28")
         assert pub.episodes == 1
         assert stats_publish_closed_month() == 0  # already published: nothing more
+
+
+def test_held_parts_of_a_row_are_complemented_like_rule_2() -> None:
+    """Hand-worked: within a row the classes add up to the classified."""
+    changes = pd.Series(
+        {
+            "active:no_reliable_change": 1.0,  # a small change (held)
+            "active:reliable_improvement": 9.0,
+            "active:reliable_deterioration": 0.0,
+            "etr:dropout": 1.0,
+            "etr:reaching_target": 6.0,
+        }
+    )
+    out = complement_parts({"active:no_reliable_change"}, changes, K)
+    # + improvement (the smallest changed class): 1 + 9 ≥ k; deterioration unchanged
+    assert out == {"active:no_reliable_change", "active:reliable_improvement"}
+    alone = pd.Series({"active:reliable_deterioration": 1.0})
+    out = complement_parts({"active:reliable_deterioration"}, alone, K)
+    assert "active:n_classified" in out  # no changed class to hide with it: the total
+    assert complement_parts({"active:n_classified"}, changes, K) >= {
+        f"active:{c}" for c in ("reliable_improvement", "reliable_deterioration")
+    }
+    assert complement_parts({"etr:dropout"}, changes, K) == {"etr:dropout", "etr:reaching_target"}
