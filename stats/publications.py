@@ -55,7 +55,7 @@ from .engine import StatsSettings, episode_frame, filter_as_of
 from .siblings import AGES, Tree, _sets_for, node_name
 
 REASON_CHANGED = "hidden so that this month-end cannot be subtracted from an earlier published one"
-FINGERPRINT_VERSION = 5
+FINGERPRINT_VERSION = 6
 _AGE_CODES = {"adult": 1, "youth": 2, "child": 3}
 _AGE_NAMES = {v: k for k, v in _AGE_CODES.items()}
 _STATE_COLUMNS = [
@@ -119,13 +119,13 @@ _COLUMNS: dict[str, str] = {  # the fingerprint's columns and their dtypes
     "last_month": "<i4",
     "n_duplicate_dates": "<u2",
     "n_srs_without_ors": "<u2",
-    # per month back from the publication's (0 = its own month … 23): a keyed 32-bit hash
+    # per month back from the publication's (0 = its own month … 23): a keyed 64-bit hash
     # of the episode's sessions in that month, 0 without any (the implementation panel)
-    **{f"m{i}": "<u4" for i in range(24)},
-    # per session number 1 … 24: a keyed 32-bit hash of the ORS (o…) and SRS (s…) there,
+    **{f"m{i}": "<u8" for i in range(24)},
+    # per session number 1 … 24: a keyed 64-bit hash of the ORS (o…) and SRS (s…) there,
     # 0 without one (the trajectory: a corrected score moves a median)
-    **{f"o{i}": "<u4" for i in range(1, 25)},
-    **{f"s{i}": "<u4" for i in range(1, 25)},
+    **{f"o{i}": "<u8" for i in range(1, 25)},
+    **{f"s{i}": "<u8" for i in range(1, 25)},
 }
 MONTH_WINDOW = 24
 POINT_WINDOW = 24
@@ -198,7 +198,7 @@ def _session_bits(s: pd.DataFrame, column: str, index: pd.Index) -> np.ndarray:
 
 
 def _month_hashes(s: pd.DataFrame, month: int, key: bytes, index: pd.Index) -> dict[str, Any]:
-    """Per episode and month back from ``month`` (0 … 23), a keyed 32-bit hash of its
+    """Per episode and month back from ``month`` (0 … 23), a keyed 64-bit hash of its
     sessions in that month (0 when it has none)."""
     back = month - _month_number(s["session_date"]).astype(np.int64)
     rows = s[_STATE_COLUMNS].copy()
@@ -209,22 +209,21 @@ def _month_hashes(s: pd.DataFrame, month: int, key: bytes, index: pd.Index) -> d
     frame = frame.loc[(frame["b"] >= 0) & (frame["b"] < MONTH_WINDOW)]
     summed = frame.groupby(["e", "b"])["h"].sum().unstack("b", fill_value=0)
     summed = summed.reindex(index=index, columns=range(MONTH_WINDOW), fill_value=0)
-    folded = _fold32(summed.to_numpy(dtype=np.uint64))
+    folded = _nonzero64(summed.to_numpy(dtype=np.uint64))
     return {f"m{i}": folded[:, i] for i in range(MONTH_WINDOW)}
 
 
-def _fold32(values: np.ndarray) -> np.ndarray:
-    """64-bit hashes to 32 bits, never 0 where the input is not 0 (0 = none)."""
-    folded = ((values >> np.uint64(32)) ^ values) & np.uint64(0xFFFFFFFF)
-    return np.where(values != 0, np.maximum(folded, 1), 0).astype(np.uint32)
+def _nonzero64(values: np.ndarray) -> np.ndarray:
+    """Keyed 64-bit hashes kept apart from 0 (= none) where the input is not 0."""
+    return np.where(values != 0, values | np.uint64(1), np.uint64(0)).astype(np.uint64)
 
 
 def _point_hashes(
     s: pd.DataFrame, column: str, prefix: str, key: bytes, index: pd.Index
 ) -> dict[str, Any]:
-    """Per episode and session number 1 … 24, a keyed 32-bit hash of its score there."""
+    """Per episode and session number 1 … 24, a keyed 64-bit hash of its score there."""
     scored = s.loc[s[column].notna() & (s["session_number"] <= POINT_WINDOW)]
-    out = {f"{prefix}{i}": np.zeros(len(index), dtype=np.uint32) for i in range(1, 25)}
+    out = {f"{prefix}{i}": np.zeros(len(index), dtype=np.uint64) for i in range(1, 25)}
     if scored.empty:
         return out
     h = _row_hash(scored[[column]].astype(float), key) | np.uint64(1)
@@ -233,7 +232,7 @@ def _point_hashes(
     )
     table = frame.groupby(["e", "n"])["h"].sum().unstack("n", fill_value=0)
     table = table.reindex(index=index, columns=range(1, POINT_WINDOW + 1), fill_value=0)
-    values = _fold32(table.to_numpy(dtype=np.uint64))
+    values = _nonzero64(table.to_numpy(dtype=np.uint64))
     return {f"{prefix}{i}": values[:, i - 1] for i in range(1, POINT_WINDOW + 1)}
 
 
@@ -456,10 +455,12 @@ def change_tokens(
     act_n = pn & (a["active_n"] == 1)
     side_o = {"active": act_o, "inactive": po & ~act_o, "values": po}
     side_n = {"active": act_n, "inactive": pn & ~act_n, "values": pn}
-    moved = np.zeros(n_rows, dtype=bool)
+    # An episode whose unit or age group differs between the dates left some cells and
+    # joined others: changed in every figure it is in (as for a moved unit).
+    moved = po & pn & ((a["unit_o"] != a["unit_n"]) | (a["age_o"] != a["age_n"]))
     if moved_units:
         wanted = np.fromiter(moved_units, dtype=np.int64)
-        moved = (po & np.isin(a["unit_o"], wanted)) | (pn & np.isin(a["unit_n"], wanted))
+        moved |= (po & np.isin(a["unit_o"], wanted)) | (pn & np.isin(a["unit_n"], wanted))
     state_changed = ~(po & pn) | (num["state_o"] != num["state_n"]) | moved
     sure: dict[str, np.ndarray] = {}
     unsure: dict[str, np.ndarray] = {}
@@ -667,29 +668,51 @@ def held_between(
     grid, spread = _grid(change_tokens(old, new, moved), old_tree, tree, k)
     held: Held = {}
     published = {node_name(*n) for n in tree.published}
+    extra: dict[tuple[str, str], set[str]] = {}  # held tokens that are no grid column
     if grid.shape[1] and (grid.to_numpy() > 0).any():
         grid = grid.loc[:, (grid > 0).any()]
-        _out, reasons = suppress_table(
-            grid,
-            k=k,
-            count_col=None,
-            partition_levels=["age"],
-            sibling_sets=_sets_for(grid.index, tree),
-            families={c: (c, (c,)) for c in grid.columns},
-        )
-        values = reasons.to_numpy(dtype=object)
-        rows, cols = np.nonzero(pd.notna(values))
+        forced: pd.DataFrame | None = None
+        # Suppress, close every row under rule 2 (complement_parts), feed the parts it
+        # adds back as hidden cells, and again until nothing changes: a part added in a
+        # unit gets its complement across the units too.
+        for _round in range(len(grid.columns) + 2):
+            _out, reasons = suppress_table(
+                grid,
+                k=k,
+                count_col=None,
+                partition_levels=["age"],
+                sibling_sets=_sets_for(grid.index, tree),
+                families={c: (c, (c,)) for c in grid.columns},
+                forced=forced,
+                forced_reason="held",
+            )
+            hidden = reasons.notna()
+            closed = hidden.copy()
+            for i, cell in enumerate(grid.index):
+                tokens = set(grid.columns[hidden.iloc[i].to_numpy()])
+                if not tokens:
+                    continue
+                more = complement_parts(tokens, grid.iloc[i], k) - tokens
+                for token in more:
+                    if token in closed.columns:
+                        closed.iloc[i, closed.columns.get_loc(token)] = True
+                    else:
+                        extra.setdefault(cell, set()).add(token)
+            if closed.equals(hidden):
+                break
+            forced = closed
+        rows, cols = np.nonzero(hidden.to_numpy())
         for i, c in zip(rows.tolist(), cols.tolist(), strict=True):
-            node, age = reasons.index[i]
+            node, age = grid.index[i]
             if node in published:
-                held.setdefault((str(node), str(age)), set()).add(str(reasons.columns[c]))
+                held.setdefault((str(node), str(age)), set()).add(str(grid.columns[c]))
+    for (node, age), tokens in extra.items():
+        if node in published:
+            held.setdefault((str(node), str(age)), set()).update(tokens)
     for (node, age), _small in spread.items():
         if node in published:
             held.setdefault((str(node), str(age)), set()).add("spread")
-    return {
-        cell: complement_parts(tokens, grid.loc[cell] if cell in grid.index else None, k)
-        for cell, tokens in held.items()
-    }
+    return held
 
 
 CLASS_PARTS = ("reliable_improvement", "reliable_deterioration", "no_reliable_change")
