@@ -51,7 +51,8 @@ import numpy as np
 import pandas as pd
 
 from .anonymise import suppress_table
-from .engine import StatsSettings, episode_frame, filter_as_of
+from .engine import StatsSettings, age_group_codes, cutoff_for, episode_frame, filter_as_of
+from .etr import AGE_GROUPS, last_ors_zones
 from .siblings import AGES, Tree, _sets_for, node_name
 
 REASON_CHANGED = "hidden so that this month-end cannot be subtracted from an earlier published one"
@@ -148,10 +149,6 @@ class States:
 
     def __len__(self) -> int:
         return len(self.columns["digest"])
-
-    def frame(self) -> pd.DataFrame:
-        cols = {k: v for k, v in self.columns.items() if k != "digest"}
-        return pd.DataFrame(cols, index=pd.Index(self.columns["digest"], name="digest"))
 
 
 def _hash_key(key: bytes) -> str:
@@ -259,9 +256,6 @@ def episode_states(
     episodes are "ghost" episodes (data quality)."""
     from datapolicy.differencing import episode_digests
 
-    from .engine import cutoff_for
-    from .etr import AGE_GROUPS, last_ors_zones
-
     s = filter_as_of(frame, pd.Timestamp(as_of))
     month = as_of.year * 12 + as_of.month - 1
     if s.empty:
@@ -280,8 +274,6 @@ def episode_states(
             ep["evaluable"] = np.isin(zone, ["green", "orange", "red"])
             ep["green"] = zone == "green"
             sd_table = np.array([model.intake_sd.get(g, np.nan) for g in AGE_GROUPS] + [np.nan])
-            from .engine import age_group_codes
-
             sd = sd_table[age_group_codes(ep["age_group"])]
             ep["rel"] = (
                 last["ors"].to_numpy(dtype=float) - last["target"].to_numpy(dtype=float)
@@ -425,13 +417,6 @@ class Changes:
     sure: np.ndarray  # bool, episodes × tokens
     unsure: np.ndarray  # bool, episodes × tokens
     place: pd.DataFrame
-
-    def rows(self, token: str, which: str = "sure") -> pd.DataFrame:
-        """The episodes (place rows) with that token's change."""
-        if token not in self.tokens:
-            return self.place.iloc[:0]
-        matrix = self.sure if which == "sure" else self.unsure
-        return self.place.loc[matrix[:, self.tokens.index(token)]]
 
 
 def change_tokens(
@@ -757,37 +742,6 @@ def complement_parts(tokens: set[str], changes: pd.Series | None, k: int) -> set
     return out
 
 
-# Figures that are parts of another figure in the same row: the outcome classes of the
-# classified episodes (clinically significant within reliable improvement), the ETR
-# reached-target and dropout counts of the ended-and-judged. If one part is held back,
-# the rest of its group is too — else total minus the other parts would give it.
-TOKEN_GROUPS: tuple[tuple[str, ...], ...] = (
-    *(
-        tuple(
-            f"{side}:{name}"
-            for name in (
-                "n_classified",
-                "reliable_improvement",
-                "reliable_deterioration",
-                "no_reliable_change",
-                "clinically_significant",
-            )
-        )
-        for side in SIDES3
-    ),
-    ("etr:ended_evaluable", "etr:reaching_target", "etr:dropout"),
-)
-
-
-def close_groups(tokens: set[str]) -> set[str]:
-    """``tokens`` with every group (:data:`TOKEN_GROUPS`) that one of them is in."""
-    out = set(tokens)
-    for group in TOKEN_GROUPS:
-        if out.intersection(group):
-            out.update(group)
-    return out
-
-
 def others_changed(old: States, new: States, organisation_id: int, *, k: int) -> set[str]:
     """The benchmark: the tokens (as :func:`change_tokens`) whose change among the *other*
     organisations' episodes is small (a viewer knows their own organisation's change):
@@ -799,7 +753,8 @@ def others_changed(old: States, new: States, organisation_id: int, *, k: int) ->
     sure = changes.sure[others].sum(axis=0)
     unsure = changes.unsure[others].sum(axis=0)
     small = (sure + unsure > 0) & (sure < k)
-    return close_groups({t for t, flag in zip(changes.tokens, small, strict=True) if flag})
+    sizes = pd.Series(np.where(small, 1.0, sure), index=changes.tokens)
+    return complement_parts(set(sizes.index[small]), sizes, k)
 
 
 def merge_held(into: Held, more: Held) -> Held:

@@ -91,13 +91,7 @@ def snapshot_get(
     # The current snapshot of an earlier day (before the nightly job) is recomputed.
     if snap is not None and (period_key != CURRENT or snap.as_of == as_of):
         return snap
-    from .services import (
-        empty_payload,
-        family_required,
-        publication_ensure,
-        snapshots_store,
-        stats_compute_scope,
-    )
+    from .services import family_required, publication_ensure, stats_compute_scope, store_empty
 
     if period_key != CURRENT and kind != ScopeKind.THERAPIST:
         # An anonymised scope at a month-end: its figures are the publication's (made
@@ -119,13 +113,7 @@ def snapshot_get(
         ).first()
         if found is not None:
             return found
-        key = (kind, org_key, scope_id)
-        snapshots_store(
-            {key: empty_payload(kind, org_key, scope_id, as_of)},
-            as_of=as_of,
-            period_key=period_key,
-            age_group=age_group,
-        )
+        store_empty([(kind, org_key, scope_id, age_group)], as_of=as_of, period_key=period_key)
         return StatsSnapshot.objects.get(
             scope_kind=kind,
             organisation_id=org_key,
@@ -265,38 +253,18 @@ def sibling_family(snapshot: StatsSnapshot) -> SiblingFamily:
         }
 
     rows = listing()
-    missing = {
-        key
-        for key in family.required()
-        if key not in rows or (snapshot.period_key == CURRENT and rows[key][0] != snapshot.as_of)
-    }
+    missing = family.required() - set(rows)
     if missing:
         # The publication computed every member it knew; a member missing now (a unit
         # created since) is not computed from today's data, which could be subtracted
         # from the frozen figures: it gets empty figures at that date.
-        from .services import empty_payload, snapshots_store
+        from .services import store_empty
 
-        snapshots_store(
-            {
-                (kind, org_id, sid): empty_payload(kind, org_id, sid, snapshot.as_of)
-                for kind, sid, age in missing
-                if age == "all"
-            },
+        store_empty(
+            [(kind, org_id, sid, age) for kind, sid, age in missing],
             as_of=snapshot.as_of,
             period_key=snapshot.period_key,
-            age_group="all",
         )
-        for age in {a for _k, _s, a in missing if a != "all"}:
-            snapshots_store(
-                {
-                    (kind, org_id, sid): empty_payload(kind, org_id, sid, snapshot.as_of)
-                    for kind, sid, a in missing
-                    if a == age
-                },
-                as_of=snapshot.as_of,
-                period_key=snapshot.period_key,
-                age_group=age,
-            )
         rows = listing()
     return SiblingFamily(
         org_id,

@@ -1049,6 +1049,17 @@ def _frozen_candidates() -> Any:
     ).exclude(period_key=CURRENT)
 
 
+def store_empty(keys: Iterable[tuple[str, int, int, str]], *, as_of: date, period_key: str) -> int:
+    """Store empty figures for (kind, organisation id, scope id, age group) keys."""
+    by_age: dict[str, dict[ScopeKey, dict[str, Any]]] = defaultdict(dict)
+    for kind, oid, sid, age in keys:
+        by_age[age][(kind, oid, sid)] = empty_payload(kind, oid, sid, as_of)
+    return sum(
+        snapshots_store(payloads, as_of=as_of, period_key=period_key, age_group=age)
+        for age, payloads in by_age.items()
+    )
+
+
 def empty_payload(kind: str, organisation_id: int, scope_id: int, as_of: date) -> dict[str, Any]:
     """A scope without sessions: zero counts, no means (never an error page)."""
     zero = {
