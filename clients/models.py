@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from guardian.models import UserObjectPermissionBase
 
 from datapolicy.models import AgeGroup
-from datapolicy.tenancy import TenantModel, TenantQuerySet
+from datapolicy.tenancy import TenantModel, TenantQuerySet, organisation_field
 from datapolicy.validators import reject_cpr
 
 code_validator = RegexValidator(
@@ -22,6 +22,8 @@ code_validator = RegexValidator(
 
 
 class Client(TenantModel):
+    # Served by the unique (organisation, code).
+    organisation = organisation_field(db_index=False)
     code = models.CharField(
         _("client code"), max_length=40, validators=[code_validator, reject_cpr]
     )
@@ -70,6 +72,8 @@ class Episode(TenantModel):
         OPEN = "open", _("Open")
         CLOSED = "closed", _("Closed")
 
+    # Served by the (organisation, ...) indexes below.
+    organisation = organisation_field(db_index=False)
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="episodes")
     therapist = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="episodes"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from psycopg import sql as pgsql
 
 ACCESS_LOG_TABLE = "datapolicy_accesslog"
@@ -41,9 +41,20 @@ def app_role_statements(role: str, database: str) -> list[str]:
     ]
 
 
-def app_role_apply(role: str, *, password: str | None = None) -> list[str]:
+BULK_IMPORT_PARAMETER = "session_replication_role"
+
+
+def app_role_apply(
+    role: str, *, password: str | None = None, bulk_import: bool = True
+) -> list[str]:
     """Create ``role`` (LOGIN, owning nothing) if missing and grant it the data rights
-    on the current database. Run as the tables' owner after ``migrate``."""
+    on the current database. Run as the tables' owner after ``migrate``.
+
+    ``bulk_import``: on PostgreSQL 15+, also let the role set ``session_replication_role``
+    so the CSV import checks foreign keys set-based instead of per row
+    (measures/bulkload.py; the access log's trigger is ``ENABLE ALWAYS`` and stays on).
+    Granting on a parameter needs a superuser; without one this is skipped and said so.
+    Without ``bulk_import`` the right is revoked."""
     database = connection.settings_dict["NAME"]
     done = []
     with connection.cursor() as cur:
@@ -63,4 +74,15 @@ def app_role_apply(role: str, *, password: str | None = None) -> list[str]:
         for sql in app_role_statements(role, database):
             cur.execute(sql)
             done.append(sql)
+        cur.execute("SELECT current_setting('server_version_num')::int >= 150000")
+        if cur.fetchone()[0]:
+            verb = "GRANT" if bulk_import else "REVOKE"
+            prep = "TO" if bulk_import else "FROM"
+            sql = f"{verb} SET ON PARAMETER {BULK_IMPORT_PARAMETER} {prep} {role}"
+            try:
+                with transaction.atomic():
+                    cur.execute(sql)
+                done.append(sql)
+            except DatabaseError:
+                done.append(f"-- skipped (needs a superuser): {sql}")
     return done

@@ -75,12 +75,19 @@ class ScopedManager(models.Manager):
         return self._base().bulk_create(objs, *args, **kwargs)
 
 
+def organisation_field(*, db_index: bool = True) -> Any:
+    """The tenant column. ``db_index=False`` where an index starting with
+    ``organisation`` already serves lookups by it (every index is paid on each insert;
+    tests/importer/test_indexes.py checks the cover)."""
+    return models.ForeignKey(
+        "datapolicy.Organisation", on_delete=models.CASCADE, related_name="+", db_index=db_index
+    )
+
+
 class TenantModel(models.Model):
     """Base of every row of personal or clinical data: it belongs to one organisation."""
 
-    organisation = models.ForeignKey(
-        "datapolicy.Organisation", on_delete=models.CASCADE, related_name="+"
-    )
+    organisation = organisation_field()
 
     # Declared first so that it is Django's default manager even for a subclass that
     # forgets to inherit Meta.

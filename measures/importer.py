@@ -48,6 +48,7 @@ from datapolicy.models import Membership, Organisation, Role, Unit
 from datapolicy.services import Action, access_log_write
 from datapolicy.validators import _CPR_SHAPE, looks_like_cpr
 
+from .bulkload import BulkWrite
 from .models import Scale, Score, Session
 from .services import ScoreInput
 
@@ -927,9 +928,12 @@ def _eq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- writing
 
 
-def _write(model: Any, frame: pd.DataFrame, wrote: Callable[[int], None] | None = None) -> None:
+def _write(
+    model: Any, frame: pd.DataFrame, bulk: BulkWrite, wrote: Callable[[int], None] | None = None
+) -> None:
     """COPY (PostgreSQL) or bulk_create (SQLite, embedded mode), CHUNK rows at a time
-    (``wrote(rows)`` after each, for the progress bar)."""
+    (``wrote(rows)`` after each, for the progress bar); ``bulk`` checks the foreign keys."""
+    bulk.record(model, frame["id"].to_numpy())
     from measures.management.commands.seed_demo import _copy
 
     for start in range(0, len(frame), CHUNK):
@@ -957,9 +961,9 @@ def _fmt(values: np.ndarray) -> np.ndarray:
 
 # Progress: reading 0-20 %, the file's checks 20-40 %, matching the organisation's data
 # 40-45 % (stage "validating"); writing 45-75 %, numbering and alerts 75-80 %
-# ("importing"); the commit (PostgreSQL checks the deferred foreign keys, a good third of
-# the time in bench/import_bench.py) the rest. ``progress(stage, done, total)`` gets the
-# lines done of all lines.
+# ("importing"); the foreign-key check (measures/bulkload.py; per row at commit where
+# the role may not skip the triggers) and the commit the rest. ``progress(stage, done,
+# total)`` gets the lines done of all lines.
 _READ, _CHECK, _MATCH, _WRITE, _COMMIT = 0.2, 0.4, 0.45, 0.75, 0.8
 
 
@@ -977,8 +981,6 @@ def import_sessions(
     ``progress`` is called every CHUNK lines while reading and writing and after each
     group of checks; it runs inside the import's transaction, so a caller that stores
     progress for others to see must use a connection of its own (measures.tasks)."""
-    from measures.management.commands.seed_demo import _next_ids
-
     report = progress or (lambda stage, done, total: None)
     today = today or timezone.localdate()
     total = [0]
@@ -1017,16 +1019,17 @@ def import_sessions(
         if errors.count():
             return finish(errors)
         at("importing", _MATCH)
-        _write_plan(
-            organisation,
-            plan,
-            matched,
-            actor,
-            result,
-            _next_ids,
-            today,
-            lambda f: at("importing", _MATCH + (_WRITE - _MATCH) * f),
-        )
+        with BulkWrite() as bulk:
+            _write_plan(
+                organisation,
+                plan,
+                matched,
+                actor,
+                result,
+                bulk,
+                today,
+                lambda f: at("importing", _MATCH + (_WRITE - _MATCH) * f),
+            )
         if matched.to_close:
             _close(organisation, matched.to_close, actor, request)
             result.episodes_closed = len(matched.to_close)
@@ -1085,10 +1088,12 @@ def _write_plan(
     matched: _Matched,
     actor: Any,
     result: ImportResult,
-    next_ids: Any,
+    bulk: BulkWrite,
     today: dt.date,
     tick: Callable[[float], None],
 ) -> None:
+    from measures.management.commands.seed_demo import _next_ids as next_ids
+
     skip = matched.skip
     w = plan.df.copy()
     w["client_id"] = matched.client_id.to_numpy()
@@ -1133,6 +1138,7 @@ def _write_plan(
                     "created_by_id": actor_id,
                 }
             ),
+            bulk,
             wrote,
         )
         w["client_id"] = w["client_id"].fillna(
@@ -1185,7 +1191,7 @@ def _write_plan(
                 "created_at": now,
             }
         )
-        _write(Episode, ep_frame, wrote)
+        _write(Episode, ep_frame, bulk, wrote)
         result.episodes_created = len(first)
 
     n = len(w)
@@ -1204,7 +1210,8 @@ def _write_plan(
                 "created_at": now,
                 "updated_at": now,
             }
-        ),
+        ).iloc[order],  # in id order: every index grows at its right edge
+        bulk,
         wrote,
     )
     result.sessions_created = n
@@ -1235,8 +1242,9 @@ def _write_plan(
             )
         )
     scores = pd.concat(frames, ignore_index=True)
+    scores = scores.iloc[np.argsort(scores["session_id"].to_numpy(), kind="stable")]
     scores.insert(0, "id", next_ids(Score, len(scores)))
-    _write(Score, scores, wrote)
+    _write(Score, scores, bulk, wrote)
 
 
 def _alerts(

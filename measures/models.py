@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from datapolicy.tenancy import TenantModel, TenantQuerySet
+from datapolicy.tenancy import TenantModel, TenantQuerySet, organisation_field
 from datapolicy.validators import looks_like_cpr
 
 ITEM_MIN = Decimal("0.0")
@@ -59,8 +59,11 @@ def _item_field(n: int) -> models.DecimalField:
 class Session(TenantModel):
     """One meeting in an episode, numbered 1, 2, 3 ... by date."""
 
+    # Served by the indexes below (organisation, ...) and (episode, number): a single-
+    # column index of its own would only slow down every insert (the bulk import).
+    organisation = organisation_field(db_index=False)
     episode = models.ForeignKey(
-        "clients.Episode", on_delete=models.CASCADE, related_name="sessions"
+        "clients.Episode", on_delete=models.CASCADE, related_name="sessions", db_index=False
     )
     date = models.DateField(_("date"))
     number = models.PositiveSmallIntegerField(_("session number"))
@@ -97,8 +100,13 @@ class Score(TenantModel):
     """A filled-in scale at a session. Items are optional (a total typed from paper);
     when given, the total is their sum. One outcome and one alliance score per session."""
 
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="scores")
-    scale = models.ForeignKey(Scale, on_delete=models.PROTECT, related_name="+")
+    # Served by (organisation, session) and (session, kind). Scales are reference data
+    # that is never deleted, so the PROTECT check needs no index on ``scale``.
+    organisation = organisation_field(db_index=False)
+    session = models.ForeignKey(
+        Session, on_delete=models.CASCADE, related_name="scores", db_index=False
+    )
+    scale = models.ForeignKey(Scale, on_delete=models.PROTECT, related_name="+", db_index=False)
     kind = models.CharField(max_length=8, choices=ScaleKind.choices)
     item1 = _item_field(1)
     item2 = _item_field(2)

@@ -193,6 +193,10 @@ CELERY_BEAT_SCHEDULE: dict = {
 # stats: mount the bench-only baseline view (bench/stats_bench.py); never in production.
 STATS_BENCH_VIEWS = env_bool("STATS_BENCH_VIEWS", False)
 
+# measures: the CSV import checks foreign keys set-based where the database role may
+# set session_replication_role (measures/bulkload.py); false forces per-row triggers.
+IMPORT_SET_BASED_FK = env_bool("IMPORT_SET_BASED_FK", True)
+
 # --- REST framework ---------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

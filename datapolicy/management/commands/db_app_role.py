@@ -19,6 +19,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--role", default=os.environ.get("DJANGO_DB_APP_ROLE", ""))
+        parser.add_argument(
+            "--no-bulk-import",
+            action="store_true",
+            help="do not let the role set session_replication_role (the CSV import then "
+            "checks foreign keys row by row, several times slower)",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         role = opts["role"]
@@ -28,7 +34,10 @@ class Command(BaseCommand):
             raise CommandError("Database roles exist on PostgreSQL only.")
         password = os.environ.get("DJANGO_DB_APP_PASSWORD") or None
         try:
-            done = app_role_apply(role, password=password)
+            done = app_role_apply(role, password=password, bulk_import=not opts["no_bulk_import"])
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+        for line in done:
+            if line.startswith("--"):
+                self.stdout.write(line)
         self.stdout.write(f"{role}: {len(done)} statements applied")

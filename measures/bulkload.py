@@ -1,0 +1,165 @@
+"""Bulk writes whose foreign keys are checked once per column instead of once per row.
+
+PostgreSQL checks a foreign key with a trigger per inserted row (a lookup and a
+``FOR KEY SHARE`` lock of the referenced row). For the import of a million sessions
+that is some nine million lookups, about 45 % of the import (bench/README.md). Where
+the database role may set ``session_replication_role`` (a superuser, or on PostgreSQL
+15+ a role given ``GRANT SET ON PARAMETER session_replication_role``, see
+``manage.py db_app_role --bulk-import``), :class:`BulkWrite` switches those triggers off
+for its own writes only and checks the same guarantee set-based before the transaction
+commits:
+
+* every referenced row that existed before the import is locked ``FOR KEY SHARE`` (as
+  the trigger would), so no other transaction can delete it until the import commits;
+* then, per foreign-key column, one anti-join finds written rows whose referenced row
+  does not exist; any such row aborts the import with an ``IntegrityError``.
+
+Rows referenced within the written ranges were created by this transaction and are
+invisible to others, so they need no lock. Triggers marked ``ENABLE ALWAYS`` (the access
+log's append-only trigger) fire regardless. Everything else (unique and check
+constraints, NOT NULL) is unaffected. Without the right, or on SQLite, the writes run
+with the ordinary per-row triggers.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection
+from django.db.models import ForeignKey, Model
+
+
+def set_based_checks_permitted() -> bool:
+    """Whether this connection may switch per-row foreign-key triggers off."""
+    if connection.vendor != "postgresql" or not getattr(settings, "IMPORT_SET_BASED_FK", True):
+        return False
+    with connection.cursor() as cur:
+        cur.execute("SELECT current_setting('server_version_num')::int")
+        version = cur.fetchone()[0]
+        if version >= 150000:
+            cur.execute("SELECT has_parameter_privilege('session_replication_role', 'SET')")
+        else:
+            cur.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        row = cur.fetchone()
+    return bool(row and row[0])
+
+
+class BulkWrite:
+    """``with BulkWrite() as bulk:`` around bulk inserts inside ``transaction.atomic``;
+    ``bulk.record(Model, ids)`` after each write. Leaving the block without an exception
+    checks every foreign key of the recorded rows (see the module's docstring)."""
+
+    def __init__(self) -> None:
+        self.set_based = set_based_checks_permitted()
+        self.ranges: dict[type[Model], tuple[int, int]] = {}
+
+    def record(self, model: type[Model], ids: Any) -> None:
+        if len(ids) == 0:
+            return
+        lo, hi = int(min(ids)), int(max(ids))
+        if model in self.ranges:
+            old_lo, old_hi = self.ranges[model]
+            lo, hi = min(lo, old_lo), max(hi, old_hi)
+        self.ranges[model] = (lo, hi)
+
+    def __enter__(self) -> BulkWrite:
+        if self.set_based:
+            with connection.cursor() as cur:
+                cur.execute("SET LOCAL session_replication_role = replica")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self.set_based:
+            return
+        if exc_type is not None:
+            # The transaction is being rolled back; SET LOCAL ends with it.
+            return
+        with connection.cursor() as cur:
+            cur.execute("SET LOCAL session_replication_role = origin")
+        self.check()
+
+    def check(self) -> None:
+        """Lock the pre-existing referenced rows, then prove every reference resolves.
+
+        Per written table, one scan groups each foreign-key column's values (grouping
+        sets); a value inside the parent's own written id range becomes NULL there. Those
+        resolve if the parent's written range is complete (its count equals its width:
+        every id in it exists); the other values, referenced rows that existed before,
+        are locked ``FOR KEY SHARE`` and must all be found."""
+        complete: dict[type[Model], bool] = {}
+        for model, (lo, hi) in self.ranges.items():
+            fields = [
+                f
+                for f in model._meta.concrete_fields
+                if isinstance(f, ForeignKey) and f.db_constraint  # type: ignore[attr-defined]
+            ]
+            if not fields:
+                continue
+            external = self._external_refs(model, fields, lo, hi)
+            for field, values in zip(fields, external, strict=True):
+                parent: Any = field.related_model
+                if parent in self.ranges and not complete.setdefault(
+                    parent, self._complete(parent)
+                ):
+                    raise IntegrityError(f"written ids of {parent._meta.db_table} have gaps")
+                if values and self._lock(parent, field, values) != len(values):
+                    raise IntegrityError(
+                        f"new rows of {model._meta.db_table} reference a missing row of "
+                        f"{parent._meta.db_table} ({field.column})"
+                    )
+
+    def _external_refs(
+        self, model: type[Model], fields: list[ForeignKey], lo: int, hi: int
+    ) -> list[list[int]]:
+        """For each field, the distinct non-null values outside the parent's written
+        range, from one scan of the written rows (identifiers are the models' own)."""
+        exprs, params = [], []
+        for f in fields:
+            own_lo, own_hi = self.ranges.get(f.related_model, (1, 0))  # type: ignore[arg-type]
+            exprs.append(f"CASE WHEN {f.column} BETWEEN %s AND %s THEN NULL ELSE {f.column} END")
+            params += [own_lo, own_hi]
+        cols = ", ".join(f"{e} AS r{i}" for i, e in enumerate(exprs))
+        sets = ", ".join(f"(r{i})" for i in range(len(exprs)))
+        grouping = ", ".join(f"GROUPING(r{i})" for i in range(len(exprs)))
+        sql = (
+            f"SELECT {grouping}, {', '.join(f'r{i}' for i in range(len(exprs)))} "  # noqa: S608
+            f"FROM (SELECT {cols} FROM {model._meta.db_table} "
+            f"WHERE {model._meta.pk.column} BETWEEN %s AND %s) w GROUP BY GROUPING SETS ({sets})"
+        )
+        found: list[list[int]] = [[] for _ in fields]
+        with connection.cursor() as cur:
+            cur.execute(sql, [*params, lo, hi])
+            n = len(fields)
+            for row in cur.fetchall():
+                for i in range(n):
+                    # GROUPING(ri) is 0 in the rows grouped by ri.
+                    if row[i] == 0 and row[n + i] is not None:
+                        found[i].append(int(row[n + i]))
+        return found
+
+    def _complete(self, model: type[Model]) -> bool:
+        lo, hi = self.ranges[model]
+        with connection.cursor() as cur:
+            cur.execute(
+                f"SELECT count(*) FROM {model._meta.db_table} "  # noqa: S608
+                f"WHERE {model._meta.pk.column} BETWEEN %s AND %s",
+                [lo, hi],
+            )
+            return int(cur.fetchone()[0]) == hi - lo + 1
+
+    def _lock(self, parent: Any, field: ForeignKey, values: list[int]) -> int:
+        col = field.target_field.column
+        with connection.cursor() as cur:
+            cur.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM {parent._meta.db_table} "  # noqa: S608
+                f"WHERE {col} = ANY(%s) FOR KEY SHARE) locked",
+                [values],
+            )
+            return int(cur.fetchone()[0])
