@@ -344,9 +344,19 @@ def write_generated(org: Organisation, gen: Generated, *, code_prefix: str) -> i
     scores.insert(0, "id", _next_ids(Score, len(scores)))
     for col in ("item1", "item2", "item3", "item4", "total"):
         scores[col] = scores[col].map("{:.1f}".format)
+    written: list[tuple[Any, pd.DataFrame]] = [
+        (Client, clients),
+        (Episode, episodes),
+        (Session, sessions),
+        (Score, scores),
+    ]
     if pg:
-        for table, frame in zip(tables, (clients, episodes, sessions, scores), strict=True):
-            _copy(table, frame)
+        from measures.bulkload import BulkWrite
+
+        with BulkWrite() as bulk:  # foreign keys checked per column, as in the import
+            for model, frame in written:
+                _copy(model._meta.db_table, frame)
+                bulk.record(model, frame["id"].to_numpy())
         with connection.cursor() as cur:
             for table in tables:  # fixed table names above, no user input
                 cur.execute(
@@ -354,13 +364,7 @@ def write_generated(org: Organisation, gen: Generated, *, code_prefix: str) -> i
                     f"(SELECT MAX(id) FROM {table}))"
                 )
     else:
-        model: Any
-        for model, frame in (
-            (Client, clients),
-            (Episode, episodes),
-            (Session, sessions),
-            (Score, scores),
-        ):
+        for model, frame in written:
             records = frame.astype(object).where(pd.notna(frame), None).to_dict("records")
             if model is Episode:
                 for r in records:
