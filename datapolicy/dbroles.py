@@ -83,6 +83,9 @@ def app_role_apply(
                 with transaction.atomic():
                     cur.execute(sql)
                 done.append(sql)
-            except DatabaseError:
-                done.append(f"-- skipped (needs a superuser): {sql}")
+            except DatabaseError as exc:
+                reason = type(exc).__name__
+                done.append(
+                    f"-- skipped ({reason}; granting on a parameter needs a superuser): {sql}"
+                )
     return done

@@ -254,3 +254,24 @@ def test_every_foreign_key_column_is_served_by_an_index() -> None:
                 if isinstance(f, ForeignKey) and not skip and f.column not in leading:
                     missing.append(f"{table}.{f.column}")
     assert missing == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_db_app_role_goes_on_when_the_grant_is_refused(
+    org1: OrgPersonas, app_role: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refused GRANT SET ON PARAMETER (an owner that is not a superuser; here a
+    parameter the server does not know) is reported and the other rights stay."""
+    from datapolicy import dbroles
+
+    monkeypatch.setattr(dbroles, "BULK_IMPORT_PARAMETER", "fit_no_such_parameter")
+    done = dbroles.app_role_apply(app_role)
+    assert done[-1].startswith("-- skipped (")
+    assert "GRANT SET ON PARAMETER fit_no_such_parameter" in done[-1]
+    with connection.cursor() as cur:
+        cur.execute("SELECT has_table_privilege(%s, 'measures_session', 'INSERT')", [app_role])
+        assert cur.fetchone() == (True,)
+        cur.execute(
+            "SELECT has_parameter_privilege(%s, 'session_replication_role', 'SET')", [app_role]
+        )
+        assert cur.fetchone() == (False,)
