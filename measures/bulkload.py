@@ -26,6 +26,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, connection
 from django.db.models import ForeignKey, Model
@@ -58,7 +59,8 @@ class BulkWrite:
     def record(self, model: type[Model], ids: Any) -> None:
         if len(ids) == 0:
             return
-        lo, hi = int(min(ids)), int(max(ids))
+        ids = np.asarray(ids)
+        lo, hi = int(ids.min()), int(ids.max())
         if model in self.ranges:
             old_lo, old_hi = self.ranges[model]
             lo, hi = min(lo, old_lo), max(hi, old_hi)
@@ -105,9 +107,9 @@ class BulkWrite:
             external = self._external_refs(model, fields, lo, hi)
             for field, values in zip(fields, external, strict=True):
                 parent: Any = field.related_model
-                if parent in self.ranges and not complete.setdefault(
-                    parent, self._complete(parent)
-                ):
+                if parent in self.ranges and parent not in complete:
+                    complete[parent] = self._complete(parent)
+                if not complete.get(parent, True):
                     raise IntegrityError(f"written ids of {parent._meta.db_table} have gaps")
                 if values and self._lock(parent, field, values) != len(values):
                     raise IntegrityError(

@@ -51,7 +51,14 @@ import numpy as np
 import pandas as pd
 
 from .anonymise import suppress_table
-from .engine import StatsSettings, age_group_codes, cutoff_for, episode_frame, filter_as_of
+from .engine import (
+    SESSION_COLUMNS,
+    StatsSettings,
+    age_group_codes,
+    cutoff_for,
+    episode_frame,
+    filter_as_of,
+)
 from .etr import AGE_GROUPS, last_ors_zones
 from .siblings import AGES, Tree, _sets_for, node_name
 
@@ -59,16 +66,8 @@ REASON_CHANGED = "hidden so that this month-end cannot be subtracted from an ear
 FINGERPRINT_VERSION = 6
 _AGE_CODES = {"adult": 1, "youth": 2, "child": 3}
 _AGE_NAMES = {v: k for k, v in _AGE_CODES.items()}
-_STATE_COLUMNS = [
-    "unit_id",
-    "therapist_id",
-    "age_group",
-    "closed_on",
-    "session_date",
-    "session_number",
-    "ors",
-    "srs",
-]
+# A session's state as the fingerprint sees it: the engine's columns without the ids.
+_STATE_COLUMNS = [c for c in SESSION_COLUMNS if c not in ("org_id", "episode_id")]
 SIDES3: tuple[str, ...] = ("active", "inactive", "values")  # "values": both sides' sum
 SPREAD_FIGURE = "spread:ors_change"  # the spread's rows: never a column of a grid
 MAX_SESSION_BIT = 63  # session numbers above share one "later" bit (always judged unsure)
