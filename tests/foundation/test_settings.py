@@ -80,6 +80,9 @@ def test_compose_describes_production() -> None:
     services = compose["services"]
     assert {"db", "redis", "migrate", "web", "worker", "beat"} <= set(services)
     assert "noeviction" in services["redis"]["command"]
+    # Server settings for bulk writes (docs/import.md, "Server settings").
+    db_settings = " ".join(services["db"]["command"])
+    assert "shared_buffers=" in db_settings and "max_wal_size=" in db_settings
     assert "gunicorn" in services["web"]["command"]
     assert services["web"]["environment"]["DJANGO_CONN_MAX_AGE"] == "600"
     assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
