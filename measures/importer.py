@@ -29,6 +29,7 @@ import csv
 import datetime as dt
 import io
 import json
+import logging
 import re
 from collections import defaultdict
 from collections.abc import Callable
@@ -38,8 +39,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+import psycopg
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -48,9 +50,11 @@ from datapolicy.models import Membership, Organisation, Role, Unit
 from datapolicy.services import Action, access_log_write
 from datapolicy.validators import _CPR_SHAPE, looks_like_cpr
 
-from .bulkload import BulkWrite
+from .bulkload import BulkWrite, copy_frame, lock_organisation_for_bulk_write, reserve_ids
 from .models import Scale, Score, Session
 from .services import ScoreInput
+
+logger = logging.getLogger(__name__)
 
 REQUIRED = ("client_code", "therapist", "unit", "session_date")
 ITEMS = {p: [f"{p}_{i}" for i in range(1, 5)] for p in ("ors", "srs")}
@@ -186,9 +190,37 @@ def _more_fields() -> str:
     )
 
 
+_FIELD_LIMIT = csv.field_size_limit()
+
+
+def _structure_plain(text: str, sep: str) -> tuple[list[str], np.ndarray, np.ndarray] | None:
+    """``_structure`` for a file without quotes, carriage returns or NUL characters (what
+    spreadsheets and other systems' exports usually write): every line is one record and
+    its field count is its separators plus one (an empty line has none), counted over
+    the bytes at once. The csv module's reading of such a file is the same (a test
+    compares them); None for any other file."""
+    if '"' in text or "\r" in text or "\x00" in text:
+        return None
+    raw = np.frombuffer(text.encode(), dtype=np.uint8)
+    ends = np.flatnonzero(raw == ord("\n"))
+    if not text.endswith("\n"):
+        ends = np.append(ends, len(raw))
+    begins = np.concatenate(([0], ends[:-1] + 1))
+    lengths = ends - begins
+    if len(lengths) == 0 or lengths.max() > _FIELD_LIMIT:
+        return None
+    seps = np.add.reduceat(raw == ord(sep), begins, dtype=np.int64)
+    counts = np.where(lengths == 0, 0, seps + 1)
+    header = text.split("\n", 1)[0].split(sep) if lengths[0] else []
+    return header, counts[1:], np.arange(2, 1 + len(counts), dtype=np.int64)
+
+
 def _structure(text: str, sep: str) -> tuple[list[str], np.ndarray, np.ndarray] | LineError:
     """(header fields, field count per data record, start line per data record), read
     with the csv module (quotes strict), or the error of the first unreadable record."""
+    plain = _structure_plain(text, sep)
+    if plain is not None:
+        return plain
     reader = csv.reader(io.StringIO(text), delimiter=sep, strict=True)
     try:
         header = next(reader, [])
@@ -756,24 +788,7 @@ def _match_existing(organisation: Organisation, plan: _Plan, errors: _Errors) ->
         _("The client exists already with another age group."),
     )
     known = client_id.dropna().astype("int64").unique().tolist()
-    episodes = Episode.objects.for_org(organisation)
-    if len(known) <= 1000:  # else read them all: cheaper than a huge IN list
-        episodes = episodes.filter(client_id__in=known)
-    known_set = set(known)
-    eps = [
-        row
-        for row in episodes.values_list(
-            "id",
-            "client_id",
-            "label",
-            "started_on",
-            "therapist_id",
-            "unit_id",
-            "status",
-            "closed_on",
-        )
-        if row[1] in known_set
-    ]
+    eps = _episodes_locked(organisation, known)
     # Labelled episodes match by label; an unlabelled one by "" when it is the client's
     # only unlabelled episode, and by its start date (how the export labels it when the
     # client has several episodes).
@@ -919,6 +934,44 @@ def _match_existing(organisation: Organisation, plan: _Plan, errors: _Errors) ->
     return _Matched(client_id, episode_id, skip, touched, to_close, changed)
 
 
+_EPISODES_SQL = """
+SELECT id, client_id, label, started_on, therapist_id, unit_id, status, closed_on
+FROM clients_episode WHERE organisation_id = %s AND client_id = ANY(%s)
+ORDER BY id FOR UPDATE
+"""
+
+
+def _episodes_locked(organisation: Organisation, client_ids: list[int]) -> list[tuple[Any, ...]]:
+    """The episodes of the file's existing clients, locked until the import commits.
+
+    ``measures.services.session_record`` (and correcting, deleting, closing) lock the
+    episode ``FOR UPDATE`` first, so a therapist's change to one of these episodes waits
+    for the import, and what is read here (status, sessions, numbering) stays as read
+    until the import has written. Episodes of other clients, and other organisations, are
+    not locked (no table is: measures.bulkload.reserve_ids)."""
+    if not client_ids:
+        return []
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute(_EPISODES_SQL, [organisation.pk, client_ids])
+            return cur.fetchall()
+    known = set(client_ids)
+    return [
+        row
+        for row in Episode.objects.for_org(organisation).values_list(
+            "id",
+            "client_id",
+            "label",
+            "started_on",
+            "therapist_id",
+            "unit_id",
+            "status",
+            "closed_on",
+        )
+        if row[1] in known
+    ]
+
+
 def _eq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     both_nan = np.isnan(a) & np.isnan(b)
     with np.errstate(invalid="ignore"):
@@ -934,18 +987,16 @@ def _write(
     """COPY (PostgreSQL) or bulk_create (SQLite, embedded mode), CHUNK rows at a time
     (``wrote(rows)`` after each, for the progress bar); ``bulk`` checks the foreign keys."""
     bulk.record(model, frame["id"].to_numpy())
-    from measures.management.commands.seed_demo import _copy
-
+    if connection.vendor == "postgresql":
+        copy_frame(model._meta.db_table, frame, chunk=CHUNK, wrote=wrote)
+        return
     for start in range(0, len(frame), CHUNK):
         part = frame.iloc[start : start + CHUNK]
-        if connection.vendor == "postgresql":
-            _copy(model._meta.db_table, part)
-        else:
-            records = part.astype(object).where(pd.notna(part), None).to_dict("records")
-            for r in records:
-                if "alerts" in r:
-                    r["alerts"] = json.loads(r["alerts"])
-            model.dangerously_unscoped.bulk_create([model(**r) for r in records], batch_size=2000)
+        records = part.astype(object).where(pd.notna(part), None).to_dict("records")
+        for r in records:
+            if "alerts" in r:
+                r["alerts"] = json.loads(r["alerts"])
+        model.dangerously_unscoped.bulk_create([model(**r) for r in records], batch_size=2000)
         if wrote is not None:
             wrote(len(part))
 
@@ -1008,59 +1059,84 @@ def import_sessions(
     if errors.count():
         return finish(errors)
 
-    pg = connection.vendor == "postgresql"
-    tables = ["clients_client", "clients_episode", "measures_session", "measures_score"]
-    with transaction.atomic():
-        if pg:
-            # Serialises imports and bulk writes against each other; pages keep reading.
-            with connection.cursor() as cur:
-                cur.execute(f"LOCK TABLE {', '.join(tables)} IN SHARE ROW EXCLUSIVE MODE")
-        matched = _match_existing(organisation, plan, errors)
-        if errors.count():
-            return finish(errors)
-        at("importing", _MATCH)
-        with BulkWrite() as bulk:
-            _write_plan(
-                organisation,
-                plan,
-                matched,
-                actor,
-                result,
-                bulk,
-                today,
-                lambda f: at("importing", _MATCH + (_WRITE - _MATCH) * f),
-            )
-        if matched.to_close:
-            _close(organisation, matched.to_close, actor, request)
-            result.episodes_closed = len(matched.to_close)
-        if matched.touched:
-            from .services import _renumber, episode_alerts_refresh
-
-            for ep in Episode.objects.for_org(organisation).filter(pk__in=matched.touched):
-                _renumber(ep)
-                episode_alerts_refresh(ep)
-                first = ep.sessions.order_by("date").values_list("date", flat=True).first()
-                if first and first < ep.started_on:
-                    Episode.dangerously_unscoped.filter(pk=ep.pk).update(started_on=first)
-        if pg:
-            with connection.cursor() as cur:
-                for table in tables:  # fixed names above, no user input
-                    cur.execute(
-                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
-                        f"GREATEST((SELECT MAX(id) FROM {table}), 1))"
-                    )
-        access_log_write(
-            actor=actor,
-            organisation=organisation,
-            action="import",
-            object_type="sessions",
-            object_id=result.sessions_created,
-            request=request,
+    try:
+        with transaction.atomic():
+            done = _import_checked(organisation, plan, errors, actor, result, request, today, at)
+    except (IntegrityError, psycopg.IntegrityError):  # COPY raises psycopg's own
+        # Another transaction changed this organisation's data in between (e.g. created a
+        # client with one of the file's codes, or deleted a unit the file names): the
+        # database refused the write and nothing was imported. The database's message
+        # names values of the file, so it is not passed on.
+        logger.warning("import into organisation %s refused by a constraint", organisation.pk)
+        return ImportResult(
+            lines=result.lines, errors=[LineError(1, "", _concurrent_change_text())], error_count=1
         )
-        _notify(organisation, plan, matched.changed)
-        at("importing", _COMMIT)
+    if not done:
+        return finish(errors)
     report("done", total[0], total[0])
     return result
+
+
+def _concurrent_change_text() -> str:
+    return _(
+        "The organisation's data changed while the file was being imported (for example "
+        "a client with one of the file's codes was created at the same time); nothing was "
+        "imported. Run the import again."
+    )
+
+
+def _import_checked(
+    organisation: Organisation,
+    plan: _Plan,
+    errors: _Errors,
+    actor: Any,
+    result: ImportResult,
+    request: Any,
+    today: dt.date,
+    at: Callable[[str, float], None],
+) -> bool:
+    """Inside the import's transaction: match the organisation's data and write the
+    file; False (nothing written) when matching finds errors."""
+    # One import (or demo load) per organisation at a time; no table is locked.
+    lock_organisation_for_bulk_write(organisation.pk)
+    matched = _match_existing(organisation, plan, errors)
+    if errors.count():
+        return False
+    at("importing", _MATCH)
+    with BulkWrite() as bulk:
+        _write_plan(
+            organisation,
+            plan,
+            matched,
+            actor,
+            result,
+            bulk,
+            today,
+            lambda f: at("importing", _MATCH + (_WRITE - _MATCH) * f),
+        )
+    if matched.to_close:
+        _close(organisation, matched.to_close, actor, request)
+        result.episodes_closed = len(matched.to_close)
+    if matched.touched:
+        from .services import _renumber, episode_alerts_refresh
+
+        for ep in Episode.objects.for_org(organisation).filter(pk__in=matched.touched):
+            _renumber(ep)
+            episode_alerts_refresh(ep)
+            first = ep.sessions.order_by("date").values_list("date", flat=True).first()
+            if first and first < ep.started_on:
+                Episode.dangerously_unscoped.filter(pk=ep.pk).update(started_on=first)
+    access_log_write(
+        actor=actor,
+        organisation=organisation,
+        action="import",
+        object_type="sessions",
+        object_id=result.sessions_created,
+        request=request,
+    )
+    _notify(organisation, plan, matched.changed)
+    at("importing", _COMMIT)
+    return True
 
 
 def _close(
@@ -1092,8 +1168,6 @@ def _write_plan(
     today: dt.date,
     tick: Callable[[float], None],
 ) -> None:
-    from measures.management.commands.seed_demo import _next_ids as next_ids
-
     skip = matched.skip
     w = plan.df.copy()
     w["client_id"] = matched.client_id.to_numpy()
@@ -1123,7 +1197,7 @@ def _write_plan(
 
     # New clients.
     if len(new_c):
-        ids = next_ids(Client, len(new_c))
+        ids = reserve_ids(Client, len(new_c))
         _write(
             Client,
             pd.DataFrame(
@@ -1154,7 +1228,7 @@ def _write_plan(
     if len(new_rows):
         g = new_rows.groupby("ep_key", sort=False)
         first = g.first()
-        ep_ids = next_ids(Episode, len(first))
+        ep_ids = reserve_ids(Episode, len(first))
         w.loc[~existing, "episode_id"] = new_rows["ep_key"].map(
             pd.Series(ep_ids, index=first.index)
         )
@@ -1196,7 +1270,7 @@ def _write_plan(
 
     n = len(w)
     sids = np.empty(n, dtype=np.int64)
-    sids[order] = next_ids(Session, n)
+    sids[order] = reserve_ids(Session, n)
     _write(
         Session,
         pd.DataFrame(
@@ -1243,7 +1317,7 @@ def _write_plan(
         )
     scores = pd.concat(frames, ignore_index=True)
     scores = scores.iloc[np.argsort(scores["session_id"].to_numpy(), kind="stable")]
-    scores.insert(0, "id", next_ids(Score, len(scores)))
+    scores.insert(0, "id", reserve_ids(Score, len(scores)))
     _write(Score, scores, bulk, wrote)
 
 

@@ -118,7 +118,7 @@ def test_the_command_is_idempotent(app_conn: psycopg.Connection) -> None:
 
 def test_the_application_works_as_that_role(app_conn: psycopg.Connection, org1: Any) -> None:
     """The write paths that do more than plain ORM calls, run through Django's own
-    connection logged in as the application role: the CSV import (LOCK TABLE, COPY,
+    connection logged in as the application role: the CSV import (advisory lock, COPY,
     setval), a session on the page's service, the statistics recompute (temporary table,
     COPY, upsert) and retention (batched deletes)."""
     import datetime as dt

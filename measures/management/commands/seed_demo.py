@@ -8,14 +8,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pa_csv
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
 from clients.models import Client, Episode
 from datapolicy.models import Membership, Organisation, Role, Unit, User
+from measures.bulkload import copy_frame, lock_organisation_for_bulk_write, reserve_ids
 from measures.demo import Generated, generate
 from measures.models import Scale, Score, Session
 
@@ -242,28 +241,17 @@ def _user(username: str, first: str, last: str) -> User:
     return user
 
 
-def _next_ids(model: Any, n: int) -> np.ndarray:
-    """Reserve ``n`` primary keys (the tables are locked by the caller on PostgreSQL)."""
-    start = (
-        model.dangerously_unscoped.order_by("-pk").values_list("pk", flat=True).first() or 0
-    ) + 1
-    return np.arange(start, start + n, dtype=np.int64)
-
-
 @transaction.atomic
 def write_generated(org: Organisation, gen: Generated, *, code_prefix: str) -> int:
     """Write generated episodes and sessions in bulk: COPY on PostgreSQL, bulk_create
     elsewhere. Returns the number of sessions written."""
     pg = connection.vendor == "postgresql"
-    tables = ["clients_client", "clients_episode", "measures_session", "measures_score"]
-    if pg:
-        with connection.cursor() as cur:
-            cur.execute(f"LOCK TABLE {', '.join(tables)} IN EXCLUSIVE MODE")
+    lock_organisation_for_bulk_write(org.pk)
     eps = gen.episodes.reset_index(drop=True)
     ses = gen.sessions
     n_ep = len(eps)
-    client_ids = _next_ids(Client, n_ep)
-    episode_ids = _next_ids(Episode, n_ep)
+    client_ids = reserve_ids(Client, n_ep)
+    episode_ids = reserve_ids(Episode, n_ep)
     letters = np.array(list("ABDEFGHJKLMNPRSTV"))
     rng = np.random.default_rng(n_ep)
     initials = np.char.add(
@@ -301,7 +289,7 @@ def write_generated(org: Organisation, gen: Generated, *, code_prefix: str) -> i
         }
     )
     key_to_episode = pd.Series(episode_ids, index=eps["episode_key"].to_numpy())
-    session_ids = _next_ids(Session, len(ses))
+    session_ids = reserve_ids(Session, len(ses))
     sessions = pd.DataFrame(
         {
             "id": session_ids,
@@ -341,7 +329,7 @@ def write_generated(org: Organisation, gen: Generated, *, code_prefix: str) -> i
             )
         )
     scores = pd.concat(score_frames, ignore_index=True)
-    scores.insert(0, "id", _next_ids(Score, len(scores)))
+    scores.insert(0, "id", reserve_ids(Score, len(scores)))
     for col in ("item1", "item2", "item3", "item4", "total"):
         scores[col] = scores[col].map("{:.1f}".format)
     written: list[tuple[Any, pd.DataFrame]] = [
@@ -355,14 +343,8 @@ def write_generated(org: Organisation, gen: Generated, *, code_prefix: str) -> i
 
         with BulkWrite() as bulk:  # foreign keys checked per column, as in the import
             for model, frame in written:
-                _copy(model._meta.db_table, frame)
+                copy_frame(model._meta.db_table, frame)
                 bulk.record(model, frame["id"].to_numpy())
-        with connection.cursor() as cur:
-            for table in tables:  # fixed table names above, no user input
-                cur.execute(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
-                    f"(SELECT MAX(id) FROM {table}))"
-                )
     else:
         for model, frame in written:
             records = frame.astype(object).where(pd.notna(frame), None).to_dict("records")
@@ -371,22 +353,3 @@ def write_generated(org: Organisation, gen: Generated, *, code_prefix: str) -> i
                     r["alerts"] = []
             model.dangerously_unscoped.bulk_create([model(**r) for r in records], batch_size=2000)
     return len(sessions)
-
-
-def _copy(table: str, frame: pd.DataFrame) -> None:
-    """COPY ``frame`` into ``table``. Arrow's CSV writer (ten times pandas' speed)
-    quotes every string and leaves a null unquoted and empty, which is what PostgreSQL's
-    CSV format reads as an empty string and as NULL."""
-    zoned = [c for c in frame.columns if isinstance(frame[c].dtype, pd.DatetimeTZDtype)]
-    if zoned:  # as ISO text with the offset (arrow would go through a zone-less array)
-        frame = frame.assign(**{c: frame[c].dt.strftime("%Y-%m-%dT%H:%M:%S.%f%z") for c in zoned})
-    out = pa.BufferOutputStream()
-    pa_csv.write_csv(
-        pa.Table.from_pandas(frame, preserve_index=False),
-        out,
-        pa_csv.WriteOptions(include_header=False, quoting_style="needed"),
-    )
-    cols = ", ".join(frame.columns)
-    sql = f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv)"
-    with connection.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[attr-defined]
-        copy.write(memoryview(out.getvalue()))
