@@ -40,6 +40,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 import psycopg
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -740,14 +742,62 @@ def _therapists(values: pd.Series, members: list[tuple[Any, ...]]) -> tuple[pd.S
 
 # --------------------------------------------------------------------------- existing data
 
-_EXISTING_SQL = """
-SELECT s.id, s.episode_id, s.date, s.number, o.item1, o.item2, o.item3, o.item4, o.total,
-       r.item1, r.item2, r.item3, r.item4, r.total
+# The sessions of the matched episodes with their scores (PostgreSQL: scores as float8,
+# read as CSV and parsed by pyarrow; SQLite reads the organisation's and filters).
+_EXISTING_SELECT = """
+SELECT s.id, s.episode_id, s.date, s.number, {scores}
 FROM measures_session s
 LEFT JOIN measures_score o ON o.session_id = s.id AND o.kind = 'outcome'
 LEFT JOIN measures_score r ON r.session_id = s.id AND r.kind = 'alliance'
 WHERE s.organisation_id = %s
 """
+_SCORE_COLUMNS = [f"{t}.{c}" for t in "or" for c in ("item1", "item2", "item3", "item4", "total")]
+_EXISTING_COLUMNS = [
+    "sid",
+    "episode_id",
+    "date",
+    "number",
+    *[f"{p}{i}" for p in "or" for i in range(5)],
+]
+
+
+def _existing_sessions(organisation: Organisation, episode_ids: list[int]) -> pd.DataFrame:
+    """Existing sessions of ``episode_ids`` (columns ``_EXISTING_COLUMNS``; scores as
+    floats, NaN where absent; dates as datetimes)."""
+    if connection.vendor == "postgresql":
+        sql = _EXISTING_SELECT.format(scores=", ".join(f"{c}::float8" for c in _SCORE_COLUMNS))
+        sql += " AND s.episode_id = ANY(%s)"
+        buf = io.BytesIO()
+        with connection.cursor() as cur:
+            raw = cur.cursor  # psycopg's own cursor under Django's wrapper
+            with raw.copy(
+                f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", [organisation.pk, episode_ids]
+            ) as copy:
+                for chunk in copy:
+                    buf.write(chunk)
+        if not buf.tell():
+            return pd.DataFrame({c: pd.Series(dtype="float64") for c in _EXISTING_COLUMNS})
+        buf.seek(0)
+        table = pa_csv.read_csv(
+            buf,
+            read_options=pa_csv.ReadOptions(column_names=_EXISTING_COLUMNS),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={c: pa.float64() for c in _EXISTING_COLUMNS[4:]}
+                | {"sid": pa.int64(), "episode_id": pa.int64(), "number": pa.int64()}
+            ),
+        )
+        ex = table.to_pandas()
+    else:
+        with connection.cursor() as cur:
+            cur.execute(
+                _EXISTING_SELECT.format(scores=", ".join(_SCORE_COLUMNS)), [organisation.pk]
+            )
+            ex = pd.DataFrame.from_records(cur.fetchall(), columns=_EXISTING_COLUMNS)
+        ex = ex[ex["episode_id"].isin(episode_ids)]
+        for c in _EXISTING_COLUMNS[4:]:
+            ex[c] = pd.to_numeric(ex[c], errors="coerce").astype(float)
+    ex["date"] = pd.to_datetime(ex["date"])
+    return ex
 
 
 class _Matched(NamedTuple):
@@ -794,9 +844,7 @@ def _match_existing(organisation: Organisation, plan: _Plan, errors: _Errors) ->
     # client has several episodes).
     keys: dict[tuple[int, str], int] = {}
     unlabelled: dict[int, list[int]] = {}
-    info = {}
-    for eid, cid, lab, started, tid, uid, status, closed_on in eps:
-        info[eid] = (tid, uid, status, closed_on)
+    for eid, cid, lab, started, _tid, _uid, _status, _closed_on in eps:
         if lab:
             keys[(cid, lab)] = eid
         else:
@@ -812,19 +860,28 @@ def _match_existing(organisation: Organisation, plan: _Plan, errors: _Errors) ->
     episode_id = key.map(lookup) if len(lookup) else pd.Series(np.nan, index=w.index)
     episode_id = episode_id.where(client_id.notna())
     several = client_id.notna() & episode_id.isna() & (w["label"] == "")
-    several &= client_id.map(lambda c: len(unlabelled.get(int(c), [])) > 1 if c == c else False)
+    several &= client_id.isin([c for c, ids in unlabelled.items() if len(ids) > 1])
     errors.add(
         several,
         "episode",
         _("The client has several episodes: name the episode in the episode column."),
     )
-    ep_info = episode_id.map(lambda e: info.get(int(e)) if e == e else None)
-    for pos, col, text in (
-        (0, "therapist", _("The episode exists already with another therapist.")),
-        (1, "unit", _("The episode exists already in another unit.")),
+    # The matched episode's therapist, unit, status and closing date on every line.
+    ep_info = (
+        pd.DataFrame.from_records(
+            [e[:1] + e[4:] for e in eps],
+            columns=["id", "therapist_id", "unit_id", "status", "closed_on"],
+        )
+        .set_index("id")
+        .reindex(episode_id.to_numpy())
+        .set_axis(w.index)
+    )
+    for col, text in (
+        ("therapist", _("The episode exists already with another therapist.")),
+        ("unit", _("The episode exists already in another unit.")),
     ):
-        other = ep_info.map(lambda t, p=pos: None if t is None else t[p])
-        target = w["therapist_id"] if col == "therapist" else w["unit_id"]
+        other = ep_info[f"{col}_id"]
+        target = w[f"{col}_id"]
         errors.add(other.notna() & target.notna() & (other != target), col, text)
 
     matched = episode_id.notna()
@@ -849,24 +906,8 @@ def _match_existing(organisation: Organisation, plan: _Plan, errors: _Errors) ->
             ),
         )
 
-    with connection.cursor() as cur:
-        cur.execute(_EXISTING_SQL, [organisation.pk])
-        rows = cur.fetchall()
-    ex = pd.DataFrame.from_records(
-        rows,
-        columns=[
-            "sid",
-            "episode_id",
-            "date",
-            "number",
-            *[f"o{i}" for i in range(5)],
-            *[f"r{i}" for i in range(5)],
-        ],
-    )
-    ex = ex[ex["episode_id"].isin(eid[matched].unique())]
-    ex["date"] = pd.to_datetime(ex["date"])
-    for c in ex.columns[4:]:
-        ex[c] = pd.to_numeric(ex[c], errors="coerce").astype(float)
+    ex = _existing_sessions(organisation, sorted({int(e) for e in eid[matched].unique()}))
+    ex["date"] = ex["date"].astype(w["date"].dtype)
     # The n-th session of an episode on a date, in the order of the session numbers.
     ex = ex.sort_values(["episode_id", "date", "number"])
     ex["order"] = ex.groupby(["episode_id", "date"]).cumcount() + 1
@@ -889,7 +930,7 @@ def _match_existing(organisation: Organisation, plan: _Plan, errors: _Errors) ->
         _("A different session of this episode on this date exists already."),
     )
     skip = exists & same
-    status = ep_info.map(lambda t: None if t is None else t[2])
+    status = ep_info["status"]
     is_closed = (status == Episode.Status.CLOSED).to_numpy()
     errors.add(
         ~skip & is_closed,
@@ -904,7 +945,7 @@ def _match_existing(organisation: Organisation, plan: _Plan, errors: _Errors) ->
     closing = (matched & w["closed_on"].notna()).to_numpy()
     if closing.any():
         closed_on = w["closed_on"]
-        platform_closed = pd.to_datetime(ep_info.map(lambda t: None if t is None else t[3]))
+        platform_closed = pd.to_datetime(ep_info["closed_on"]).astype(closed_on.dtype)
         errors.add(
             closing & is_closed & (closed_on != platform_closed).to_numpy(),
             "episode_closed_on",
