@@ -10,7 +10,7 @@ import io
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from measures.importer import _structure_plain
+from measures.importer import _read_chunked, _read_rectangular, _structure_plain
 
 ALPHABET = st.sampled_from(list("ab1 ,;\n.-æø"))
 
@@ -48,3 +48,25 @@ def test_blank_lines_short_and_long_lines() -> None:
 def test_quotes_carriage_returns_and_nul_take_the_csv_module() -> None:
     for text in ('a,b\n"1",2\n', "a,b\r\n1,2\r\n", "a,b\n1\x00,2\n"):
         assert _structure_plain(text, ",") is None
+
+
+FIELD = st.text(st.sampled_from(list("aZ1 .,;-æøå/#nN")), max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from([",", ";"]),
+    st.integers(1, 4),
+    st.lists(st.lists(FIELD, min_size=4, max_size=4), min_size=1, max_size=6),
+)
+def test_arrows_reader_reads_a_rectangular_file_like_pandas(
+    sep: str, width: int, rows: list[list[str]]
+) -> None:
+    """The fast reader (every line a full record) gives the frame pandas' reader gives:
+    the same text in every cell, nothing read as a number or a null ("nan", "N")."""
+    names = [f"c{i}" for i in range(width)]
+    cells = [[f.replace(sep, "") for f in row[:width]] for row in rows]
+    text = sep.join(names) + "\n" + "".join(sep.join(r) + "\n" for r in cells)
+    fast = _read_rectangular(text, sep, names)
+    slow = _read_chunked(text, sep, names, len(cells), None)
+    assert fast.astype(object).values.tolist() == slow.astype(object).values.tolist() == cells
