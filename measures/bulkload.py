@@ -248,7 +248,9 @@ class BulkWrite:
         with connection.cursor() as cur:
             cur.execute(
                 f"SELECT count(*) FROM (SELECT 1 FROM {parent._meta.db_table} "  # noqa: S608
-                f"WHERE {col} = ANY(%s) FOR KEY SHARE) locked",
+                # A semi-join (linear), not "= ANY(array)" as a row filter, which a seq
+                # scan evaluates against the whole array for every row.
+                f"WHERE {col} IN (SELECT unnest(%s::bigint[])) FOR KEY SHARE) locked",
                 [values],
             )
             return int(cur.fetchone()[0])
