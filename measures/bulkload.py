@@ -34,7 +34,6 @@ import pyarrow.csv as pa_csv
 from django.conf import settings
 from django.db import IntegrityError, connection
 from django.db.models import ForeignKey, Model
-from psycopg.copy import QueuedLibpqWriter
 
 # Sequence values that other transactions may draw between the two halves of one
 # reservation statement (see reserve_ids); far more than a server can hand out in the
@@ -97,10 +96,11 @@ def copy_frame(
 
     Arrow's CSV writer (ten times pandas' speed) quotes every string and leaves a null
     unquoted and empty, which is what PostgreSQL's CSV format reads as an empty string
-    and as NULL. The rows are formatted ``chunk`` at a time and handed to psycopg's
-    queued writer, whose thread sends them while the next chunk is formatted: the
-    server parses and inserts on one core while Python formats on the other.
-    ``wrote(rows)`` after each chunk (progress)."""
+    and as NULL. The rows are formatted ``chunk`` at a time; a chunk's write returns
+    once libpq has handed it to the socket, so ``wrote(rows)`` after each (progress)
+    follows the server within a socket buffer. (psycopg's queued writer, which formats
+    ahead in parallel, gained nothing measurable: the server's inserts are the
+    bottleneck, bench/README.md, and its progress ran ahead of the server.)"""
     zoned = [c for c in frame.columns if isinstance(frame[c].dtype, pd.DatetimeTZDtype)]
     if zoned:  # as ISO text with the offset (arrow would go through a zone-less array)
         frame = frame.assign(**{c: frame[c].dt.strftime("%Y-%m-%dT%H:%M:%S.%f%z") for c in zoned})
@@ -110,7 +110,7 @@ def copy_frame(
     sql = f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv)"
     with connection.cursor() as cur:
         raw = cur.cursor  # psycopg's own cursor under Django's wrapper
-        with raw.copy(sql, writer=QueuedLibpqWriter(raw)) as copy:
+        with raw.copy(sql) as copy:
             for start in range(0, len(frame), chunk):
                 out = pa.BufferOutputStream()
                 pa_csv.write_csv(arrow.slice(start, chunk), out, options)
