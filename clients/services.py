@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -66,9 +66,16 @@ def client_create(
         created_by=actor,
     )
     client.full_clean(exclude=["organisation", "created_by"], validate_unique=False)
+    exists = {"code": _("A client with this code already exists.")}
     if Client.objects.for_org(organisation).filter(code__iexact=code).exists():
-        raise ValidationError({"code": _("A client with this code already exists.")})
-    client.save()
+        raise ValidationError(exists)
+    try:
+        with transaction.atomic():
+            client.save()
+    except IntegrityError:
+        # Created meanwhile by another transaction (e.g. an import that was writing it:
+        # this insert waited for it to commit).
+        raise ValidationError(exists) from None
     access_log_write(
         actor=actor, organisation=organisation, action=Action.CREATE, obj=client, request=request
     )

@@ -243,3 +243,57 @@ def test_reserved_ids_are_never_drawn_by_ordinary_inserts(org1: OrgPersonas) -> 
     second = reserve_ids(Client, 3)
     assert drawn not in set(first) and drawn not in set(second)
     assert drawn > first[-1] and second[0] > drawn
+
+
+def test_a_client_the_import_is_writing_waits_and_then_gets_the_form_error(
+    org1: OrgPersonas, when_written: Any
+) -> None:
+    """A therapist creates a client under a code the running import has just written
+    (not yet committed): the insert waits for the import, and when it commits the
+    therapist gets the ordinary "code exists" message, not a server error."""
+    import threading
+    import time
+
+    from django.core.exceptions import ValidationError
+
+    from clients.services import client_create
+
+    outcome: list[Any] = []
+
+    def therapist() -> None:
+        try:
+            client_create(
+                actor=org1.therapist_a, organisation=org1.org, code="IM-1", age_group="adult"
+            )
+            outcome.append("created")
+        except ValidationError as exc:
+            outcome.append(exc.message_dict)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=therapist)
+
+    def start_and_wait_until_blocked() -> None:
+        thread.start()
+        other = _other_connection()
+        try:
+            for _ in range(200):  # until the therapist's insert waits for a lock
+                with other.cursor() as cur:
+                    cur.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND query LIKE 'INSERT INTO \"clients_client\"%%'"
+                    )
+                    if cur.fetchone()[0]:
+                        return
+                time.sleep(0.05)
+            raise AssertionError("the therapist's insert never waited for the import")
+        finally:
+            other.close()
+
+    when_written(start_and_wait_until_blocked)
+    result = import_sessions(actor=org1.owner, organisation=org1.org, data=_lines(org1, ["IM-1"]))
+    thread.join(timeout=30)
+    assert result.ok, result.errors
+    assert outcome and outcome[0] != "created"
+    assert "code" in outcome[0]
+    assert Client.objects.for_org(org1.org).filter(code="IM-1").count() == 1
