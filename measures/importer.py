@@ -43,7 +43,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -1136,12 +1136,17 @@ def import_sessions(
     try:
         with transaction.atomic():
             done = _import_checked(organisation, plan, errors, actor, result, request, today, at)
-    except (IntegrityError, psycopg.IntegrityError):  # COPY raises psycopg's own
+    except (DatabaseError, psycopg.DatabaseError) as exc:  # COPY raises psycopg's own
         # Another transaction changed this organisation's data in between (e.g. created a
-        # client with one of the file's codes, or deleted a unit the file names): the
-        # database refused the write and nothing was imported. The database's message
-        # names values of the file, so it is not passed on.
-        logger.warning("import into organisation %s refused by a constraint", organisation.pk)
+        # client with one of the file's codes, or deleted a unit the file names), or
+        # locked the same episodes in the other order (a deadlock, which PostgreSQL
+        # breaks by aborting one side): nothing was imported. The database's message
+        # names values of the file, so it is not passed on. Anything else is re-raised.
+        if not _conflict(exc):
+            raise
+        logger.warning(
+            "import into organisation %s refused (%s)", organisation.pk, type(exc).__name__
+        )
         return ImportResult(
             lines=result.lines, errors=[LineError(1, "", _concurrent_change_text())], error_count=1
         )
@@ -1149,6 +1154,12 @@ def import_sessions(
         return finish(errors)
     report("done", total[0], total[0])
     return result
+
+
+def _conflict(exc: BaseException) -> bool:
+    """A constraint refused the write, or PostgreSQL broke a deadlock."""
+    refused = (IntegrityError, psycopg.IntegrityError, psycopg.errors.DeadlockDetected)
+    return isinstance(exc, refused) or isinstance(exc.__cause__, refused)
 
 
 def _concurrent_change_text() -> str:

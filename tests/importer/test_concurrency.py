@@ -297,3 +297,65 @@ def test_a_client_the_import_is_writing_waits_and_then_gets_the_form_error(
     assert outcome and outcome[0] != "created"
     assert "code" in outcome[0]
     assert Client.objects.for_org(org1.org).filter(code="IM-1").count() == 1
+
+
+def test_a_deadlock_with_another_transaction_is_the_clear_error(
+    org1: OrgPersonas,
+) -> None:
+    """Someone holds the second of the file's two episodes and then asks for the first,
+    which the import (locking in id order) already holds: PostgreSQL aborts one side.
+    The other side's deadlock_timeout is set longer, so the import is the one aborted:
+    it reports the organisation's data changed, and nothing is imported."""
+    import threading
+    import time
+
+    first = make_episode(org1, code="IM-1", started_on=dt.date(2025, 1, 1))
+    second = make_episode(org1, code="IM-2", started_on=dt.date(2025, 1, 1))
+    assert first.pk < second.pk
+    other = _other_connection()
+    other.autocommit = False
+    outcome: list[Any] = []
+
+    def run_import() -> None:
+        try:
+            outcome.append(
+                import_sessions(
+                    actor=org1.owner, organisation=org1.org, data=_lines(org1, ["IM-1", "IM-2"])
+                )
+            )
+        except Exception as exc:  # reported to the test, not swallowed
+            outcome.append(exc)
+        finally:
+            connection.close()
+
+    try:
+        with other.cursor() as cur:
+            cur.execute("SET deadlock_timeout = '20s'")
+            cur.execute("SELECT 1 FROM clients_episode WHERE id = %s FOR UPDATE", [second.pk])
+        thread = threading.Thread(target=run_import)
+        thread.start()
+        watcher = _other_connection()
+        try:
+            for _ in range(200):  # until the import waits for the second episode
+                row = watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE '%%FOR UPDATE%%' AND pid <> %s",
+                    [other.info.backend_pid],
+                ).fetchone()
+                if row and row[0]:
+                    break
+                time.sleep(0.05)
+            else:
+                raise AssertionError("the import never waited for the episode")
+        finally:
+            watcher.close()
+        with other.cursor() as cur:  # closes the cycle; the import is aborted after 1 s
+            cur.execute("SELECT 1 FROM clients_episode WHERE id = %s FOR UPDATE", [first.pk])
+        other.rollback()
+        thread.join(timeout=30)
+    finally:
+        other.close()
+    result = outcome[0]
+    assert not isinstance(result, Exception), result
+    assert not result.ok and result.errors[0].message == _concurrent_change_text()
+    assert not Session.objects.for_org(org1.org).exists()
