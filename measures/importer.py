@@ -1007,12 +1007,22 @@ def _match_existing(organisation: Organisation, plan: _Plan, errors: _Errors) ->
     return _Matched(client_id, episode_id, skip, touched, to_close, changed)
 
 
+_EPISODE_FIELDS = (
+    "id",
+    "client_id",
+    "label",
+    "started_on",
+    "therapist_id",
+    "unit_id",
+    "status",
+    "closed_on",
+)
 # client_id IN (unnest): a semi-join, linear in the ids however the rows are reached.
-_EPISODES_SQL = """
-SELECT id, client_id, label, started_on, therapist_id, unit_id, status, closed_on
-FROM clients_episode WHERE organisation_id = %s AND client_id IN (SELECT unnest(%s::bigint[]))
+_EPISODES_SQL = f"""
+SELECT {", ".join(_EPISODE_FIELDS)} FROM clients_episode
+WHERE organisation_id = %s AND client_id IN (SELECT unnest(%s::bigint[]))
 ORDER BY id FOR UPDATE
-"""
+"""  # noqa: S608 (field names above)
 
 
 def _episodes_locked(organisation: Organisation, client_ids: list[int]) -> list[tuple[Any, ...]]:
@@ -1032,16 +1042,7 @@ def _episodes_locked(organisation: Organisation, client_ids: list[int]) -> list[
     known = set(client_ids)
     return [
         row
-        for row in Episode.objects.for_org(organisation).values_list(
-            "id",
-            "client_id",
-            "label",
-            "started_on",
-            "therapist_id",
-            "unit_id",
-            "status",
-            "closed_on",
-        )
+        for row in Episode.objects.for_org(organisation).values_list(*_EPISODE_FIELDS)
         if row[1] in known
     ]
 
