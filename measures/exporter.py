@@ -4,8 +4,10 @@ export, import into an empty organisation, identical statistics).
 Therapists are written by username, units by code, decimals with a point, comma
 separated. ``same_day_order`` numbers several sessions of one episode on one date (empty
 for a date with one session). An episode's label is written as its label; an unlabelled
-episode of a client with several episodes gets its start date as label (the importer
-matches an unlabelled episode by its start date), so that episodes stay apart.
+episode of a client with several episodes (counting those without sessions) gets its
+start date as label, made unique among the client's episodes
+(``measures.importer.episode_keys``, the rule the importer matches by), so that
+episodes stay apart.
 
 The export runs in the web request (the page) or in the command; see docs/import.md for
 its size limits.
@@ -19,13 +21,14 @@ from typing import Any
 import pandas as pd
 from django.db import connection
 
+from clients.models import Episode
 from datapolicy.models import Organisation
 from datapolicy.services import Action, access_log_write, access_log_write_many
 
-from .importer import COLUMNS, _fmt
+from .importer import COLUMNS, _fmt, episode_keys
 
 _SQL = """
-SELECT c.code, u.username, un.code, s.date, e.age_group, e.label, e.started_on,
+SELECT c.code, u.username, un.code, s.date, e.age_group, e.label,
        e.closed_on, e.id, e.client_id,
        o.item1, o.item2, o.item3, o.item4, o.total,
        r.item1, r.item2, r.item3, r.item4, r.total
@@ -46,7 +49,6 @@ _RAW = [
     "session_date",
     "age_group",
     "label",
-    "started_on",
     "episode_closed_on",
     "episode_id",
     "client_id",
@@ -62,9 +64,15 @@ def export_frame(organisation: Organisation, *, with_client_ids: bool = False) -
         cur.execute(_SQL, [organisation.pk])
         rows = cur.fetchall()
     df = pd.DataFrame.from_records(rows, columns=_RAW)
-    several = df.groupby("client_id")["episode_id"].transform("nunique") > 1
-    started = _iso(df["started_on"])
-    df["episode"] = df["label"].where((df["label"] != "") | ~several, started)
+    # Every episode of the organisation counts, also one without sessions yet: a client
+    # with several episodes has each named (episode_keys, the importer's own rule).
+    episodes = list(
+        Episode.objects.for_org(organisation).values_list("id", "client_id", "label", "started_on")
+    )
+    keys = pd.Series(episode_keys(episodes), dtype=object)
+    per_client = pd.Series([e[1] for e in episodes], dtype="int64").value_counts()
+    several = df["client_id"].map(per_client).fillna(0) > 1
+    df["episode"] = df["episode_id"].map(keys).where(several | (df["label"] != ""), "")
     # Several sessions of one episode on one date (confirmed on the page) are numbered
     # 1, 2 ... in the order of their session numbers; a single session leaves it empty.
     same_day = df.groupby(["episode_id", "session_date"], sort=False)["client_code"]

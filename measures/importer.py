@@ -32,7 +32,7 @@ import json
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
@@ -832,6 +832,34 @@ def _existing_sessions(organisation: Organisation, episode_ids: list[int]) -> pd
     return ex
 
 
+def episode_keys(episodes: Iterable[tuple[int, int, str, dt.date]]) -> dict[int, str]:
+    """How the import format names each episode of a client, from ``(id, client id,
+    label, start date)``: a labelled episode by its label; an unlabelled one by its start
+    date (YYYY-MM-DD), as ``YYYY-MM-DD (2)``, ``(3)`` ... where a label or an earlier
+    unlabelled episode of the client (by start date, then id) has that name already.
+    The export writes these keys and the import matches by them, so that every episode
+    of a client keeps a name of its own in a round trip."""
+    by_client: dict[int, list[tuple[int, str, dt.date]]] = defaultdict(list)
+    for eid, cid, label, started in episodes:
+        by_client[cid].append((eid, label, started))
+    keys: dict[int, str] = {}
+    for eps in by_client.values():
+        taken = {label for _eid, label, _started in eps if label}
+        for eid, label, _started in eps:
+            if label:
+                keys[eid] = label
+        unlabelled = sorted((e for e in eps if not e[1]), key=lambda e: (e[2], e[0]))
+        for eid, _label, started in unlabelled:
+            base = key = started.isoformat()
+            n = 1
+            while key in taken:
+                n += 1
+                key = f"{base} ({n})"
+            taken.add(key)
+            keys[eid] = key
+    return keys
+
+
 class _Matched(NamedTuple):
     client_id: pd.Series  # existing client per line (NaN: new)
     episode_id: pd.Series  # existing episode per line (NaN: new)
@@ -871,17 +899,16 @@ def _match_existing(organisation: Organisation, plan: _Plan, errors: _Errors) ->
     )
     known = client_id.dropna().astype("int64").unique().tolist()
     eps = _episodes_locked(organisation, known)
-    # Labelled episodes match by label; an unlabelled one by "" when it is the client's
-    # only unlabelled episode, and by its start date (how the export labels it when the
-    # client has several episodes).
+    # Every episode matches by its key (episode_keys: the label, or for an unlabelled
+    # one its start date, made unique; how the export names it); an unlabelled one also
+    # by "" when it is the client's only unlabelled episode.
+    named = episode_keys(e[:4] for e in eps)
     keys: dict[tuple[int, str], int] = {}
     unlabelled: dict[int, list[int]] = {}
-    for eid, cid, lab, started, _tid, _uid, _status, _closed_on in eps:
-        if lab:
-            keys[(cid, lab)] = eid
-        else:
+    for eid, cid, lab, *_rest in eps:
+        keys[(cid, named[eid])] = eid
+        if not lab:
             unlabelled.setdefault(cid, []).append(eid)
-            keys.setdefault((cid, started.isoformat()), eid)
     for cid, ids in unlabelled.items():
         if len(ids) == 1:
             keys[(cid, "")] = ids[0]

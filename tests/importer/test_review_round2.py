@@ -1,0 +1,111 @@
+"""Fixes from the second review of the import and export (2026-12-02): every case here
+was a reproduction that failed before its fix."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from clients.models import Client, Episode
+from clients.services import episode_close, episode_start
+from datapolicy.models import Membership, Role
+from measures.exporter import export_sessions
+from measures.importer import episode_keys, import_sessions
+from measures.models import Session
+from tests.conftest import OrgPersonas, make_episode, make_org, record
+
+D = dt.date
+
+
+# --------------------------------------------------------------- episode names (export)
+
+
+def test_episode_keys_follow_labels_then_start_dates_made_unique() -> None:
+    keys = episode_keys(
+        [
+            (1, 7, "", D(2025, 1, 1)),
+            (2, 7, "2025-01-01", D(2025, 3, 1)),  # a label equal to episode 1's start
+            (3, 7, "", D(2025, 1, 1)),  # started the same day as episode 1
+            (4, 7, "", D(2024, 6, 1)),
+            (5, 8, "", D(2025, 1, 1)),  # another client: its own names
+        ]
+    )
+    assert keys == {
+        2: "2025-01-01",
+        4: "2024-06-01",
+        1: "2025-01-01 (2)",
+        3: "2025-01-01 (3)",
+        5: "2025-01-01",
+    }
+
+
+def _other_org_for(org1: OrgPersonas, slug: str) -> Any:
+    other = make_org(slug)
+    Membership.objects.create(
+        organisation=other.org, user=org1.therapist_a, unit=other.unit, role=Role.THERAPIST
+    )
+    return other
+
+
+def _round_trip(org1: OrgPersonas, slug: str) -> tuple[str, Any]:
+    text = export_sessions(actor=None, organisation=org1.org)
+    other = _other_org_for(org1, slug)
+    into_empty = import_sessions(actor=None, organisation=other.org, data=text.encode())
+    assert into_empty.ok, into_empty.errors
+    again = import_sessions(actor=None, organisation=org1.org, data=text.encode())
+    assert again.ok, again.errors
+    assert again.sessions_created == 0
+    assert again.sessions_skipped == Session.objects.for_org(org1.org).count()
+    return text, other
+
+
+def test_two_unlabelled_episodes_started_on_one_day_round_trip(org1: OrgPersonas) -> None:
+    ep = make_episode(org1, code="AB-9", started_on=D(2025, 1, 1))
+    record(ep, D(2025, 1, 1), ors="10.0")
+    episode_close(actor=org1.therapist_a, episode=ep, closed_on=D(2025, 1, 1))
+    ep2 = episode_start(
+        actor=org1.therapist_a, client=ep.client, unit=org1.unit, started_on=D(2025, 1, 1)
+    )
+    record(ep2, D(2025, 1, 1), ors="20.0")
+    text, other = _round_trip(org1, "delta")
+    assert ",2025-01-01," in text and ",2025-01-01 (2)," in text
+    labels = set(Episode.objects.for_org(other.org).values_list("label", flat=True))
+    assert labels == {"2025-01-01", "2025-01-01 (2)"}
+    closed = Episode.objects.for_org(other.org).get(label="2025-01-01")
+    assert closed.status == "closed" and closed.sessions.get().scores.get().total == 10
+
+
+def test_a_label_equal_to_another_episodes_start_date_round_trips(org1: OrgPersonas) -> None:
+    ep = make_episode(org1, code="AB-9", started_on=D(2025, 1, 1))
+    record(ep, D(2025, 1, 5), ors="10.0")
+    episode_close(actor=org1.therapist_a, episode=ep, closed_on=D(2025, 2, 1))
+    ep2 = episode_start(
+        actor=org1.therapist_a,
+        client=ep.client,
+        unit=org1.unit,
+        started_on=D(2025, 3, 1),
+        label="2025-01-01",
+    )
+    record(ep2, D(2025, 3, 2), ors="20.0")
+    _text, other = _round_trip(org1, "delta")
+    assert Episode.objects.for_org(other.org).count() == 2
+
+
+def test_an_episode_without_sessions_still_names_the_others(org1: OrgPersonas) -> None:
+    # A closed episode with a session, then a new one that has no session yet (common).
+    ep = make_episode(org1, code="AB-9", started_on=D(2025, 1, 1))
+    record(ep, D(2025, 1, 5), ors="10.0")
+    episode_close(actor=org1.therapist_a, episode=ep, closed_on=D(2025, 2, 1))
+    episode_start(
+        actor=org1.therapist_a, client=ep.client, unit=org1.unit, started_on=D(2025, 3, 1)
+    )
+    text, _other = _round_trip(org1, "delta")
+    assert ",2025-01-01," in text  # named, although only one episode has sessions
+
+
+def test_a_client_with_one_episode_is_exported_without_a_name(org1: OrgPersonas) -> None:
+    ep = make_episode(org1, code="AB-9", started_on=D(2025, 1, 1))
+    record(ep, D(2025, 1, 5), ors="10.0")
+    _text, other = _round_trip(org1, "delta")
+    assert Episode.objects.for_org(other.org).get().label == ""
+    assert Client.objects.for_org(other.org).get().code == "AB-9"
