@@ -30,6 +30,7 @@ import datetime as dt
 import io
 import json
 import logging
+import math
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -54,7 +55,7 @@ from datapolicy.validators import _CPR_SHAPE, looks_like_cpr
 
 from .bulkload import BulkWrite, copy_frame, lock_organisation_for_bulk_write, reserve_ids
 from .models import Scale, Score, Session
-from .services import ScoreInput
+from .services import NUMBER_RE, ScoreInput
 
 logger = logging.getLogger(__name__)
 
@@ -428,21 +429,24 @@ def _dates(values: pd.Series) -> pd.Series:
 
 
 def _numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(floats with NaN for empty, mask of non-empty values that are not numbers)."""
-    given = (values != "").to_numpy()
-    text = values.str.replace(",", ".", regex=False).where(given, "nan")
-    try:
-        # Fast path for a clean column (the usual case): one vectorised cast.
-        num = text.astype("float64").to_numpy(dtype=float)
-    except (ValueError, TypeError, ArithmeticError):
-        num = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
-    if np.isinf(num).any() or np.isnan(num[given]).any():
-        # "inf", "nan" typed in the file are not numbers either.
-        num = pd.to_numeric(text.where(given, ""), errors="coerce").to_numpy(dtype=float, copy=True)
-        num[~np.isfinite(num)] = np.nan
-        bad = given & np.isnan(num)
-        return num, bad
-    return num, np.zeros(len(num), dtype=bool)
+    """(floats with NaN for empty, mask of non-empty values that are not numbers).
+
+    Each distinct value is read once, by the rule of the form and the API
+    (measures.services.NUMBER_RE: ASCII digits, a decimal point or comma), so whether a
+    value is a number never depends on the other lines of the file."""
+    codes, uniques = pd.factorize(values)
+    number = np.full(len(uniques) + 1, np.nan)  # the last slot: code -1 (none here)
+    bad = np.zeros(len(uniques) + 1, dtype=bool)
+    for i, text in enumerate(uniques):
+        if text == "":
+            continue
+        text = text.replace(",", ".")
+        value = float(text) if NUMBER_RE.fullmatch(text) else math.inf
+        if math.isfinite(value):  # 400 digits are a number, but not a finite float
+            number[i] = value
+        else:
+            bad[i] = True
+    return number[codes], bad[codes]
 
 
 def _too_precise(values: pd.Series) -> np.ndarray:

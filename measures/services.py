@@ -8,6 +8,7 @@ recomputed at once, and the statistics are told after commit.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -26,6 +27,10 @@ from datapolicy.validators import CPR_MESSAGE, looks_like_cpr
 from .models import ITEM_MAX, ITEM_MIN, TOTAL_MAX, Scale, ScaleKind, Score, Session, SessionDraft
 
 ONE_DECIMAL = Decimal("0.1")
+# A typed score (after a decimal comma became a point): ASCII digits with an optional
+# sign and decimal point. Python's Decimal and float also read "1_0", "1e1", "١٠" and
+# "inf"; the form, the API and the import accept only this.
+NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
 class SameDateSession(ValidationError):
@@ -81,6 +86,8 @@ def _decimal(value: Any, field: str, low: Decimal, high: Decimal) -> Decimal:
         # Never repeat a CPR-shaped value back (it would end up in error reports).
         raise ValidationError({field: CPR_MESSAGE})
     try:
+        if isinstance(value, str) and not NUMBER_RE.fullmatch(text):
+            raise InvalidOperation
         number = Decimal(text)
     except InvalidOperation:
         raise ValidationError(

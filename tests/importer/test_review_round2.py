@@ -4,7 +4,11 @@ was a reproduction that failed before its fix."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
+
+import pytest
+from django.core.exceptions import ValidationError
 
 from clients.models import Client, Episode
 from clients.services import episode_close, episode_start
@@ -12,6 +16,7 @@ from datapolicy.models import Membership, Role
 from measures.exporter import export_sessions
 from measures.importer import episode_keys, import_sessions
 from measures.models import Session
+from measures.services import ScoreInput
 from tests.conftest import OrgPersonas, make_episode, make_org, record
 
 D = dt.date
@@ -109,3 +114,35 @@ def test_a_client_with_one_episode_is_exported_without_a_name(org1: OrgPersonas)
     _text, other = _round_trip(org1, "delta")
     assert Episode.objects.for_org(other.org).get().label == ""
     assert Client.objects.for_org(other.org).get().code == "AB-9"
+
+
+# --------------------------------------------------------------- numbers
+
+
+HEAD = "client_code;therapist;unit;session_date;ors_total\n"
+
+
+def _line(code: str, total: str) -> str:
+    return f"{code};alpha-therapist_a;ung;2025-01-10;{total}\n"
+
+
+@pytest.mark.parametrize("typed", ["1_0", "\u0661\u0660", "1e1", "inf", "0x1"])
+def test_a_score_is_a_number_by_one_rule_whatever_the_other_lines(
+    org1: OrgPersonas, typed: str
+) -> None:
+    alone = import_sessions(
+        actor=None, organisation=org1.org, data=(HEAD + _line("N-1", typed)).encode()
+    )
+    mixed = HEAD + _line("N-1", typed) + _line("N-2", "abc") + _line("N-3", "12,5")
+    both = import_sessions(actor=None, organisation=org1.org, data=mixed.encode())
+    assert [(e.line, e.column) for e in alone.errors] == [(2, "ors_total")]
+    assert [(e.line, e.column) for e in both.errors] == [(2, "ors_total"), (3, "ors_total")]
+    assert not Session.objects.for_org(org1.org).exists()
+    with pytest.raises(ValidationError):
+        ScoreInput.parse(None, typed, field="ors")
+
+
+def test_ordinary_numbers_still_read() -> None:
+    assert ScoreInput.parse(None, "12,5", field="ors").total == Decimal("12.5")
+    assert ScoreInput.parse(None, ".5", field="ors").total == Decimal("0.5")
+    assert ScoreInput.parse(None, Decimal("7.0"), field="ors").total == Decimal("7.0")
