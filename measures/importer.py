@@ -79,6 +79,9 @@ CHUNK = 50_000  # lines per progress report (reading and writing)
 _CODE_RE = r"^[\w.\-/ ]{1,40}$"  # clients.models.code_validator
 _DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
 _ORDER_RE = r"^[1-9]\d?$"
+# Control characters other than line ends (checked per value when the file has any):
+# a NUL cannot be stored at all, a tab or escape is never part of a code or a label.
+_CONTROL = re.compile("[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 EPS = 1e-9  # float noise of a value with one decimal is far smaller
 _ONE_DECIMAL = Decimal("0.1")
 # The CPR shape without capture groups (a fast pre-filter for pandas).
@@ -184,6 +187,7 @@ class Parsed(NamedTuple):
     frame: pd.DataFrame
     line_of: np.ndarray
     multiline: bool
+    control: bool = False  # some value holds a control character (e.g. NUL, tab)
 
 
 def _more_fields() -> str:
@@ -257,14 +261,21 @@ def _csv_error(text: str, sep: str, exc: csv.Error) -> LineError:
     if "unexpected end of data" in reason or "field larger than field limit" in reason:
         # The quote opens where the count of quotes (from the record's start) last
         # became odd: "" inside a quoted value counts twice and keeps the parity.
-        odd, opens = False, start
+        odd, opens = False, 0
         for i, physical in enumerate(text.split("\n")[start - 1 :]):
             if physical.count('"') % 2:
                 odd = not odd
                 if odd:
                     opens = start + i
+        if not opens and "field larger" in reason:  # a value longer than csv reads
+            return LineError(
+                start,
+                "",
+                _("A value on this line is longer than %(limit)s characters.")
+                % {"limit": _FIELD_LIMIT},
+            )
         return LineError(
-            opens, "", _("A quote opened on this line is never closed (check the quotes).")
+            opens or start, "", _("A quote opened on this line is never closed (check the quotes).")
         )
     if "new-line character" in reason:
         return LineError(
@@ -305,6 +316,8 @@ def read_csv(
     errors = []
     seen: set[str] = set()
     for i, c in enumerate(names):
+        # SECURITY: a CPR number in a header is never repeated, not even cut short.
+        shown = "" if looks_like_cpr(c) else c[:40]
         if not c:
             errors.append(
                 LineError(
@@ -317,14 +330,16 @@ def read_csv(
                     % {"number": i + 1},
                 )
             )
+        elif not shown:
+            errors.append(LineError(1, "", _cpr_text()))
         elif c in seen:
             errors.append(
                 LineError(
-                    1, c[:40], _("The column %(name)s appears more than once.") % {"name": c[:40]}
+                    1, shown, _("The column %(name)s appears more than once.") % {"name": shown}
                 )
             )
         elif c not in COLUMNS:
-            errors.append(LineError(1, c[:40], _("Unknown column %(name)s.") % {"name": c[:40]}))
+            errors.append(LineError(1, shown, _("Unknown column %(name)s.") % {"name": shown}))
         seen.add(c)
     for c in REQUIRED:
         if c not in names:
@@ -373,7 +388,10 @@ def read_csv(
         return None, errors, len(fewer)
     multiline = bool(len(starts)) and bool(starts[-1] != len(starts) + 1)
     keep = ~blank
-    return Parsed(df.loc[keep].reset_index(drop=True), starts[keep], multiline), [], 0
+    if not keep.any():
+        return None, [LineError(1, "", _("The file has a header but no sessions."))], 1
+    control = _CONTROL.search(text) is not None
+    return Parsed(df.loc[keep].reset_index(drop=True), starts[keep], multiline, control), [], 0
 
 
 def _plain(text: str) -> bool:
@@ -577,6 +595,13 @@ def validate_file(
                 c,
                 _("The value contains a line break (check the quotes)."),
             )
+    if parsed.control:
+        for c in COLUMNS:
+            errors.add(
+                df[c].str.contains(_CONTROL.pattern, regex=True) & ~cpr[c],
+                c,
+                _("The value contains a control character (such as a tab or NUL)."),
+            )
     label = df["episode"]
     errors.add(label.str.len() > 40, "episode", _("At most 40 characters."))
     step(0.2)
@@ -607,7 +632,15 @@ def validate_file(
     errors.add(t == "", "therapist", _("The therapist is missing."))
     units = dict(Unit.objects.for_org(organisation).values_list("code", "id"))
     u = df["unit"]
+    # The exact code; else the code without regard to case where only one unit has it.
+    folded: dict[str, set[int]] = defaultdict(set)
+    for unit_code, uid in units.items():
+        folded[unit_code.lower()].add(uid)
     unit_id = u.map(units)
+    inexact = unit_id.isna()
+    if inexact.any():
+        unique = {k: next(iter(ids)) for k, ids in folded.items() if len(ids) == 1}
+        unit_id = unit_id.where(~inexact, u.str.lower().map(unique))
     errors.add(
         unit_id.isna() & ~cpr["unit"],
         "unit",
@@ -699,7 +732,7 @@ def validate_file(
         index=ep_key.index,
     )
     errors.add(
-        closed_given & (closed != ep_closed),
+        closed_given & closed.notna() & (closed != ep_closed),
         "episode_closed_on",
         _("Another line of this episode gives another closing date."),
     )

@@ -146,3 +146,70 @@ def test_ordinary_numbers_still_read() -> None:
     assert ScoreInput.parse(None, "12,5", field="ors").total == Decimal("12.5")
     assert ScoreInput.parse(None, ".5", field="ors").total == Decimal("0.5")
     assert ScoreInput.parse(None, Decimal("7.0"), field="ors").total == Decimal("7.0")
+
+
+# --------------------------------------------------------------- odd files
+
+
+def _errors(org1: OrgPersonas, text: str) -> list[tuple[int, str, str]]:
+    result = import_sessions(actor=None, organisation=org1.org, data=text.encode())
+    assert not result.ok
+    assert not Session.objects.for_org(org1.org).exists()  # nothing written
+    return [(e.line, e.column, e.message) for e in result.errors]
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x01", "\t", "\x1b", "\x85"])
+def test_a_control_character_is_a_line_error(org1: OrgPersonas, char: str) -> None:
+    text = "client_code,therapist,unit,session_date,episode,ors_total\n"
+    text += "AB-1,alpha-therapist_a,ung,2025-01-10,first,10\n"
+    text += f"AB-2,alpha-therapist_a,ung,2025-01-10,x{char}y,10\n"
+    errors = _errors(org1, text)
+    assert [(line, column) for line, column, _m in errors] == [(3, "episode")]
+    assert "control character" in errors[0][2]
+
+
+def test_a_cpr_number_in_a_long_header_name_is_not_repeated_in_part(org1: OrgPersonas) -> None:
+    text = "client_code;therapist;unit;session_date;kommentar til forloeb, klient: 0101901234\n"
+    text += "AB-1;alpha-therapist_a;ung;2025-01-10;x\n"
+    errors = _errors(org1, text)
+    assert errors and all("01019" not in f"{c} {m}" for _line, c, m in errors)
+    assert [(line, c) for line, c, _m in errors] == [(1, "")]
+
+
+def test_a_value_longer_than_the_csv_limit_is_not_called_an_open_quote(
+    org1: OrgPersonas,
+) -> None:
+    text = "client_code,therapist,unit,session_date,ors_total\n"
+    text += "AB-1,alpha-therapist_a,ung,2025-01-10,10\n"
+    text += "AB-2," + "t" * 140_000 + ",ung,2025-01-10,10\n"
+    errors = _errors(org1, text)
+    assert len(errors) == 1 and errors[0][0] == 3
+    assert "longer than" in errors[0][2] and "quote" not in errors[0][2]
+
+
+@pytest.mark.parametrize("body", ["", "\n\n\n", ";;;\n"])
+def test_a_file_without_sessions_is_an_error_not_an_empty_success(
+    org1: OrgPersonas, body: str
+) -> None:
+    from datapolicy.models import AccessLog
+
+    errors = _errors(org1, "client_code;therapist;unit;session_date\n" + body)
+    assert [(line, column) for line, column, _m in errors] == [(1, "")]
+    assert not AccessLog.objects.filter(organisation=org1.org, action="import").exists()
+
+
+def test_a_bad_closing_date_gets_one_message(org1: OrgPersonas) -> None:
+    text = "client_code;therapist;unit;session_date;ors_total;episode_closed_on\n"
+    text += "AB-1;alpha-therapist_a;ung;2025-01-10;10;2025-02-30\n"
+    text += "AB-1;alpha-therapist_a;ung;2025-01-17;10;\n"
+    assert [(line, column) for line, column, _m in _errors(org1, text)] == [
+        (2, "episode_closed_on")
+    ]
+
+
+def test_unit_codes_match_without_regard_to_case_where_unambiguous(org1: OrgPersonas) -> None:
+    text = "client_code;therapist;unit;session_date;ors_total\n"
+    text += "AB-1;alpha-therapist_a;UNG;2025-01-10;10\n"
+    result = import_sessions(actor=None, organisation=org1.org, data=text.encode())
+    assert result.ok, result.errors
+    assert Episode.objects.for_org(org1.org).get().unit == org1.unit

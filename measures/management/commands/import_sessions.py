@@ -31,7 +31,8 @@ class Command(BaseCommand):
             raise CommandError(f"No organisation {opts['org']!r}")
         path = Path(opts["file"])
         if not path.is_file():
-            raise CommandError(f"No file {path}")
+            # The path is not repeated: a file may be named after what it holds.
+            raise CommandError("No such file.")
         # The access log names the organisation's system owner as the one who imported
         # (the command is run on their behalf by the operator of the installation).
         owner = (
