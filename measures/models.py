@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -172,6 +174,17 @@ class SessionDraft(TenantModel):
         ]
 
 
+def import_upload_path(instance: Any, filename: str) -> str:
+    """Where an uploaded import file is kept while its task runs: a random name, never
+    the uploaded one (a file may be named after what it holds, e.g. a CPR number)."""
+    return f"imports/{uuid.uuid4().hex}.csv"
+
+
+def _cpr_in_name(name: str) -> bool:
+    # Also the name as storage would clean it ("010190+1234" -> "0101901234").
+    return looks_like_cpr(name) or looks_like_cpr(re.sub(r"[^\w.]", "", name))
+
+
 class ImportJob(TenantModel):
     """A CSV import of historical sessions, run by a Celery task."""
 
@@ -187,7 +200,7 @@ class ImportJob(TenantModel):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    file = models.FileField(upload_to="imports/")
+    file = models.FileField(upload_to=import_upload_path)
     original_name = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     total_lines = models.PositiveIntegerField(default=0)
@@ -196,10 +209,8 @@ class ImportJob(TenantModel):
     result = models.JSONField(default=dict)
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        # SECURITY: a file named after a CPR number would store that number in this row
-        # and in the stored file's name; such a file is kept as "upload.csv".
-        if looks_like_cpr(self.original_name):
+        # SECURITY: a file named after a CPR number would store that number in this row;
+        # such a file is shown as "upload.csv" (the stored file has a random name).
+        if _cpr_in_name(self.original_name):
             self.original_name = SAFE_UPLOAD_NAME
-        if self.file and not self.file._committed and looks_like_cpr(self.file.name):
-            self.file.name = SAFE_UPLOAD_NAME
         super().save(*args, **kwargs)

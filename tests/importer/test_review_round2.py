@@ -213,3 +213,35 @@ def test_unit_codes_match_without_regard_to_case_where_unambiguous(org1: OrgPers
     result = import_sessions(actor=None, organisation=org1.org, data=text.encode())
     assert result.ok, result.errors
     assert Episode.objects.for_org(org1.org).get().unit == org1.unit
+
+
+# --------------------------------------------------------------- the upload
+
+
+@pytest.mark.parametrize("name", ["010190+1234.csv", "010190-1234.csv", "mine (1).csv"])
+def test_the_stored_upload_never_has_the_uploaded_name(
+    client: Any,
+    org1: OrgPersonas,
+    django_capture_on_commit_callbacks: Any,
+    settings: Any,
+    tmp_path: Any,
+    name: str,
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    from datapolicy.validators import looks_like_cpr
+    from measures.models import ImportJob
+
+    settings.MEDIA_ROOT = tmp_path
+    client.force_login(org1.owner)
+    with django_capture_on_commit_callbacks(execute=False):
+        r = client.post(
+            reverse("import_upload"), {"file": SimpleUploadedFile(name, b"client_code\n")}
+        )
+    assert r.status_code == 302
+    job = ImportJob.objects.for_org(org1.org).get()
+    assert job.file.name.startswith("imports/") and job.file.name.endswith(".csv")
+    assert "mine" not in job.file.name and "0101" not in job.file.name
+    assert not any(looks_like_cpr(p.name) for p in tmp_path.rglob("*"))
+    assert job.original_name == ("mine (1).csv" if name.startswith("mine") else "upload.csv")
