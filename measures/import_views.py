@@ -62,7 +62,25 @@ class ImportJobView(_OwnerPage, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         job = self.get_scoped_object(pk=self.kwargs["pk"])
-        return {**super().get_context_data(**kwargs), "job": job}
+        count = _error_count(job)
+        more = _more_errors_text()
+        return {
+            **super().get_context_data(**kwargs),
+            "job": job,
+            "more_errors_text": more,
+            "more_errors": (
+                more.format(count=count, shown=len(job.errors)) if count > len(job.errors) else ""
+            ),
+        }
+
+
+def _error_count(job: ImportJob) -> int:
+    return int((job.result or {}).get("errors", len(job.errors)))
+
+
+def _more_errors_text() -> str:
+    # {count} and {shown} are filled in here and by static/js/import.js.
+    return _("{count} errors in all; the first {shown} are listed.")
 
 
 class ImportJobStatusView(_OwnerPage, View):
@@ -80,8 +98,9 @@ class ImportJobStatusView(_OwnerPage, View):
                 "percent": round(100 * job.processed_lines / total) if total else 0,
                 "finished": job.status in (ImportJob.Status.DONE, ImportJob.Status.FAILED),
                 "result": job.result,
-                "errors": job.errors[:200],
-                "error_count": (job.result or {}).get("errors", len(job.errors)),
+                # Every stored error (at most importer.MAX_ERRORS) and the full count.
+                "errors": job.errors,
+                "error_count": _error_count(job),
             }
         )
 

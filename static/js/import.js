@@ -27,6 +27,10 @@
             cell(tr, e.line || "", "num"); cell(tr, e.column); cell(tr, e.message);
             body.appendChild(tr);
           });
+          var more = document.getElementById("job-error-count");
+          more.textContent = d.error_count > d.errors.length
+            ? more.dataset.moreText.replace("{count}", d.error_count).replace("{shown}", d.errors.length)
+            : "";
           document.getElementById("job-errors").hidden = false;
         }
       })

@@ -245,3 +245,34 @@ def test_the_stored_upload_never_has_the_uploaded_name(
     assert "mine" not in job.file.name and "0101" not in job.file.name
     assert not any(looks_like_cpr(p.name) for p in tmp_path.rglob("*"))
     assert job.original_name == ("mine (1).csv" if name.startswith("mine") else "upload.csv")
+
+
+def test_the_job_page_and_its_json_give_every_stored_error_and_the_count(
+    client: Any,
+    org1: OrgPersonas,
+    django_capture_on_commit_callbacks: Any,
+    settings: Any,
+    tmp_path: Any,
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    from measures.importer import MAX_ERRORS
+    from measures.models import ImportJob
+
+    settings.MEDIA_ROOT = tmp_path
+    bad = MAX_ERRORS + 300
+    text = HEAD + "".join(_line(f"N-{i}", "55") for i in range(bad))
+    client.force_login(org1.owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("import_upload"), {"file": SimpleUploadedFile("old.csv", text.encode())}
+        )
+    job = ImportJob.objects.for_org(org1.org).get()
+    assert job.status == "failed" and len(job.errors) == MAX_ERRORS
+    status = client.get(reverse("import_job_status", kwargs={"pk": job.pk})).json()
+    assert len(status["errors"]) == MAX_ERRORS and status["error_count"] == bad
+    page = client.get(reverse("import_job", kwargs={"pk": job.pk}), HTTP_ACCEPT_LANGUAGE="en")
+    html = page.content.decode()
+    assert f"{bad} errors in all; the first {MAX_ERRORS} are listed." in html
+    assert html.count('<td class="num">') == MAX_ERRORS
