@@ -148,7 +148,9 @@ class _Errors:
         self.line_of = line_of
         self.items: list[tuple[np.ndarray, str, Any]] = []
         self.extra: list[tuple[int, str, str]] = []
+        self.rendered: list[LineError] = []  # from a check of a part of the rows
         self.uncounted = 0  # errors counted but not spelled out (beyond MAX_ERRORS)
+        self.unspelled: list[np.ndarray] = []  # their rows
 
     def add(self, mask: Any, column: str, message: Any) -> None:
         rows = np.flatnonzero(np.asarray(mask, dtype=bool))
@@ -158,14 +160,36 @@ class _Errors:
     def row(self, row: int, column: str, message: str) -> None:
         self.extra.append((row, column, message))
 
+    def flag(self, rows: np.ndarray) -> None:
+        """Errors counted on ``rows`` without a message (beyond MAX_ERRORS)."""
+        self.uncounted += len(rows)
+        self.unspelled.append(rows)
+
     def line(self, row: int) -> int:
         return int(self.line_of[row])
 
     def count(self) -> int:
-        return sum(len(r) for r, _c, _m in self.items) + len(self.extra) + self.uncounted
+        spelled = sum(len(r) for r, _c, _m in self.items) + len(self.extra) + len(self.rendered)
+        return spelled + self.uncounted
+
+    def rows_with_errors(self) -> np.ndarray:
+        bad = np.zeros(len(self.line_of), dtype=bool)
+        for rows, _c, _m in self.items:
+            bad[rows] = True
+        for rows in self.unspelled:
+            bad[rows] = True
+        bad[[r for r, _c, _m in self.extra]] = True
+        return bad
+
+    def merge(self, other: _Errors) -> None:
+        """Add the errors of a check of some of the rows (its own line numbers)."""
+        found = other.result()
+        self.rendered.extend(found)
+        self.uncounted += other.count() - len(found)
 
     def result(self) -> list[LineError]:
         out = [LineError(self.line(r), c, m) for r, c, m in self.extra]
+        out += self.rendered
         for rows, column, message in self.items:
             # Only the first MAX_ERRORS per check need their text (messages may be built
             # per row by a callable).
@@ -558,7 +582,7 @@ def _score_check(
     # One error per bad line, named by the column ScoreInput.parse names.
     for r in np.flatnonzero(bad)[:MAX_ERRORS]:
         errors.row(int(r), column(int(r)), message(int(r)))
-    errors.uncounted += max(0, int(bad.sum()) - MAX_ERRORS)  # counted, not spelled out
+    errors.flag(np.flatnonzero(bad)[MAX_ERRORS:])  # counted, not spelled out
     total = np.where(n_items == 4, item_sum, total)
     return {"items": items, "total": total, "has": has & ~bad, "has_items": n_items == 4}
 
@@ -906,7 +930,9 @@ class _Matched(NamedTuple):
     changed: np.ndarray  # lines whose episode changes (new session or closed)
 
 
-def _match_existing(organisation: Organisation, plan: _Plan, errors: _Errors) -> _Matched:
+def _match_existing(
+    organisation: Organisation, plan: _Plan, errors: _Errors, *, lock: bool = True
+) -> _Matched:
     """Existing clients/episodes for the file's lines, which lines are already imported
     (identical sessions), and which existing open episodes the file closes."""
     w = plan.df
@@ -935,7 +961,7 @@ def _match_existing(organisation: Organisation, plan: _Plan, errors: _Errors) ->
         _("The client exists already with another age group."),
     )
     known = client_id.dropna().astype("int64").unique().tolist()
-    eps = _episodes_locked(organisation, known)
+    eps = _episodes_locked(organisation, known, lock=lock)
     # Every episode matches by its key (episode_keys: the label, or for an unlabelled
     # one its start date, made unique; how the export names it); an unlabelled one also
     # by "" when it is the client's only unlabelled episode.
@@ -1089,8 +1115,11 @@ ORDER BY id FOR UPDATE
 """  # noqa: S608 (field names above)
 
 
-def _episodes_locked(organisation: Organisation, client_ids: list[int]) -> list[tuple[Any, ...]]:
-    """The episodes of the file's existing clients, locked until the import commits.
+def _episodes_locked(
+    organisation: Organisation, client_ids: list[int], *, lock: bool = True
+) -> list[tuple[Any, ...]]:
+    """The episodes of the file's existing clients, locked until the import commits
+    (``lock=False``: only read, for the error report of a file that is not imported).
 
     ``measures.services.session_record`` (and correcting, deleting, closing) lock the
     episode ``FOR UPDATE`` first, so a therapist's change to one of these episodes waits
@@ -1101,7 +1130,8 @@ def _episodes_locked(organisation: Organisation, client_ids: list[int]) -> list[
         return []
     if connection.vendor == "postgresql":
         with connection.cursor() as cur:
-            cur.execute(_EPISODES_SQL, [organisation.pk, client_ids])
+            sql = _EPISODES_SQL if lock else _EPISODES_SQL.replace("FOR UPDATE", "")
+            cur.execute(sql, [organisation.pk, client_ids])
             return cur.fetchall()
     known = set(client_ids)
     return [
@@ -1196,6 +1226,9 @@ def import_sessions(
         return result
 
     if errors.count():
+        # Also what the organisation's data says about the other lines, so that one
+        # round of corrections can fix every line.
+        _check_existing_for_report(organisation, plan, errors)
         return finish(errors)
 
     try:
@@ -1219,6 +1252,24 @@ def import_sessions(
         return finish(errors)
     report("done", total[0], total[0])
     return result
+
+
+def _check_existing_for_report(organisation: Organisation, plan: _Plan, errors: _Errors) -> None:
+    """The checks against the organisation's data (``_match_existing``) for the lines
+    without errors of their own, for the error report only: nothing is written or
+    locked."""
+    ok = ~errors.rows_with_errors()
+    if not ok.any():
+        return
+    part = _Plan(
+        plan.df.loc[ok].reset_index(drop=True),
+        {k: v[ok] for k, v in plan.ors.items()},
+        {k: v[ok] for k, v in plan.srs.items()},
+    )
+    found = _Errors(errors.line_of[ok])
+    with transaction.atomic():
+        _match_existing(organisation, part, found, lock=False)
+    errors.merge(found)
 
 
 def _conflict(exc: BaseException) -> bool:

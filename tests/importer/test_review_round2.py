@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 from clients.models import Client, Episode
 from clients.services import episode_close, episode_start
@@ -276,3 +277,55 @@ def test_the_job_page_and_its_json_give_every_stored_error_and_the_count(
     html = page.content.decode()
     assert f"{bad} errors in all; the first {MAX_ERRORS} are listed." in html
     assert html.count('<td class="num">') == MAX_ERRORS
+
+
+# --------------------------------------------------------------- one round of corrections
+
+
+def test_errors_against_the_organisations_data_come_with_the_files_own(
+    org1: OrgPersonas,
+) -> None:
+    ep = make_episode(org1, code="AB-1", started_on=D(2025, 1, 1))
+    record(ep, D(2025, 1, 10), ors="10.0")
+    text = HEAD
+    text += _line("NEW-1", "10").replace("2025-01-10", "2025-02-30")  # line 2: the file
+    text += _line("AB-1", "12")  # line 3: another score than the stored session's
+    text += _line("NEW-2", "11,55")  # line 4: the file
+    text += _line("NEW-3", "20")  # line 5: fine
+    result = import_sessions(actor=None, organisation=org1.org, data=text.encode())
+    errors = [(e.line, e.column, e.message) for e in result.errors]
+    assert [(line, column) for line, column, _m in errors] == [
+        (2, "session_date"),
+        (3, "session_date"),
+        (4, "ors_total"),
+    ]
+    differs = _("A different session of this episode on this date exists already.")
+    assert errors[1][2] == differs
+    # Only read for the report: nothing locked, nothing written.
+    assert Session.objects.for_org(org1.org).count() == 1
+
+
+def test_the_report_of_the_organisations_data_counts_beyond_the_listed(
+    org1: OrgPersonas,
+) -> None:
+    from measures.importer import MAX_ERRORS
+    from measures.models import Scale, Score
+
+    ep = make_episode(org1, code="AB-1", started_on=D(2022, 1, 1))
+    text = HEAD + _line("NEW-1", "55")  # a file error: the report pass runs
+    n = MAX_ERRORS + 5
+    days = [D(2022, 1, 2) + dt.timedelta(days=i) for i in range(n)]
+    sessions = Session.objects.bulk_create(
+        Session(organisation=org1.org, episode=ep, date=day, number=i + 1)
+        for i, day in enumerate(days)
+    )
+    ors = Scale.objects.get(code="ORS")
+    Score.objects.bulk_create(
+        Score(organisation=org1.org, session=s, scale=ors, kind="outcome", total=10)
+        for s in sessions
+    )
+    for day in days:
+        text += _line("AB-1", "12").replace("2025-01-10", day.isoformat())
+    result = import_sessions(actor=None, organisation=org1.org, data=text.encode())
+    assert result.error_count == n + 1 and len(result.errors) == MAX_ERRORS
+    assert result.errors[0].line == 2 and result.errors[1].line == 3
