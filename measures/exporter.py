@@ -25,7 +25,7 @@ from clients.models import Episode
 from datapolicy.models import Organisation
 from datapolicy.services import Action, access_log_write, access_log_write_many
 
-from .importer import COLUMNS, _fmt, episode_keys
+from .importer import COLUMNS, FORMULA_START, TEXT_COLUMNS, _fmt, episode_keys
 
 _SQL = """
 SELECT c.code, u.username, un.code, s.date, e.age_group, e.label,
@@ -78,6 +78,11 @@ def export_frame(organisation: Organisation, *, with_client_ids: bool = False) -
     same_day = df.groupby(["episode_id", "session_date"], sort=False)["client_code"]
     order = same_day.cumcount() + 1
     df["same_day_order"] = order.astype(str).where(same_day.transform("size") > 1, "")
+    for col in TEXT_COLUMNS:
+        # CSV injection: a spreadsheet runs "=..." (also + - @) as a formula; "'=..." it
+        # shows as text, and the import removes the apostrophe (round trip).
+        text = df[col].astype(str)
+        df[col] = text.where(~text.str.contains(FORMULA_START, regex=True), "'" + text)
     for col in ("session_date", "episode_closed_on"):
         df[col] = _iso(df[col])
     for col in [c for c in _RAW if c.startswith(("ors_", "srs_"))]:

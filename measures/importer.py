@@ -73,6 +73,12 @@ OPTIONAL = (
 )
 COLUMNS = (*REQUIRED, *OPTIONAL)
 AGE_GROUPS = ("adult", "youth", "child")
+# Free text the export writes. A value that a spreadsheet would run as a formula (it
+# starts with = + - @) is written with a leading apostrophe, which spreadsheets show as
+# text, and the import removes that apostrophe again (FORMULA_START, _GUARDED).
+TEXT_COLUMNS = ("client_code", "therapist", "unit", "episode")
+FORMULA_START = r"^[=+\-@]"
+_GUARDED = r"^'(?=[=+\-@])"
 EARLIEST = dt.date(1990, 1, 1)
 MAX_ERRORS = 1000
 CHUNK = 50_000  # lines per progress report (reading and writing)
@@ -393,6 +399,9 @@ def read_csv(
         )
     for c in COLUMNS:
         df[c] = df[c].str.strip() if c in df.columns else ""
+    if "'" in text:
+        for c in TEXT_COLUMNS:  # the export's guard against spreadsheet formulas
+            df[c] = df[c].str.replace(_GUARDED, "", n=1, regex=True)
     df = df[list(COLUMNS)]
     # Blank lines (also a line of separators or spaces only) are ignored; their line
     # numbers still count.

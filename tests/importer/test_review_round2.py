@@ -3,7 +3,9 @@ was a reproduction that failed before its fix."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from decimal import Decimal
 from typing import Any
 
@@ -329,3 +331,29 @@ def test_the_report_of_the_organisations_data_counts_beyond_the_listed(
     result = import_sessions(actor=None, organisation=org1.org, data=text.encode())
     assert result.error_count == n + 1 and len(result.errors) == MAX_ERRORS
     assert result.errors[0].line == 2 and result.errors[1].line == 3
+
+
+# --------------------------------------------------------------- CSV injection
+
+
+def test_export_guards_formulas_and_the_import_takes_the_guard_off(org1: OrgPersonas) -> None:
+    ep = make_episode(org1, code="-AB-9", started_on=D(2025, 1, 1))
+    Episode.objects.for_org(org1.org).filter(pk=ep.pk).update(label='=HYPERLINK("http://x","y")')
+    record(ep, D(2025, 1, 5), ors="10.0")
+    ep2 = make_episode(org1, code="AB-10", started_on=D(2025, 1, 1))
+    Episode.objects.for_org(org1.org).filter(pk=ep2.pk).update(label="+1 @2 plain")
+    record(ep2, D(2025, 1, 5), ors="11.0")
+    text = export_sessions(actor=None, organisation=org1.org)
+    # No cell a spreadsheet would run as a formula (read as a spreadsheet reads CSV).
+    values = [v for row in list(csv.reader(io.StringIO(text)))[1:] for v in row]
+    assert not [v for v in values if v[:1] in ("=", "+", "-", "@")]
+    assert "'=HYPERLINK" in text and "'-AB-9" in text and "'+1 @2 plain" in text
+    _text, other = _round_trip(org1, "delta")
+    assert set(Episode.objects.for_org(other.org).values_list("label", flat=True)) == {
+        '=HYPERLINK("http://x","y")',
+        "+1 @2 plain",
+    }
+    assert set(Client.objects.for_org(other.org).values_list("code", flat=True)) == {
+        "-AB-9",
+        "AB-10",
+    }
