@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 
 from celery import shared_task
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -19,14 +19,24 @@ logger = logging.getLogger(__name__)
 @shared_task(name="measures.import_run")
 def import_run(job_id: int) -> str:
     """Validate and import an uploaded file (all or nothing), recording progress on the
-    job. A finished job is not run again; a job interrupted mid-way rolled back and can
-    run again (re-import skips identical sessions). An unexpected error fails the job
+    job. A finished job is not run again, nor one that another worker is running (a
+    session-level advisory lock); a job interrupted mid-way rolled back and can run again
+    (re-import skips identical sessions). An unexpected error fails the job
     with a generic message instead of leaving it "validating" for ever."""
     # A job is looked up by id across organisations: the row fixes the organisation.
-    job = ImportJob.dangerously_unscoped.select_related("organisation", "created_by").get(pk=job_id)
+    jobs = ImportJob.dangerously_unscoped.select_related("organisation", "created_by")
+    job = jobs.get(pk=job_id)
     if job.status in (ImportJob.Status.DONE, ImportJob.Status.FAILED):
         return job.status
+    if not _claim(job_id):
+        # The same job runs in another worker (the broker delivered the message again,
+        # e.g. after its visibility timeout): that run finishes it.
+        logger.info("Import job %s runs elsewhere", job_id)
+        return job.status
     try:
+        job = jobs.get(pk=job_id)  # as the other run may have left it meanwhile
+        if job.status in (ImportJob.Status.DONE, ImportJob.Status.FAILED):
+            return job.status
         return _run(job)
     except Exception as exc:
         # SECURITY: an exception's text may quote the file (client codes, scores): the
@@ -48,6 +58,32 @@ def import_run(job_id: int) -> str:
         )
         _discard_upload(job)
         return ImportJob.Status.FAILED
+    finally:
+        _release(job_id)
+
+
+# pg_try_advisory_lock(JOB_LOCK_SPACE, job id), held by the session running the job:
+# released when the run ends, or by the server when a crashed worker's connection
+# closes (then the broker's redelivery may run the job again, see import_run).
+JOB_LOCK_SPACE = 0x496D_704A
+
+
+def _claim(job_id: int) -> bool:
+    if connection.vendor != "postgresql":
+        return True  # embedded mode: tasks run inline, one at a time
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_try_advisory_lock(%s, %s)", [JOB_LOCK_SPACE, job_id])
+        return bool(cur.fetchone()[0])
+
+
+def _release(job_id: int) -> None:
+    if connection.vendor != "postgresql":
+        return
+    try:
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_unlock(%s, %s)", [JOB_LOCK_SPACE, job_id])
+    except DatabaseError:  # the connection is gone, and the lock with it
+        logger.warning("Import job %s: its lock could not be released", job_id)
 
 
 def job_progress(job_id: int) -> tuple[Callable[[str, int, int], None], Callable[[], None]]:

@@ -357,3 +357,34 @@ def test_export_guards_formulas_and_the_import_takes_the_guard_off(org1: OrgPers
         "-AB-9",
         "AB-10",
     }
+
+
+# --------------------------------------------------------------- a job delivered twice
+
+
+@pytest.mark.postgres
+def test_a_job_running_in_another_worker_is_not_run_again(
+    org1: OrgPersonas, settings: Any, tmp_path: Any
+) -> None:
+    import psycopg
+    from django.core.files.base import ContentFile
+    from django.db import connection
+
+    from measures.models import ImportJob
+    from measures.tasks import JOB_LOCK_SPACE, import_run
+
+    settings.MEDIA_ROOT = tmp_path
+    job = ImportJob(organisation=org1.org, created_by=org1.owner, original_name="a.csv")
+    job.file.save("a.csv", ContentFile((HEAD + _line("AB-1", "10")).encode()), save=False)
+    job.save()
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    with psycopg.connect(**params, autocommit=True) as other:  # the other worker
+        other.execute("SELECT pg_advisory_lock(%s, %s)", [JOB_LOCK_SPACE, job.pk])
+        assert import_run(job.pk) == "queued"
+        job.refresh_from_db()
+        assert job.status == "queued" and job.file  # untouched, the upload kept
+        assert not Session.objects.for_org(org1.org).exists()
+    # That worker's connection is gone (as when it crashes): the job runs.
+    assert import_run(job.pk) == "done"
+    assert Session.objects.for_org(org1.org).count() == 1
