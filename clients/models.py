@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.conf import settings
@@ -15,9 +16,32 @@ from datapolicy.models import AgeGroup
 from datapolicy.tenancy import TenantModel, TenantQuerySet, organisation_field
 from datapolicy.validators import reject_cpr
 
+# The earliest date of an episode or a session anywhere (pages, API, import): earlier
+# dates are typos (FIT's scales are from the 2000s).
+EARLIEST_DATE = dt.date(1990, 1, 1)
+
+
+def too_early_text() -> str:
+    from django.utils.translation import gettext
+
+    return gettext("Dates before %(date)s are not accepted.") % {"date": EARLIEST_DATE.isoformat()}
+
+
 code_validator = RegexValidator(
     r"^[\w.\-/ ]{1,40}$",
     _("Use letters, digits, spaces and . - / only (at most 40 characters)."),
+)
+# How the export names an unlabelled episode of a client with several episodes (its
+# start date, "YYYY-MM-DD (2)" where taken: measures.importer.episode_keys). A label typed
+# in this form could take the name of an unlabelled episode that an older file uses.
+DATE_NAME_RE = r"^\d{4}-\d{2}-\d{2}(?: \(\d+\))?$"
+date_name_validator = RegexValidator(
+    DATE_NAME_RE,
+    _(
+        "A label that is a date (YYYY-MM-DD) is how exports name unlabelled episodes; "
+        'choose another label, e.g. "episode from 2025-03-01".'
+    ),
+    inverse_match=True,
 )
 
 
@@ -81,7 +105,9 @@ class Episode(TenantModel):
     unit = models.ForeignKey("datapolicy.Unit", on_delete=models.PROTECT, related_name="episodes")
     # Age group at the start of the episode decides the scale and cutoff used.
     age_group = models.CharField(max_length=5, choices=AgeGroup.choices, default=AgeGroup.ADULT)
-    label = models.CharField(_("label"), max_length=40, blank=True, validators=[reject_cpr])
+    label = models.CharField(
+        _("label"), max_length=40, blank=True, validators=[reject_cpr, date_name_validator]
+    )
     started_on = models.DateField(_("started"))
     closed_on = models.DateField(_("closed on"), null=True, blank=True)
     status = models.CharField(max_length=6, choices=Status.choices, default=Status.OPEN)

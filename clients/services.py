@@ -15,7 +15,7 @@ from datapolicy.access import memberships_of
 from datapolicy.models import Membership, Organisation, Role, Unit
 from datapolicy.services import Action, access_log_write
 
-from .models import Client, Episode
+from .models import EARLIEST_DATE, Client, Episode, too_early_text
 
 
 def _today() -> dt.date:
@@ -108,6 +108,8 @@ def episode_start(
     started_on = started_on or _today()
     if started_on > _today():
         raise ValidationError({"started_on": _("The start date cannot be in the future.")})
+    if started_on < EARLIEST_DATE:
+        raise ValidationError({"started_on": too_early_text()})
     episode = Episode(
         organisation=organisation,
         client=client,

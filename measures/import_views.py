@@ -17,7 +17,7 @@ from datapolicy.models import Role
 from datapolicy.scoping import TenantPageMixin
 
 from .exporter import export_sessions
-from .models import ImportJob
+from .models import ImportJob, safe_upload_name
 
 MAX_UPLOAD = 200 * 1024 * 1024  # 200 MB: a million lines are about 80 MB
 
@@ -49,7 +49,8 @@ class ImportUploadView(_OwnerPage, TemplateView):
             organisation=self.organisation,
             created_by=request.user,
             file=upload,
-            original_name=(upload.name or "")[:200],  # type: ignore[union-attr]
+            # Checked whole for a CPR number before it is cut to the column's length.
+            original_name=safe_upload_name(upload.name or ""),  # type: ignore[union-attr]
         )
         from .tasks import import_run
 

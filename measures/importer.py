@@ -48,7 +48,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from clients.models import Client, Episode
+from clients.models import DATE_NAME_RE, EARLIEST_DATE, Client, Episode, too_early_text
 from datapolicy.models import Membership, Organisation, Role, Unit
 from datapolicy.services import Action, access_log_write
 from datapolicy.validators import _CPR_SHAPE, looks_like_cpr
@@ -75,11 +75,12 @@ COLUMNS = (*REQUIRED, *OPTIONAL)
 AGE_GROUPS = ("adult", "youth", "child")
 # Free text the export writes. A value that a spreadsheet would run as a formula (it
 # starts with = + - @) is written with a leading apostrophe, which spreadsheets show as
-# text, and the import removes that apostrophe again (FORMULA_START, _GUARDED).
+# text, and the import removes that apostrophe again (FORMULA_START, _GUARDED); a value
+# that starts with an apostrophe gets one more, so that "'=x" comes back as "'=x".
 TEXT_COLUMNS = ("client_code", "therapist", "unit", "episode")
-FORMULA_START = r"^[=+\-@]"
-_GUARDED = r"^'(?=[=+\-@])"
-EARLIEST = dt.date(1990, 1, 1)
+FORMULA_START = r"^[=+\-@']"  # and the apostrophe itself, so that the guard reverses
+_GUARDED = r"^'(?=[=+\-@'])"
+EARLIEST = EARLIEST_DATE
 MAX_ERRORS = 1000
 CHUNK = 50_000  # lines per progress report (reading and writing)
 _CODE_RE = r"^[\w.\-/ ]{1,40}$"  # clients.models.code_validator
@@ -671,11 +672,22 @@ def validate_file(
         folded[unit_code.lower()].add(uid)
     unit_id = u.map(units)
     inexact = unit_id.isna()
+    unit_ambiguous = np.zeros(len(u), dtype=bool)
     if inexact.any():
         unique = {k: next(iter(ids)) for k, ids in folded.items() if len(ids) == 1}
         unit_id = unit_id.where(~inexact, u.str.lower().map(unique))
+        several = [k for k, ids in folded.items() if len(ids) > 1]
+        unit_ambiguous = (inexact & u.str.lower().isin(several)).to_numpy()
     errors.add(
-        unit_id.isna() & ~cpr["unit"],
+        unit_ambiguous & ~cpr["unit"],
+        "unit",
+        lambda r: (
+            _("%(code)s matches several units whose codes differ only in case; use the exact code.")
+            % {"code": u.iat[r][:60]}
+        ),
+    )
+    errors.add(
+        unit_id.isna() & ~unit_ambiguous & ~cpr["unit"],
         "unit",
         lambda r: _("Unknown unit %(code)s.") % {"code": u.iat[r][:60]},
     )
@@ -701,7 +713,7 @@ def validate_file(
     errors.add(
         date < pd.Timestamp(EARLIEST),
         "session_date",
-        _("Dates before %(date)s are not accepted.") % {"date": EARLIEST.isoformat()},
+        too_early_text(),
     )
     closed_given = df["episode_closed_on"] != ""
     closed = _dates(df["episode_closed_on"])
@@ -937,6 +949,9 @@ class _Matched(NamedTuple):
     touched: list[int]  # existing episodes that get new sessions
     to_close: dict[int, dt.date]  # existing open episodes the file closes
     changed: np.ndarray  # lines whose episode changes (new session or closed)
+    # Unlabelled existing episodes the file names by their start date (episode_keys):
+    # an episode whose start date the import moves keeps that name as its label.
+    named_by: dict[int, str] = {}
 
 
 def _match_existing(
@@ -997,6 +1012,32 @@ def _match_existing(
         "episode",
         _("The client has several episodes: name the episode in the episode column."),
     )
+    # A date as name (how unlabelled episodes are named) must name one of the client's
+    # episodes now: refused, never guessed. The start date moves when an earlier session
+    # is added, so an older file could otherwise put a session into a new episode. (The
+    # pages and the API refuse such labels, clients.models.reject_date_name, so a label
+    # typed later cannot take an unlabelled episode's name.)
+    label = w["label"]
+    date_named = client_id.notna() & label.str.match(DATE_NAME_RE)
+    errors.add(
+        date_named & episode_id.isna(),
+        "episode",
+        lambda r: (
+            _(
+                "The client has no episode named %(name)s now (an unlabelled episode is "
+                "named by its start date, which moves when an earlier session is added): "
+                "export again for the current names; a new episode needs a label that is "
+                "not a date."
+            )
+            % {"name": label.iat[r]}
+        ),
+    )
+    labelled_ids = {eid for eid, _cid, lab, *_rest in eps if lab}
+    named_by = {
+        int(e): lab
+        for e, lab in zip(episode_id[date_named], label[date_named], strict=True)
+        if e == e and int(e) not in labelled_ids  # e == e: not NaN
+    }
     # The matched episode's therapist, unit, status and closing date on every line.
     ep_info = (
         pd.DataFrame.from_records(
@@ -1103,7 +1144,7 @@ def _match_existing(
             to_close[int(e)] = d.date()
     touched = sorted({int(e) for e in episode_id[~skip & matched].unique()})
     changed = ~skip | np.isin(eid.to_numpy(), list(to_close))
-    return _Matched(client_id, episode_id, skip, touched, to_close, changed)
+    return _Matched(client_id, episode_id, skip, touched, to_close, changed, named_by)
 
 
 _EPISODE_FIELDS = (
@@ -1335,7 +1376,11 @@ def _import_checked(
             episode_alerts_refresh(ep)
             first = ep.sessions.order_by("date").values_list("date", flat=True).first()
             if first and first < ep.started_on:
-                Episode.dangerously_unscoped.filter(pk=ep.pk).update(started_on=first)
+                moved: dict[str, Any] = {"started_on": first}
+                if not ep.label and ep.pk in matched.named_by:
+                    # Its name was its start date: it keeps the name the file gave it.
+                    moved["label"] = matched.named_by[ep.pk]
+                Episode.dangerously_unscoped.filter(pk=ep.pk).update(**moved)
     access_log_write(
         actor=actor,
         organisation=organisation,

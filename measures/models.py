@@ -185,6 +185,12 @@ def _cpr_in_name(name: str) -> bool:
     return looks_like_cpr(name) or looks_like_cpr(re.sub(r"[^\w.]", "", name))
 
 
+def safe_upload_name(name: str) -> str:
+    """An uploaded file's name to show, at most 200 characters: checked whole (a cut could
+    keep part of a CPR number) and replaced by SAFE_UPLOAD_NAME when it holds one."""
+    return SAFE_UPLOAD_NAME if _cpr_in_name(name) else name[:200]
+
+
 class ImportJob(TenantModel):
     """A CSV import of historical sessions, run by a Celery task."""
 

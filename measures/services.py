@@ -19,7 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from clients.models import Episode
+from clients.models import EARLIEST_DATE, Episode, too_early_text
 from clients.services import require_own_episode
 from datapolicy.services import Action, access_log_write
 from datapolicy.validators import CPR_MESSAGE, looks_like_cpr
@@ -81,26 +81,27 @@ class ScoreInput:
 
 
 def _decimal(value: Any, field: str, low: Decimal, high: Decimal) -> Decimal:
-    text = str(value).strip().replace(",", ".")
+    typed = str(value).strip()
+    text = typed.replace(",", ".")
     if looks_like_cpr(text):
         # Never repeat a CPR-shaped value back (it would end up in error reports).
         raise ValidationError({field: CPR_MESSAGE})
+    # Messages quote the value as typed, at most 20 characters of it.
+    shown = typed if len(typed) <= 20 else typed[:20] + "…"
     try:
         if isinstance(value, str) and not NUMBER_RE.fullmatch(text):
             raise InvalidOperation
         number = Decimal(text)
     except InvalidOperation:
-        raise ValidationError(
-            {field: _("%(value)s is not a number.") % {"value": text[:20]}}
-        ) from None
+        raise ValidationError({field: _("%(value)s is not a number.") % {"value": shown}}) from None
     if not number.is_finite():
-        raise ValidationError({field: _("%(value)s is not a number.") % {"value": text[:20]}})
+        raise ValidationError({field: _("%(value)s is not a number.") % {"value": shown}})
     if number < low or number > high:
         # Never clipped: out of range is an error with the allowed range in the message.
         raise ValidationError(
             {
                 field: _("%(value)s is outside the allowed range %(low)s-%(high)s.")
-                % {"value": number, "low": low, "high": high}
+                % {"value": shown, "low": low, "high": high}
             }
         )
     if number != number.quantize(ONE_DECIMAL):
@@ -169,6 +170,8 @@ def session_date_check(
         raise ValidationError(_("The episode is closed; start a new episode to continue."))
     if date > timezone.localdate():
         raise ValidationError({"date": _("The session date cannot be in the future.")})
+    if date < EARLIEST_DATE:
+        raise ValidationError({"date": too_early_text()})
     if correcting is not None and episode.closed_on and date > episode.closed_on:
         raise ValidationError(
             {

@@ -88,12 +88,10 @@ def test_a_label_equal_to_another_episodes_start_date_round_trips(org1: OrgPerso
     record(ep, D(2025, 1, 5), ors="10.0")
     episode_close(actor=org1.therapist_a, episode=ep, closed_on=D(2025, 2, 1))
     ep2 = episode_start(
-        actor=org1.therapist_a,
-        client=ep.client,
-        unit=org1.unit,
-        started_on=D(2025, 3, 1),
-        label="2025-01-01",
+        actor=org1.therapist_a, client=ep.client, unit=org1.unit, started_on=D(2025, 3, 1)
     )
+    # A date as label: typed before the pages refused it, or written by an import.
+    Episode.objects.for_org(org1.org).filter(pk=ep2.pk).update(label="2025-01-01")
     record(ep2, D(2025, 3, 2), ors="20.0")
     _text, other = _round_trip(org1, "delta")
     assert Episode.objects.for_org(other.org).count() == 2
@@ -388,3 +386,127 @@ def test_a_job_running_in_another_worker_is_not_run_again(
     # That worker's connection is gone (as when it crashes): the job runs.
     assert import_run(job.pk) == "done"
     assert Session.objects.for_org(org1.org).count() == 1
+
+
+# --------------------------------------------------------------- names that move
+
+
+def test_a_label_that_is_a_date_is_refused_on_the_pages_and_the_api(org1: OrgPersonas) -> None:
+    ep = make_episode(org1, code="AB-9", started_on=D(2025, 1, 1))
+    episode_close(actor=org1.therapist_a, episode=ep, closed_on=D(2025, 1, 2))
+    for label in ("2025-03-01", "2025-03-01 (2)"):
+        with pytest.raises(ValidationError) as exc:
+            episode_start(actor=org1.therapist_a, client=ep.client, unit=org1.unit, label=label)
+        assert "label" in exc.value.message_dict
+    ok = episode_start(
+        actor=org1.therapist_a, client=ep.client, unit=org1.unit, label="forløb 2025-03-01"
+    )
+    assert ok.label == "forløb 2025-03-01"
+
+
+def _two_unlabelled(org1: OrgPersonas) -> tuple[Any, Any]:
+    ep1 = make_episode(org1, code="AB-9", started_on=D(2024, 6, 1))
+    record(ep1, D(2024, 6, 2), ors="10.0")
+    episode_close(actor=org1.therapist_a, episode=ep1, closed_on=D(2024, 7, 1))
+    ep2 = episode_start(
+        actor=org1.therapist_a, client=ep1.client, unit=org1.unit, started_on=D(2025, 1, 10)
+    )
+    record(ep2, D(2025, 1, 10), ors="20.0")
+    return ep1, ep2
+
+
+def test_an_episode_whose_start_the_import_moves_keeps_the_files_name(org1: OrgPersonas) -> None:
+    _ep1, ep2 = _two_unlabelled(org1)
+    text = "client_code;therapist;unit;session_date;episode;ors_total\n"
+    text += "AB-9;alpha-therapist_a;ung;2025-01-05;2025-01-10;15\n"  # before its start
+    first = import_sessions(actor=None, organisation=org1.org, data=text.encode())
+    assert first.ok and first.sessions_created == 1 and first.episodes_created == 0
+    ep2.refresh_from_db()
+    assert ep2.started_on == D(2025, 1, 5) and ep2.label == "2025-01-10"
+    again = import_sessions(actor=None, organisation=org1.org, data=text.encode())
+    assert again.ok and again.sessions_created == 0 and again.episodes_created == 0
+    assert Episode.objects.for_org(org1.org).count() == 2
+
+
+def test_a_date_name_no_episode_has_now_is_refused_not_a_new_episode(org1: OrgPersonas) -> None:
+    from measures.services import ScoreInput, session_record
+
+    _ep1, ep2 = _two_unlabelled(org1)
+    old_export = export_sessions(actor=None, organisation=org1.org)
+    assert ",2025-01-10," in old_export
+    # The therapist adds an earlier session on the page: the start date moves.
+    session_record(
+        actor=org1.therapist_a, episode=ep2, date=D(2025, 1, 3), ors=ScoreInput(total=Decimal("9"))
+    )
+    result = import_sessions(actor=None, organisation=org1.org, data=old_export.encode())
+    assert [(e.column, "2025-01-10" in e.message) for e in result.errors] == [("episode", True)]
+    assert Episode.objects.for_org(org1.org).count() == 2
+    # A new client may be named by a date (an export imported into another organisation).
+    text = "client_code;therapist;unit;session_date;episode;ors_total\n"
+    text += "NEW-1;alpha-therapist_a;ung;2025-01-05;2025-01-05;15\n"
+    assert import_sessions(actor=None, organisation=org1.org, data=text.encode()).ok
+
+
+# --------------------------------------------------------------- second review
+
+
+@pytest.mark.parametrize("label", ["'=x", "'-1", "'", "''=x", "'plain"])
+def test_a_label_starting_with_an_apostrophe_round_trips(org1: OrgPersonas, label: str) -> None:
+    ep = make_episode(org1, code="AB-9", started_on=D(2025, 1, 1))
+    Episode.objects.for_org(org1.org).filter(pk=ep.pk).update(label=label)
+    record(ep, D(2025, 1, 5), ors="10.0")
+    _text, other = _round_trip(org1, "delta")
+    assert list(Episode.objects.for_org(other.org).values_list("label", flat=True)) == [label]
+
+
+def test_score_messages_quote_the_value_as_typed_and_short(org1: OrgPersonas) -> None:
+    text = HEAD + _line("N-1", "1" * 5000) + _line("N-2", "1 ,0") + _line("N-3", "40,5")
+    messages = [e.message for e in _import_errors(org1, text)]
+    assert len(messages) == 3 and all(len(m) < 200 for m in messages)
+    assert "1 ,0" in messages[1] and "40,5" in messages[2]
+
+
+def _import_errors(org1: OrgPersonas, text: str) -> list[Any]:
+    result = import_sessions(actor=None, organisation=org1.org, data=text.encode())
+    assert not result.ok
+    return result.errors
+
+
+def test_a_long_file_name_is_checked_whole_for_a_cpr_number() -> None:
+    from measures.models import safe_upload_name
+
+    assert safe_upload_name("x" * 194 + "0101901234.csv") == "upload.csv"
+    assert safe_upload_name("x" * 300) == "x" * 200
+
+
+def test_a_unit_code_that_fits_two_units_by_case_is_called_ambiguous(org1: OrgPersonas) -> None:
+    from datapolicy.models import Unit
+
+    Unit.objects.create(organisation=org1.org, code="UNG", name="Andet")
+    text = "client_code;therapist;unit;session_date;ors_total\n"
+    text += "AB-1;alpha-therapist_a;Ung;2025-01-10;10\n"
+    errors = _import_errors(org1, text)
+    assert [(e.line, e.column) for e in errors] == [(2, "unit")]
+    assert "several units" in errors[0].message or "flere enheder" in errors[0].message
+
+
+def test_dates_before_1990_are_refused_on_every_path(org1: OrgPersonas) -> None:
+    from measures.services import session_record
+
+    ep = make_episode(org1, code="AB-9", started_on=D(2025, 1, 1))
+    with pytest.raises(ValidationError) as exc:
+        session_record(
+            actor=org1.therapist_a,
+            episode=ep,
+            date=D(1989, 12, 5),
+            ors=ScoreInput(total=Decimal("9")),
+        )
+    assert "date" in exc.value.message_dict
+    episode_close(actor=org1.therapist_a, episode=ep, closed_on=D(2025, 1, 2))
+    with pytest.raises(ValidationError) as exc:
+        episode_start(
+            actor=org1.therapist_a, client=ep.client, unit=org1.unit, started_on=D(1989, 12, 5)
+        )
+    assert "started_on" in exc.value.message_dict
+    text = HEAD + _line("N-1", "10").replace("2025-01-10", "1989-12-05")
+    assert [(e.line, e.column) for e in _import_errors(org1, text)] == [(2, "session_date")]
