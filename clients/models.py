@@ -8,7 +8,8 @@ from typing import Any
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
 from guardian.models import UserObjectPermissionBase
 
@@ -68,8 +69,11 @@ class Client(TenantModel):
 
     class Meta(TenantModel.Meta):
         constraints = [
+            # Codes are unique without regard to case, as client_create and the import
+            # compare them: a code created meanwhile in another case is refused by the
+            # database too (no "AB-1" beside "ab-1" after a race).
             models.UniqueConstraint(
-                fields=["organisation", "code"], name="client_code_unique_in_org"
+                F("organisation"), Upper("code"), name="client_code_unique_in_org"
             )
         ]
         ordering = ["code"]

@@ -510,3 +510,16 @@ def test_dates_before_1990_are_refused_on_every_path(org1: OrgPersonas) -> None:
     assert "started_on" in exc.value.message_dict
     text = HEAD + _line("N-1", "10").replace("2025-01-10", "1989-12-05")
     assert [(e.line, e.column) for e in _import_errors(org1, text)] == [(2, "session_date")]
+
+
+def test_client_codes_are_unique_without_regard_to_case_in_the_database(
+    org1: OrgPersonas,
+) -> None:
+    from django.db import IntegrityError, transaction
+
+    Client.objects.create(organisation=org1.org, code="AB-1")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        # What a race between the form's check and another insert would write.
+        Client.objects.create(organisation=org1.org, code="ab-1")
+    other = make_org("delta")
+    Client.objects.create(organisation=other.org, code="ab-1")  # per organisation
