@@ -8,20 +8,23 @@ Client codes never travel in a URL: a search by code is ``POST /clients/search/`
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, ClassVar
 
+from django.db.models import Prefetch
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from datapolicy.access import units_of
 from datapolicy.api_auth import api_permissions
 from datapolicy.models import AgeGroup, Role, Unit, User
 from datapolicy.scoping import TenantAPIMixin
-from datapolicy.services import Action, access_log_write
+from datapolicy.services import Action, access_log_write, access_log_write_many
 
 from . import services
 from .models import Client, Episode
@@ -73,7 +76,9 @@ class ClientSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_episodes(self, obj: Client) -> list[int]:
-        return sorted(e.pk for e in obj.episodes.all())
+        # SECURITY: only the episodes the caller may see (a client transferred in part
+        # has episodes of a colleague); filled by ClientViewSet's scoped prefetch.
+        return sorted(e.pk for e in obj.visible_episodes)  # type: ignore[attr-defined]
 
 
 class ClientCreateSerializer(serializers.Serializer):
@@ -107,23 +112,66 @@ class EpisodeTransferSerializer(serializers.Serializer):
     therapist = id_field(help_text="User id of a therapist in the episode's unit")
 
 
+def client_id_of(row: Any) -> int:
+    """The client a listed row belongs to (Client, Episode or Session)."""
+    if isinstance(row, Client):
+        return int(row.pk)
+    if isinstance(row, Episode):
+        return int(row.client_id)
+    return int(row.episode.client_id)
+
+
 class TherapistAPIMixin(TenantAPIMixin):
-    """Client-level endpoints: therapists, their own clients (plus live grants)."""
+    """Client-level endpoints: therapists, their own clients (plus live grants).
+
+    Writes are the therapist's (and the services check that the episode is their own).
+    Reads listed in ``leader_read_actions`` also admit a unit leader, as the episode
+    page does: the scoped queryset then shows them only episodes under a live
+    supervision grant (others are 404, as on the page).
+    """
 
     allowed_roles = frozenset({Role.THERAPIST})
-    permission_classes = api_permissions()  # type: ignore[assignment]
+    leader_read_actions: ClassVar[frozenset[str]] = frozenset()
+    permission_classes = api_permissions()
+    # The object type of list entries in the access log.
+    log_object_type: ClassVar[str] = ""
+
+    def get_allowed_roles(self) -> frozenset[str]:
+        action = getattr(self, "action", None)
+        if action in self.leader_read_actions and self.request.method in permissions.SAFE_METHODS:
+            return self.allowed_roles | {Role.UNIT_LEADER}
+        return self.allowed_roles
 
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):  # schema generation: no request data
             return self.model.dangerously_unscoped.none()  # type: ignore[union-attr]
         return super().get_queryset()
 
-    def log_list(self, object_type: str) -> None:
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        queryset = self.filter_queryset(self.get_queryset())  # type: ignore[attr-defined]
+        return self.paginated(queryset, self.get_serializer_class())  # type: ignore[attr-defined]
+
+    def log_list(self, rows: Iterable[Any]) -> None:
+        """Access-log a list read: one entry per client on the page, so that each
+        client's own log (the right of access) shows the read, as the pages' views do;
+        an empty page is one entry without a client (the call itself)."""
+        client_ids = sorted({client_id_of(row) for row in rows})
+        if client_ids:
+            access_log_write_many(
+                actor=self.request.user,
+                organisation=self.organisation,
+                action=Action.LIST,
+                object_type=self.log_object_type,
+                client_ids=client_ids,
+                role=self.acting_role,
+                request=self.request,
+            )
+            return
         access_log_write(
             actor=self.request.user,
             organisation=self.organisation,
             action=Action.LIST,
-            object_type=object_type,
+            object_type=self.log_object_type,
             role=self.acting_role,
             request=self.request,
         )
@@ -139,8 +187,13 @@ class TherapistAPIMixin(TenantAPIMixin):
         )
 
     def paginated(self, queryset: Any, serializer_class: Any) -> Response:
+        """One page of ``queryset``, access-logged per client on it."""
         page = self.paginate_queryset(queryset)  # type: ignore[attr-defined]
-        data = serializer_class(page, many=True).data
+        rows = list(queryset if page is None else page)
+        self.log_list(rows)
+        data = serializer_class(rows, many=True).data
+        if page is None:
+            return Response(data)
         return self.get_paginated_response(data)  # type: ignore[attr-defined,no-any-return]
 
     def visible(self, model: Any, pk: int) -> Any:
@@ -151,10 +204,17 @@ class TherapistAPIMixin(TenantAPIMixin):
             raise NotFound
         return obj
 
-    def unit(self, pk: int) -> Unit:
+    def therapist_unit(self, pk: int) -> Unit:
+        """A unit of the organisation where the caller works as a therapist (the page
+        offers only those); errors under ``unit``, the field the caller sent."""
         unit = Unit.objects.for_org(self.organisation).filter(pk=pk).first()
         if unit is None:
             raise serializers.ValidationError({"unit": [_("Unknown unit.")]})
+        own = units_of(self.request.user, self.organisation, Role.THERAPIST)
+        if unit.pk not in {u.pk for u in own}:
+            raise serializers.ValidationError(
+                {"unit": [_("You are not an active therapist in this unit.")]}
+            )
         return unit
 
 
@@ -165,13 +225,16 @@ class ClientViewSet(  # type: ignore[misc]
 
     model = Client
     serializer_class = ClientSerializer
+    log_object_type = "client"
 
     def filter_scoped_queryset(self, queryset: Any) -> Any:
-        return queryset.prefetch_related("episodes").order_by("code", "pk")
-
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        self.log_list("client")
-        return super().list(request, *args, **kwargs)
+        # SECURITY: a client's episodes as far as the caller may see them.
+        visible = Episode.objects.for_user(self.request.user, self.organisation)
+        return queryset.prefetch_related(
+            Prefetch(
+                "episodes", queryset=visible.only("pk", "client_id"), to_attr="visible_episodes"
+            )
+        ).order_by("code", "pk")
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         obj = self.get_object()
@@ -187,14 +250,15 @@ class ClientViewSet(  # type: ignore[misc]
         episode = services.client_create_with_episode(
             actor=request.user,
             organisation=self.organisation,
-            unit=self.unit(d["unit"]),
+            unit=self.therapist_unit(d["unit"]),
             code=d["code"],
             age_group=d["age_group"],
             birth_year=d.get("birth_year"),
             started_on=d.get("started_on"),
             request=request,
         )
-        return Response(ClientSerializer(episode.client).data, status=status.HTTP_201_CREATED)
+        client = self.get_queryset().get(pk=episode.client_id)
+        return Response(ClientSerializer(client).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=ClientSearchSerializer, responses={200: ClientSerializer(many=True)})
     @action(detail=False, methods=["post"])
@@ -202,7 +266,6 @@ class ClientViewSet(  # type: ignore[misc]
         """Find own clients by (part of) the code, sent in the body: never in a URL."""
         s = ClientSearchSerializer(data=request.data)
         s.is_valid(raise_exception=True)
-        self.log_list("client")
         qs = self.get_queryset().filter(code__icontains=s.validated_data["code"].strip())
         return self.paginated(qs, ClientSerializer)
 
@@ -214,13 +277,12 @@ class EpisodeViewSet(  # type: ignore[misc]
 
     model = Episode
     serializer_class = EpisodeSerializer
+    log_object_type = "episode"
+    # As the episode page: a unit leader with a live supervision grant reads it.
+    leader_read_actions = frozenset({"retrieve"})
 
     def filter_scoped_queryset(self, queryset: Any) -> Any:
         return queryset.select_related("client").order_by("client__code", "pk")
-
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        self.log_list("episode")
-        return super().list(request, *args, **kwargs)
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         obj = self.get_object()
@@ -247,7 +309,7 @@ class EpisodeViewSet(  # type: ignore[misc]
         episode = services.episode_start(
             actor=request.user,
             client=client,
-            unit=self.unit(d["unit"]),
+            unit=self.therapist_unit(d["unit"]),
             started_on=d.get("started_on"),
             label=label,
             request=request,

@@ -175,7 +175,9 @@ class ApiKeysPage(_KeyPageMixin, TemplateView):
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         user_id = request.POST.get("user", "")
-        user = User.objects.filter(pk=int(user_id)).first() if user_id.isdigit() else None
+        # ASCII digits only: str.isdigit() also takes '²', which int() then refuses (500).
+        valid = user_id.isascii() and user_id.isdigit() and int(user_id) <= 2**63 - 1
+        user = User.objects.filter(pk=int(user_id)).first() if valid else None
         if self.own_keys_only:
             user = request.user  # type: ignore[assignment]  # a therapist's key acts as them
         try:

@@ -61,6 +61,10 @@ def key_delegation_problem(*, creator: Any, user: Any, organisation: Organisatio
     """
     if creator is None:
         return _("The key's creator no longer has an account.")
+    if not creator.is_active:
+        # SECURITY: a deactivated account authorises nothing any more, also not through
+        # a key it made for another user (a service account).
+        return _("The key's creator no longer has an active account.")
     if creator.pk == user.pk:
         return ""
     user_roles = roles_of(user, organisation)
@@ -142,6 +146,10 @@ def apikey_find(raw: str) -> ApiKey | None:
     """The live key for ``raw`` (constant-time comparison of the hash), or None."""
     prefix, _sep, _secret = raw.partition(".")
     if not prefix or not _secret or len(prefix) > 12:
+        return None
+    if not raw.isascii() or not raw.isprintable():
+        # A key is printable ASCII; a NUL or other control character would otherwise
+        # reach the database (PostgreSQL refuses NUL in text: a 500).
         return None
     # SECURITY: a key is looked up across organisations by its unique prefix; the row
     # then fixes the organisation the request acts in.
@@ -240,13 +248,18 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
     return drf_exception_handler(exc, context)
 
 
-def _error_dict(exc: DjangoValidationError) -> dict[str, list[str]]:
+def _error_dict(exc: DjangoValidationError) -> dict[str, Any]:
+    """DRF's error shape: a list of messages per field, and errors not tied to a field
+    as one string under ``detail`` (as DRF's own ``{"detail": "..."}``)."""
     if hasattr(exc, "error_dict"):
-        return {
-            ("detail" if field == "__all__" else field): [str(m) for m in messages]
-            for field, messages in exc.message_dict.items()
-        }
-    return {"detail": [str(m) for m in exc.messages]}
+        data: dict[str, Any] = {}
+        for field, messages in exc.message_dict.items():
+            if field == "__all__":
+                data["detail"] = " ".join(str(m) for m in messages)
+            else:
+                data[field] = [str(m) for m in messages]
+        return data
+    return {"detail": " ".join(str(m) for m in exc.messages)}
 
 
 class ApiNoStoreMiddleware:
@@ -257,7 +270,8 @@ class ApiNoStoreMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if request.path.startswith("/api/v1/"):
+        # path_info: the path inside the site, also when it is served under a prefix.
+        if request.path_info.startswith("/api/v1/"):
             response["Cache-Control"] = "no-store"
         return response
 

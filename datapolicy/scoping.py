@@ -45,15 +45,20 @@ class TenantContext:
     def roles(self) -> frozenset[str]:
         return frozenset(getattr(self.request, "roles", frozenset()))
 
+    def get_allowed_roles(self) -> frozenset[str]:
+        """The roles admitted to this request (``allowed_roles``; an API view may widen
+        it for some reads, as the page it mirrors does)."""
+        return self.allowed_roles
+
     @property
     def acting_role(self) -> str:
         """The role under which this request acts (for the access log)."""
-        held = sorted(self.roles & self.allowed_roles)
+        held = sorted(self.roles & self.get_allowed_roles())
         return held[0] if held else ""
 
     def check_roles(self) -> None:
         # SECURITY: fail closed: a view that names no roles admits nobody.
-        if not (self.roles & self.allowed_roles):
+        if not (self.roles & self.get_allowed_roles()):
             raise PermissionDenied
 
     def scoped_queryset(self, model: type[models.Model] | None = None) -> Any:
@@ -121,17 +126,60 @@ class HasRoleInOrganisation(drf_permissions.BasePermission):
         if not getattr(request, "roles", None):
             request.roles = getattr(request._request, "roles", frozenset())
         # SECURITY: fail closed: a view that names no roles admits nobody.
-        return bool(set(request.roles) & set(view.allowed_roles))
+        allowed = (
+            view.get_allowed_roles()
+            if hasattr(view, "get_allowed_roles")
+            else getattr(view, "allowed_roles", frozenset())
+        )
+        return bool(set(request.roles) & set(allowed))
+
+
+# What no API view may override: the permission and throttle order of the base below.
+_FINAL_API_METHODS = ("get_permissions", "check_permissions", "check_throttles", "initial")
 
 
 class TenantAPIMixin(TenantContext):
-    """Base of every API view: role check, scoped querysets, 404 for others' objects.
+    """Base of every API view: role check, key scope, rate limit, scoped querysets, 404
+    for others' objects.
 
     Use with DRF generic views/viewsets. ``get_queryset`` and ``get_object`` are final:
-    subclasses narrow the queryset with ``filter_scoped_queryset``.
+    subclasses narrow the queryset with ``filter_scoped_queryset``. The permission
+    classes always include ``datapolicy.api_auth.api_permissions()`` (role in the
+    organisation, API-key scope), whatever a subclass sets, and key-authenticated calls
+    are throttled *before* the permission checks, so refused calls count too.
     """
 
-    permission_classes = [HasRoleInOrganisation]
+    permission_classes: Any = [HasRoleInOrganisation]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # SECURITY: the base owns permissions and throttling; a subclass that overrides
+        # them could drop the key-scope check or the rate limit without anyone noticing.
+        for name in _FINAL_API_METHODS:
+            if name in cls.__dict__:
+                raise ImproperlyConfiguredView(f"{cls.__name__} must not override {name}()")
+
+    def get_permissions(self) -> list[Any]:
+        from .api_auth import api_permissions
+
+        classes = list(self.permission_classes)
+        # SECURITY: the role and key-scope checks run on every API view, even where a
+        # subclass names other permission classes.
+        classes += [p for p in api_permissions() if p not in classes]
+        return [permission() for permission in classes]
+
+    def check_permissions(self, request: Any) -> None:
+        # SECURITY: rate-limit first: otherwise (DRF checks permissions before
+        # throttles) a key's refused calls would never be counted.
+        self.check_throttles(request)
+        super().check_permissions(request)  # type: ignore[misc]
+
+    def check_throttles(self, request: Any) -> None:
+        # Called by check_permissions and again by DRF's initial(): count a call once.
+        if getattr(request, "_fit_throttle_checked", False):
+            return
+        request._fit_throttle_checked = True
+        super().check_throttles(request)  # type: ignore[misc]
 
     def get_queryset(self) -> Any:
         return self.filter_scoped_queryset(self.scoped_queryset())

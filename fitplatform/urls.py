@@ -13,3 +13,9 @@ urlpatterns = [
     path("api/", include("fitplatform.api_urls")),
     path("api-keys/", include(api_key_pages)),
 ]
+
+# JSON errors under /api/ (HTML pages elsewhere) where no DRF view answers.
+handler400 = "fitplatform.api_errors.bad_request"
+handler403 = "fitplatform.api_errors.permission_denied"
+handler404 = "fitplatform.api_errors.page_not_found"
+handler500 = "fitplatform.api_errors.server_error"

@@ -157,7 +157,13 @@ _HIDDEN = {"therapist_b": 404}
 
 
 ROWS += [
-    Row("api-session-list", "sessions of own episodes", "list", _THERAPISTS, api=True),
+    Row(
+        "api-session-list",
+        "sessions of own episodes (a unit leader: of episodes shared with them)",
+        "list",
+        (*_THERAPISTS, "leader"),
+        api=True,
+    ),
     Row(
         "api-session-list",
         "session with ORS/SRS",
@@ -181,7 +187,7 @@ ROWS += [
         "read",
         _A_ONLY,
         kwargs=lambda w: {"pk": w.session.pk},
-        overrides=_HIDDEN,
+        overrides={**_HIDDEN, "leader": 404},
         api=True,
     ),
     Row(

@@ -8,8 +8,11 @@ checks ranges, one decimal and item/total agreement with field names (``ors_2``,
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
@@ -21,7 +24,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from clients.api import EpisodeSerializer, TherapistAPIMixin, id_field, validate_date
+from clients.api import MAX_ID, EpisodeSerializer, TherapistAPIMixin, id_field, validate_date
 from clients.models import Episode
 
 from . import services
@@ -114,9 +117,26 @@ class ScoreSetSerializer(ScoreInSerializer):
 
 
 def _parse(data: dict[str, Any] | None, field: str) -> ScoreInput | None:
-    if not data:
+    """A score from its JSON object. Only ``null`` means "no score" (in a correction:
+    remove it); an object without items and total is an error under the field's name
+    (ScoreInput.parse), never a silent removal."""
+    if data is None:
         return None
     return ScoreInput.parse(data.get("items"), data.get("total"), field=field)
+
+
+_ID = re.compile(r"[0-9]+")
+
+
+def id_param(request: Request, name: str) -> int | None:
+    """An id from the query string: ASCII digits, 1..2**63-1; anything else is 400
+    (``str.isdigit`` would take '²', which ``int`` then refuses: a 500)."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    if not _ID.fullmatch(raw) or not 1 <= int(raw) <= MAX_ID:
+        raise serializers.ValidationError({name: [_("Give an id (a positive whole number).")]})
+    return int(raw)
 
 
 SAME_DATE_CONFLICT = inline_serializer(
@@ -138,16 +158,21 @@ class SessionViewSet(  # type: ignore[misc]
 
     model = Session
     serializer_class = SessionSerializer
+    log_object_type = "session"
+    # As the episode page, which shows the sessions: a unit leader under a live grant.
+    leader_read_actions = frozenset({"list", "retrieve"})
 
     def filter_scoped_queryset(self, queryset: Any) -> Any:
-        return queryset.prefetch_related("scores__scale").order_by("episode_id", "number")
+        return (
+            queryset.select_related("episode")
+            .prefetch_related("scores__scale")
+            .order_by("episode_id", "number")
+        )
 
     def filter_queryset(self, queryset: Any) -> Any:
-        episode = self.request.query_params.get("episode")  # type: ignore[attr-defined]
+        episode = id_param(self.request, "episode")  # type: ignore[arg-type]
         if episode is not None:
-            if not episode.isdigit() or int(episode) > 2**63 - 1:
-                return queryset.none()
-            queryset = queryset.filter(episode_id=int(episode))
+            queryset = queryset.filter(episode_id=episode)
         return queryset
 
     @extend_schema(
@@ -158,7 +183,6 @@ class SessionViewSet(  # type: ignore[misc]
         ]
     )
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        self.log_list("session")
         return super().list(request, *args, **kwargs)
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -176,6 +200,9 @@ class SessionViewSet(  # type: ignore[misc]
         s.is_valid(raise_exception=True)
         d = s.validated_data
         episode = self.visible(Episode, d["episode"])
+        if d.get("ors") is None and d.get("srs") is None:
+            # As the paper-entry page: a session is recorded with at least one score.
+            raise DjangoValidationError(_("Give an ORS, an SRS or both."))
         session = services.session_record(
             actor=request.user,
             episode=episode,
@@ -251,6 +278,7 @@ class AlertViewSet(TherapistAPIMixin, mixins.ListModelMixin, viewsets.GenericVie
 
     model = Episode
     serializer_class = EpisodeSerializer
+    log_object_type = "alerts"
 
     def filter_scoped_queryset(self, queryset: Any) -> Any:
         return (
@@ -259,7 +287,3 @@ class AlertViewSet(TherapistAPIMixin, mixins.ListModelMixin, viewsets.GenericVie
             .select_related("client")
             .order_by("client__code", "pk")
         )
-
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        self.log_list("alerts")
-        return super().list(request, *args, **kwargs)

@@ -8,6 +8,7 @@ of fewer than 3 therapists is hidden as a whole (``hidden_reason``).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -36,6 +37,8 @@ from .selectors import (
     period_as_of,
     snapshot_get,
 )
+
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 SIDE_FIELDS = [
     "episodes",
@@ -165,6 +168,10 @@ class StatsScopeAPIView(TenantAPIMixin, APIView):  # type: ignore[misc]
         as_of: dt.date | None = None
         if raw:
             try:
+                # Strictly YYYY-MM-DD: fromisoformat alone also reads '20260101' and
+                # ISO week dates ('2026-W01-1').
+                if not ISO_DATE.fullmatch(raw):
+                    raise ValueError(raw)
                 as_of = dt.date.fromisoformat(raw)
             except ValueError:
                 raise ValidationError({"as_of": [_("Use the format YYYY-MM-DD.")]}) from None

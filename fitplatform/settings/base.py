@@ -211,6 +211,12 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["datapolicy.api_auth.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": env_str("FIT_API_KEY_RATE", "600/min")},
     "EXCEPTION_HANDLER": "datapolicy.api_auth.api_exception_handler",
+    # DRF's parsers, with JSON nested too deeply answered 400 instead of a 500.
+    "DEFAULT_PARSER_CLASSES": [
+        "fitplatform.api_errors.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -38,7 +38,12 @@ def _world(org1: OrgPersonas) -> dict[str, int]:
     ep = make_episode(org1, code="AL-1001")
     record(ep, dt.date.today() - dt.timedelta(days=20), ors="12.0", srs="33.0")
     session = record(ep, dt.date.today() - dt.timedelta(days=5), ors="10.0", srs="39.0")
-    return {"/clients/": ep.client_id, "/episodes/": ep.pk, "/sessions/": session.pk}
+    return {
+        "/clients/": ep.client_id,
+        "/episodes/": ep.pk,
+        "/sessions/": session.pk,
+        "unit": org1.unit.pk,
+    }
 
 
 def _real_id(ids: dict[str, int], path: str) -> int | None:
@@ -66,7 +71,9 @@ def _keep_test_connection() -> Any:
 
 def _real_refs(case: Any, ids: dict[str, int]) -> Any:
     if isinstance(case.body, dict):
-        for field, prefix in (("episode", "/episodes/"), ("client", "/clients/")):
+        # The therapist's own unit too: a client or an episode is created only there, and
+        # a session only with a score, so generated bodies otherwise rarely succeed.
+        for field, prefix in (("episode", "/episodes/"), ("client", "/clients/"), ("unit", "unit")):
             if field in case.body:
                 case.body[field] = ids[prefix]
     return case
