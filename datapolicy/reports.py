@@ -77,7 +77,7 @@ class ReportNotApproved(PermissionDenied):
 def period_bounds(code: str) -> tuple[dt.date, dt.date]:
     """'2026' / '2026-H1' / '2026-Q3' -> (first day, last day). ValueError otherwise."""
     year_text, _sep, part = code.partition("-")
-    if not (year_text.isdigit() and len(year_text) == 4):
+    if not (year_text.isascii() and year_text.isdigit() and len(year_text) == 4):
         raise ValueError(code)
     year = int(year_text)
     if not part:

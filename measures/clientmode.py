@@ -75,7 +75,7 @@ def max_attempts() -> int:
 def user_pin_set(*, actor: Any, pin: str) -> None:
     """Store the therapist's client-mode PIN, hashed (never in clear)."""
     pin = (pin or "").strip()
-    if not pin.isdigit() or not 4 <= len(pin) <= 8:
+    if not (pin.isascii() and pin.isdigit()) or not 4 <= len(pin) <= 8:
         raise ValidationError({"pin": _("The PIN must be 4 to 8 digits.")})
     actor.client_mode_pin = make_password(pin)
     actor.save(update_fields=["client_mode_pin"])

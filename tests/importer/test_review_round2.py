@@ -530,3 +530,15 @@ def test_client_codes_are_unique_without_regard_to_case_in_the_database(
         Client.objects.create(organisation=org1.org, code="ab-1")
     other = make_org("delta")
     Client.objects.create(organisation=other.org, code="ab-1")  # per organisation
+
+
+def test_a_pin_and_a_report_year_are_ascii_digits(org1: OrgPersonas) -> None:
+    from datapolicy.reports import period_bounds
+    from measures.clientmode import user_pin_set
+
+    with pytest.raises(ValidationError):
+        user_pin_set(actor=org1.therapist_a, pin="\u00b2\u00b2\u00b2\u00b2")
+    user_pin_set(actor=org1.therapist_a, pin="2468")
+    with pytest.raises(ValueError):
+        period_bounds("\u0662\u0660\u0662\u0666")
+    assert period_bounds("2026") == (D(2026, 1, 1), D(2026, 12, 31))
