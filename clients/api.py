@@ -25,13 +25,13 @@ from datapolicy.api_auth import api_permissions
 from datapolicy.models import AgeGroup, Role, Unit, User
 from datapolicy.scoping import TenantAPIMixin
 from datapolicy.services import Action, access_log_write, access_log_write_many
+from datapolicy.validators import MAX_ID
 
 from . import services
 from .models import Client, Episode
 
 # Dates before this are refused (typing errors; the statistics cannot place them).
 EARLIEST_DATE = dt.date(1990, 1, 1)
-MAX_ID = 2**63 - 1
 
 
 def validate_date(value: dt.date) -> None:

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from .api_auth import SCOPES, api_permissions, apikey_create, apikey_revoke
 from .models import ApiKey, Role, User
 from .scoping import TenantAPIMixin
+from .validators import ascii_id
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
@@ -175,9 +176,8 @@ class ApiKeysPage(_KeyPageMixin, TemplateView):
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         user_id = request.POST.get("user", "")
-        # ASCII digits only: str.isdigit() also takes '²', which int() then refuses (500).
-        valid = user_id.isascii() and user_id.isdigit() and int(user_id) <= 2**63 - 1
-        user = User.objects.filter(pk=int(user_id)).first() if valid else None
+        pk = ascii_id(user_id)  # never int() on the raw value: '²' or 5,000 digits (500)
+        user = User.objects.filter(pk=pk).first() if pk is not None else None
         if self.own_keys_only:
             user = request.user  # type: ignore[assignment]  # a therapist's key acts as them
         try:

@@ -175,10 +175,13 @@ class TenantAPIMixin(TenantContext):
         super().check_permissions(request)  # type: ignore[misc]
 
     def check_throttles(self, request: Any) -> None:
-        # Called by check_permissions and again by DRF's initial(): count a call once.
-        if getattr(request, "_fit_throttle_checked", False):
+        # Called by check_permissions and again by DRF's initial(), and for OPTIONS on a
+        # clone of the request (DRF's metadata asks check_permissions as POST): count a
+        # call once, marked on the one HttpRequest underneath them all.
+        underlying = getattr(request, "_request", request)
+        if getattr(underlying, "_fit_throttle_checked", False):
             return
-        request._fit_throttle_checked = True
+        underlying._fit_throttle_checked = True
         super().check_throttles(request)  # type: ignore[misc]
 
     def get_queryset(self) -> Any:

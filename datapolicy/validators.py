@@ -45,3 +45,16 @@ def reject_cpr(value: str | None) -> None:
     """Model/form/serializer validator: raise if ``value`` contains a CPR-shaped number."""
     if looks_like_cpr(value):
         raise ValidationError(CPR_MESSAGE, code="cpr")
+
+
+MAX_ID = 2**63 - 1  # PostgreSQL's bigint
+
+
+def ascii_id(text: str | None) -> int | None:
+    """``text`` as a database id (ASCII digits, 1 .. 2**63-1), else None. Neither
+    ``str.isdigit`` (it takes '²') nor ``int`` alone (it takes other scripts' digits,
+    and refuses more than 4300 digits with a ValueError) is enough."""
+    if not text or len(text) > 19 or not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if 1 <= value <= MAX_ID else None

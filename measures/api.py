@@ -8,7 +8,6 @@ checks ranges, one decimal and item/total agreement with field names (``ors_2``,
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -24,8 +23,9 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from clients.api import MAX_ID, EpisodeSerializer, TherapistAPIMixin, id_field, validate_date
+from clients.api import EpisodeSerializer, TherapistAPIMixin, id_field, validate_date
 from clients.models import Episode
+from datapolicy.validators import ascii_id
 
 from . import services
 from .models import ScaleKind, Score, Session
@@ -125,18 +125,16 @@ def _parse(data: dict[str, Any] | None, field: str) -> ScoreInput | None:
     return ScoreInput.parse(data.get("items"), data.get("total"), field=field)
 
 
-_ID = re.compile(r"[0-9]+")
-
-
 def id_param(request: Request, name: str) -> int | None:
     """An id from the query string: ASCII digits, 1..2**63-1; anything else is 400
     (``str.isdigit`` would take '²', which ``int`` then refuses: a 500)."""
     raw = request.query_params.get(name)
     if raw is None:
         return None
-    if not _ID.fullmatch(raw) or not 1 <= int(raw) <= MAX_ID:
+    value = ascii_id(raw)
+    if value is None:
         raise serializers.ValidationError({name: [_("Give an id (a positive whole number).")]})
-    return int(raw)
+    return value
 
 
 SAME_DATE_CONFLICT = inline_serializer(

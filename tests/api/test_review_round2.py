@@ -128,7 +128,9 @@ class TestScores:
 # --- 4. query parameters --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", ["²", "-1", "1.0", " 1", "0", "١", "x", str(2**63)])
+@pytest.mark.parametrize(
+    "value", ["²", "-1", "1.0", " 1", "0", "١", "x", str(2**63), "9" * 5000, "0" * 5000 + "1"]
+)
 def test_a_bad_episode_filter_is_400(org1: OrgPersonas, episode: Any, value: str) -> None:
     r = session_client(org1.therapist_a).get(reverse("api-session-list"), {"episode": value})
     assert r.status_code == 400 and "episode" in r.json(), (value, r.content)
@@ -240,6 +242,17 @@ def test_a_call_is_counted_once(org1: OrgPersonas, episode: Any, monkeypatch: An
     assert codes == [200, 200, 200, 429]
 
 
+def test_options_counts_once(org1: OrgPersonas, episode: Any, monkeypatch: Any) -> None:
+    # DRF's metadata checks permissions again on a clone of the request (as POST).
+    cache.clear()
+    monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": "2/min"})
+    c = key_client(own_key(org1, ["read", "write"]))
+    first = c.options(reverse("api-session-list"))
+    assert first.status_code == 200 and "actions" in first.json()
+    assert c.get(reverse("api-session-list")).status_code == 200
+    assert c.get(reverse("api-session-list")).status_code == 429
+
+
 # --- 10. client detail: only visible episodes ------------------------------------------
 
 
@@ -319,7 +332,7 @@ def test_a_key_with_control_characters_is_refused(org1: OrgPersonas, raw: str) -
     assert r.status_code in (401, 403)
 
 
-@pytest.mark.parametrize("user_id", ["²", "١", str(2**64)])
+@pytest.mark.parametrize("user_id", ["²", "١", str(2**64), "9" * 5000])
 def test_key_page_with_a_non_ascii_or_huge_user_id_is_400(
     client: Any, org1: OrgPersonas, user_id: str
 ) -> None:

@@ -25,6 +25,9 @@ from tests.conftest import OrgPersonas, make_episode, record
 EXAMPLES = 30
 CSRF = "s" * 32
 STATUSES: dict[int, int] = {}  # an unmasked CSRF secret, sent as cookie and header
+OPS: dict[tuple[str, str, int], int] = {}  # (method, path, status) -> calls
+# The health-data write must be reached on its success and its same-date conflict path.
+SESSION_WRITE = [("POST", "/api/v1/sessions/", 201), ("POST", "/api/v1/sessions/", 409)]
 
 
 def _schema(client: Any) -> Any:
@@ -76,6 +79,8 @@ def _real_refs(case: Any, ids: dict[str, int]) -> Any:
         for field, prefix in (("episode", "/episodes/"), ("client", "/clients/"), ("unit", "unit")):
             if field in case.body:
                 case.body[field] = ids[prefix]
+        if case.path.endswith("/sessions/"):
+            case.body["ors"] = {"total": "20.0"}  # a valid score; the date stays generated
     return case
 
 
@@ -116,6 +121,8 @@ def _run_all(
             response = case.call(app=application, headers=headers, cookies=cookies)
             calls += 1
             STATUSES[response.status_code] = STATUSES.get(response.status_code, 0) + 1
+            op = (case.method.upper(), case.operation.path, response.status_code)
+            OPS[op] = OPS.get(op, 0) + 1
             case.validate_response(
                 response,
                 checks=[not_a_server_error, response_schema_conformance],
@@ -138,10 +145,12 @@ def test_api_as_therapist_session(client: Any, org1: OrgPersonas, monkeypatch: A
         "csrftoken": CSRF,
     }
     STATUSES.clear()
+    OPS.clear()
     calls = _run(schema, headers={"X-CSRFToken": CSRF}, cookies=cookies, ids=ids)
     assert calls > 100
     # Not only refusals: the generated requests reach the endpoints' success paths too.
     assert STATUSES.get(200, 0) > 20 and STATUSES.get(201, 0) > 0, STATUSES
+    assert all(OPS.get(op, 0) > 0 for op in SESSION_WRITE), OPS
 
 
 @pytest.mark.postgres
@@ -161,6 +170,8 @@ def test_api_as_api_key(client: Any, org1: OrgPersonas, monkeypatch: Any) -> Non
         scopes=["read", "write"],
     )
     STATUSES.clear()
+    OPS.clear()
     calls = _run(schema, headers={"Authorization": f"Api-Key {raw}"}, cookies={}, ids=ids)
     assert calls > 100
     assert STATUSES.get(200, 0) > 20 and STATUSES.get(201, 0) > 0, STATUSES
+    assert all(OPS.get(op, 0) > 0 for op in SESSION_WRITE), OPS
