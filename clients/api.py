@@ -28,17 +28,12 @@ from datapolicy.services import Action, access_log_write, access_log_write_many
 from datapolicy.validators import MAX_ID
 
 from . import services
-from .models import Client, Episode
-
-# Dates before this are refused (typing errors; the statistics cannot place them).
-EARLIEST_DATE = dt.date(1990, 1, 1)
+from .models import EARLIEST_DATE, Client, Episode, too_early_text
 
 
 def validate_date(value: dt.date) -> None:
     if value < EARLIEST_DATE:
-        raise serializers.ValidationError(
-            _("Dates before %(date)s are not accepted.") % {"date": EARLIEST_DATE.isoformat()}
-        )
+        raise serializers.ValidationError(too_early_text())
 
 
 def id_field(**kwargs: Any) -> serializers.IntegerField:

@@ -80,7 +80,6 @@ AGE_GROUPS = ("adult", "youth", "child")
 TEXT_COLUMNS = ("client_code", "therapist", "unit", "episode")
 FORMULA_START = r"^[=+\-@']"  # and the apostrophe itself, so that the guard reverses
 _GUARDED = r"^'(?=[=+\-@'])"
-EARLIEST = EARLIEST_DATE
 MAX_ERRORS = 1000
 CHUNK = 50_000  # lines per progress report (reading and writing)
 _CODE_RE = r"^[\w.\-/ ]{1,40}$"  # clients.models.code_validator
@@ -711,7 +710,7 @@ def validate_file(
         _("The session date cannot be in the future."),
     )
     errors.add(
-        date < pd.Timestamp(EARLIEST),
+        date < pd.Timestamp(EARLIEST_DATE),
         "session_date",
         too_early_text(),
     )
