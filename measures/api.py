@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -198,9 +197,6 @@ class SessionViewSet(  # type: ignore[misc]
         s.is_valid(raise_exception=True)
         d = s.validated_data
         episode = self.visible(Episode, d["episode"])
-        if d.get("ors") is None and d.get("srs") is None:
-            # As the paper-entry page: a session is recorded with at least one score.
-            raise DjangoValidationError(_("Give an ORS, an SRS or both."))
         session = services.session_record(
             actor=request.user,
             episode=episode,

@@ -203,12 +203,16 @@ def session_record(
     confirm_same_date: bool = False,
     request: Any = None,
 ) -> Session:
-    """Record a session with its ORS and/or SRS (either may come later via score_set).
+    """Record a session with its ORS and/or SRS (the other may come later via
+    score_set).
 
-    Raises ValidationError (nothing saved) for a future date, a closed episode, or a
-    second session on the same date unless ``confirm_same_date``.
+    Raises ValidationError (nothing saved) without any score, for a future date, a
+    closed episode, or a second session on the same date unless ``confirm_same_date``.
+    (Sessions without scores come only from an import of historical data.)
     """
     require_own_episode(actor, episode)
+    if ors is None and srs is None:
+        raise ValidationError(_("Give an ORS, an SRS or both."))
     episode = Episode.dangerously_unscoped.select_for_update().get(pk=episode.pk)
     session_date_check(episode=episode, date=date, confirm_same_date=confirm_same_date)
     session = Session.objects.create(

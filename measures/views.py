@@ -389,8 +389,6 @@ class PaperEntryView(EpisodeMixin, View):
         if form.is_valid():
             try:
                 scores = _form_scores(form)
-                if not scores:
-                    raise ValidationError(_("Give an ORS, an SRS or both."))
                 session_record(
                     actor=request.user,
                     episode=episode,

@@ -188,12 +188,31 @@ def make_episode(
     )
 
 
+def _historical_session(episode: Any, date: dt.date) -> Any:
+    from measures.models import Session
+    from measures.services import _renumber
+
+    session = Session.objects.create(
+        organisation_id=episode.organisation_id, episode=episode, date=date, number=10001
+    )
+    _renumber(episode)
+    if date < episode.started_on:
+        episode.started_on = date
+        episode.save(update_fields=["started_on"])
+    session.refresh_from_db(fields=["number"])
+    return session
+
+
 def record(
     episode: Any, date: dt.date, ors: str | None = None, srs: str | None = None, **kw: Any
 ) -> Any:
-    """Record a session with totals (test helper over the real service)."""
+    """Record a session with totals (test helper over the real service). Without any
+    score: a session as an import of historical data writes it (the service, like the
+    pages and the API, records a session only with a score)."""
     from measures.services import ScoreInput, session_record
 
+    if ors is None and srs is None:
+        return _historical_session(episode, date)
     return session_record(
         actor=episode.therapist,
         episode=episode,

@@ -542,3 +542,12 @@ def test_a_pin_and_a_report_year_are_ascii_digits(org1: OrgPersonas) -> None:
     with pytest.raises(ValueError):
         period_bounds("\u0662\u0660\u0662\u0666")
     assert period_bounds("2026") == (D(2026, 1, 1), D(2026, 12, 31))
+
+
+def test_the_session_service_records_a_session_only_with_a_score(org1: OrgPersonas) -> None:
+    from measures.services import session_record
+
+    ep = make_episode(org1, code="AB-9", started_on=D(2025, 1, 1))
+    with pytest.raises(ValidationError):
+        session_record(actor=org1.therapist_a, episode=ep, date=D(2025, 1, 5))
+    assert not Session.objects.for_org(org1.org).exists()
