@@ -856,19 +856,21 @@ def _therapists(values: pd.Series, members: list[tuple[Any, ...]]) -> tuple[pd.S
 # The sessions of the matched episodes with their scores (PostgreSQL: scores as float8,
 # read as CSV and parsed by pyarrow; SQLite reads the organisation's and filters).
 _EXISTING_SELECT = """
-SELECT s.id, s.episode_id, s.date, s.number, {scores}
+SELECT s.id, s.episode_id, s.date, s.number, s.imported_on, {scores}
 FROM measures_session s
 LEFT JOIN measures_score o ON o.session_id = s.id AND o.kind = 'outcome'
 LEFT JOIN measures_score r ON r.session_id = s.id AND r.kind = 'alliance'
 WHERE s.organisation_id = %s
 """
 _SCORE_COLUMNS = [f"{t}.{c}" for t in "or" for c in ("item1", "item2", "item3", "item4", "total")]
+_SCORE_NAMES = [f"{p}{i}" for p in "or" for i in range(5)]
 _EXISTING_COLUMNS = [
     "sid",
     "episode_id",
     "date",
     "number",
-    *[f"{p}{i}" for p in "or" for i in range(5)],
+    "imported_on",
+    *_SCORE_NAMES,
 ]
 
 
@@ -889,14 +891,17 @@ def _existing_sessions(organisation: Organisation, episode_ids: list[int]) -> pd
                 for chunk in copy:
                     buf.write(chunk)
         if not buf.tell():
-            return pd.DataFrame({c: pd.Series(dtype="float64") for c in _EXISTING_COLUMNS})
+            ex = pd.DataFrame({c: pd.Series(dtype="float64") for c in _EXISTING_COLUMNS})
+            ex["date"] = ex["imported_on"] = pd.Series(dtype="datetime64[ns]")
+            return ex
         buf.seek(0)
         table = pa_csv.read_csv(
             buf,
             read_options=pa_csv.ReadOptions(column_names=_EXISTING_COLUMNS),
             convert_options=pa_csv.ConvertOptions(
-                column_types={c: pa.float64() for c in _EXISTING_COLUMNS[4:]}
+                column_types={c: pa.float64() for c in _SCORE_NAMES}
                 | {"sid": pa.int64(), "episode_id": pa.int64(), "number": pa.int64()}
+                | {"imported_on": pa.date32()}
             ),
         )
         ex = table.to_pandas()
@@ -907,9 +912,10 @@ def _existing_sessions(organisation: Organisation, episode_ids: list[int]) -> pd
             )
             ex = pd.DataFrame.from_records(cur.fetchall(), columns=_EXISTING_COLUMNS)
         ex = ex[ex["episode_id"].isin(episode_ids)]
-        for c in _EXISTING_COLUMNS[4:]:
+        for c in _SCORE_NAMES:
             ex[c] = pd.to_numeric(ex[c], errors="coerce").astype(float)
     ex["date"] = pd.to_datetime(ex["date"])
+    ex["imported_on"] = pd.to_datetime(ex["imported_on"])
     return ex
 
 
@@ -1079,28 +1085,52 @@ def _match_existing(
 
     ex = _existing_sessions(organisation, sorted({int(e) for e in eid[matched].unique()}))
     ex["date"] = ex["date"].astype(w["date"].dtype)
+    ex["imported_on"] = ex["imported_on"].astype(w["date"].dtype)
     # The n-th session of an episode on a date, in the order of the session numbers.
     ex = ex.sort_values(["episode_id", "date", "number"])
     ex["order"] = ex.groupby(["episode_id", "date"]).cumcount() + 1
     last_existing = ex.groupby("episode_id")["date"].max()
-    ex = ex.set_index(["episode_id", "date", "order"])
     idx = pd.MultiIndex.from_arrays([eid, w["date"], w["order"]])
-    hit = ex.reindex(idx)
-    exists = hit["sid"].notna().to_numpy()
-    same = exists.copy()
-    for score, pfx in ((plan.ors, "o"), (plan.srs, "r")):
-        mine_total = np.where(score["has"], score["total"], np.nan)
-        theirs = hit[f"{pfx}4"].to_numpy()
-        same &= _eq(mine_total, theirs)
-        for i in range(4):
-            mine = np.where(score["has_items"], score["items"][:, i], np.nan)
-            same &= _eq(mine, hit[f"{pfx}{i}"].to_numpy())
+    # The existing session in the line's place now (episode, date, same-day order by
+    # number), and the one an import gave the line's date and place (imported_on,
+    # same-day order by id: ids follow the file; numbers change with corrections). A
+    # session whose date was corrected after it was imported is found by the second.
+    now = ex.set_index(["episode_id", "date", "order"]).reindex(idx)
+    src = ex[ex["imported_on"].notna()].sort_values(["episode_id", "imported_on", "sid"])
+    src = src.assign(order=src.groupby(["episode_id", "imported_on"]).cumcount() + 1)
+    origin = src.set_index(["episode_id", "imported_on", "order"]).reindex(idx)
+    at_now = now["sid"].notna().to_numpy()
+    at_origin = origin["sid"].notna().to_numpy()
+    # Already imported: an identical session in the line's place, else an identical one
+    # imported from it that no other line claims.
+    skip_now = at_now & _same_scores(plan, now)
+    claimed = set(now["sid"][skip_now].tolist())
+    skip = skip_now | (
+        ~skip_now & at_origin & _same_scores(plan, origin) & ~origin["sid"].isin(claimed).to_numpy()
+    )
+    claimed |= set(origin["sid"][skip & ~skip_now].tolist())
+    other_now = ~skip & at_now & ~now["sid"].isin(claimed).to_numpy()
     errors.add(
-        exists & ~same,
+        other_now,
         "session_date",
         _("A different session of this episode on this date exists already."),
     )
-    skip = exists & same
+    moved = origin["date"].to_numpy(dtype="datetime64[D]")
+    errors.add(
+        ~skip
+        & ~other_now
+        & at_origin
+        & (origin["date"] != origin.index.get_level_values(1)).to_numpy()
+        & ~origin["sid"].isin(claimed).to_numpy(),
+        "session_date",
+        lambda r: (
+            _(
+                "This session was imported before, and its date has been corrected to "
+                "%(date)s in the platform since; its scores differ from this line."
+            )
+            % {"date": str(moved[r])}
+        ),
+    )
     status = ep_info["status"]
     is_closed = (status == Episode.Status.CLOSED).to_numpy()
     errors.add(
@@ -1144,6 +1174,19 @@ def _match_existing(
     touched = sorted({int(e) for e in episode_id[~skip & matched].unique()})
     changed = ~skip | np.isin(eid.to_numpy(), list(to_close))
     return _Matched(client_id, episode_id, skip, touched, to_close, changed, named_by)
+
+
+def _same_scores(plan: _Plan, hit: pd.DataFrame) -> np.ndarray:
+    """Per line: the file's ORS and SRS (items and totals) equal those of ``hit``, the
+    existing session found for the line (NaN where none or a score is absent)."""
+    same = np.ones(len(hit), dtype=bool)
+    for score, pfx in ((plan.ors, "o"), (plan.srs, "r")):
+        mine_total = np.where(score["has"], score["total"], np.nan)
+        same &= _eq(mine_total, hit[f"{pfx}4"].to_numpy(dtype="float64"))
+        for i in range(4):
+            mine = np.where(score["has_items"], score["items"][:, i], np.nan)
+            same &= _eq(mine, hit[f"{pfx}{i}"].to_numpy(dtype="float64"))
+    return same & hit["sid"].notna().to_numpy()
 
 
 _EPISODE_FIELDS = (
@@ -1534,6 +1577,7 @@ def _write_plan(
                 "episode_id": w["episode_id"].to_numpy(),
                 "date": w["date_str"].to_numpy(),
                 "number": number,
+                "imported_on": w["date_str"].to_numpy(),
                 "created_by_id": actor_id,
                 "created_at": now,
                 "updated_at": now,

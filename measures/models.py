@@ -69,6 +69,10 @@ class Session(TenantModel):
     )
     date = models.DateField(_("date"))
     number = models.PositiveSmallIntegerField(_("session number"))
+    # The date the line of an import file gave (measures.importer), kept when the date
+    # is corrected in the platform, so that importing that file again recognises the
+    # session instead of adding it a second time. Empty for sessions entered here.
+    imported_on = models.DateField(_("date in the import file"), null=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -1,0 +1,143 @@
+"""Importing a file again after a session's date was corrected in the platform: the
+session is recognised by the date the import gave it (``Session.imported_on``), so it
+is not added a second time."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from django.utils.translation import override
+
+from clients.models import Client
+from measures.exporter import export_sessions
+from measures.importer import import_sessions
+from measures.models import Session
+from measures.services import ScoreInput, session_correct, session_record
+from tests.conftest import OrgPersonas
+
+D = dt.date
+HEADER = "client_code;therapist;unit;session_date;episode;ors_total;srs_total;same_day_order"
+LINES = [
+    "AB-1;alpha-therapist_a;ung;2025-01-03;;12;;",
+    "AB-1;alpha-therapist_a;ung;2025-01-10;;20,5;38;1",
+    "AB-1;alpha-therapist_a;ung;2025-01-10;;22;39;2",  # a second session that day
+    "AB-1;alpha-therapist_a;ung;2025-01-20;;25;39;",
+]
+
+
+def _file(*lines: str) -> bytes:
+    return ("\n".join([HEADER, *lines]) + "\n").encode()
+
+
+def _import(org: OrgPersonas, data: bytes) -> Any:
+    with override("en"):
+        return import_sessions(actor=org.owner, organisation=org.org, data=data)
+
+
+def _sessions(org: OrgPersonas) -> list[tuple[dt.date, Decimal, dt.date | None]]:
+    rows = Session.objects.for_org(org.org).order_by("number")
+    return [
+        (s.date, s.scores.get(kind="outcome").total, s.imported_on)
+        for s in rows.prefetch_related("scores")
+    ]
+
+
+def _correct_date(org: OrgPersonas, ors_total: str, new_date: dt.date) -> None:
+    session = Session.objects.for_org(org.org).get(scores__kind="outcome", scores__total=ors_total)
+    srs = session.scores.filter(kind="alliance").first()
+    session_correct(
+        actor=org.therapist_a,
+        session=session,
+        date=new_date,
+        ors=ScoreInput(total=Decimal(ors_total)),
+        srs=ScoreInput(total=srs.total) if srs else None,
+    )
+
+
+def test_import_records_the_files_date(org1: OrgPersonas) -> None:
+    assert _import(org1, _file(*LINES)).ok
+    assert [(d, i) for d, _t, i in _sessions(org1)] == [
+        (D(2025, 1, 3), D(2025, 1, 3)),
+        (D(2025, 1, 10), D(2025, 1, 10)),
+        (D(2025, 1, 10), D(2025, 1, 10)),
+        (D(2025, 1, 20), D(2025, 1, 20)),
+    ]
+
+
+def test_reimport_after_a_date_correction_adds_nothing(org1: OrgPersonas) -> None:
+    assert _import(org1, _file(*LINES)).ok
+    # The second session of 2025-01-10 really took place on the 12th.
+    _correct_date(org1, "22.0", D(2025, 1, 12))
+    again = _import(org1, _file(*LINES))
+    assert again.ok, again.errors
+    assert (again.sessions_created, again.sessions_skipped) == (0, 4)
+    assert _sessions(org1) == [
+        (D(2025, 1, 3), Decimal("12.0"), D(2025, 1, 3)),
+        (D(2025, 1, 10), Decimal("20.5"), D(2025, 1, 10)),
+        (D(2025, 1, 12), Decimal("22.0"), D(2025, 1, 10)),
+        (D(2025, 1, 20), Decimal("25.0"), D(2025, 1, 20)),
+    ]
+
+
+def test_the_first_of_two_same_day_sessions_corrected(org1: OrgPersonas) -> None:
+    assert _import(org1, _file(*LINES)).ok
+    _correct_date(org1, "20.5", D(2025, 1, 8))
+    # In the old file's place of the first session of the 10th (order 1) is now the
+    # second one, with other scores: the line is the moved session, not a conflict.
+    again = _import(org1, _file(*LINES))
+    assert again.ok, again.errors
+    assert (again.sessions_created, again.sessions_skipped) == (0, 4)
+    # An export now names the second session the only one of the 10th (order 1).
+    exported = export_sessions(actor=None, organisation=org1.org)
+    assert _import(org1, exported.encode()).sessions_skipped == 4
+    assert [(d, t) for d, t, _i in _sessions(org1)] == [
+        (D(2025, 1, 3), Decimal("12.0")),
+        (D(2025, 1, 8), Decimal("20.5")),
+        (D(2025, 1, 10), Decimal("22.0")),
+        (D(2025, 1, 20), Decimal("25.0")),
+    ]
+
+
+def test_a_corrected_session_with_other_scores_in_the_file_is_an_error(
+    org1: OrgPersonas,
+) -> None:
+    assert _import(org1, _file(*LINES)).ok
+    _correct_date(org1, "25.0", D(2025, 1, 21))
+    changed = [*LINES[:3], LINES[3].replace(";25;", ";26;")]
+    result = _import(org1, _file(*changed))
+    assert [(e.line, e.column) for e in result.errors] == [(5, "session_date")]
+    assert "corrected to 2025-01-21" in result.errors[0].message
+    assert len(_sessions(org1)) == 4
+
+
+def test_an_export_after_the_correction_imports_again_into_the_same_organisation(
+    org1: OrgPersonas,
+) -> None:
+    assert _import(org1, _file(*LINES)).ok
+    _correct_date(org1, "25.0", D(2025, 1, 21))
+    exported = export_sessions(actor=None, organisation=org1.org)
+    again = _import(org1, exported.encode())
+    assert again.ok, again.errors
+    assert (again.sessions_created, again.sessions_skipped) == (0, 4)
+
+
+def test_sessions_entered_in_the_platform_are_not_matched_by_another_date(
+    org1: OrgPersonas,
+) -> None:
+    """Only imported sessions carry a file date: a session typed on the page on the 11th
+    is not the file's session of the 10th."""
+    assert _import(org1, _file(LINES[0])).ok
+    episode = Client.objects.for_org(org1.org).get(code="AB-1").episodes.get()
+    session_record(
+        actor=org1.therapist_a,
+        episode=episode,
+        date=D(2025, 1, 11),
+        ors=ScoreInput(total=Decimal("20.5")),
+        srs=ScoreInput(total=Decimal("38")),
+    )
+    assert Session.objects.for_org(org1.org).get(date=D(2025, 1, 11)).imported_on is None
+    result = _import(org1, _file(*LINES[:2]))
+    assert result.ok, result.errors
+    assert (result.sessions_created, result.sessions_skipped) == (1, 1)
