@@ -984,11 +984,16 @@ def _match_existing(
     cmap = clients.drop_duplicates("code_key").set_index("code_key")
     client_id = w["code_key"].map(cmap["id"])
     client_age = w["code_key"].map(cmap["age_group"])
-    errors.add(
-        client_id.notna() & (client_age != w["age_group"]),
-        "age_group",
-        _("The client exists already with another age group."),
-    )
+    # What the platform changed since (an episode handed to a colleague, a client's age
+    # group) conflicts only with lines that would add something: a line whose session
+    # is imported already is skipped as it is (a cumulative extract imported again).
+    conflicts: list[tuple[np.ndarray, str, str]] = [
+        (
+            (client_id.notna() & (client_age != w["age_group"])).to_numpy(),
+            "age_group",
+            _("The client exists already with another age group."),
+        )
+    ]
     known = client_id.dropna().astype("int64").unique().tolist()
     eps = _episodes_locked(organisation, known, lock=lock)
     # Every episode matches by its key (episode_keys: the label, or for an unlabelled
@@ -1059,12 +1064,19 @@ def _match_existing(
     ):
         other = ep_info[f"{col}_id"]
         target = w[f"{col}_id"]
-        errors.add(other.notna() & target.notna() & (other != target), col, text)
+        conflicts.append(
+            ((other.notna() & target.notna() & (other != target)).to_numpy(), col, text)
+        )
+
+    def report_conflicts(skip: np.ndarray) -> None:
+        for mask, column, text in conflicts:
+            errors.add(mask & ~skip, column, text)
 
     matched = episode_id.notna()
     skip = np.zeros(n, dtype=bool)
     to_close: dict[int, dt.date] = {}
     if not matched.any():
+        report_conflicts(skip)
         return _Matched(client_id, episode_id, skip, [], to_close, np.ones(n, dtype=bool))
     eid = episode_id.fillna(-1).astype("int64")
 
@@ -1131,6 +1143,7 @@ def _match_existing(
             % {"date": str(moved[r])}
         ),
     )
+    report_conflicts(skip)
     status = ep_info["status"]
     is_closed = (status == Episode.Status.CLOSED).to_numpy()
     errors.add(

@@ -11,6 +11,7 @@ from typing import Any
 from django.utils.translation import override
 
 from clients.models import Client
+from clients.services import episode_transfer
 from measures.exporter import export_sessions
 from measures.importer import import_sessions
 from measures.models import Session
@@ -141,3 +142,24 @@ def test_sessions_entered_in_the_platform_are_not_matched_by_another_date(
     result = _import(org1, _file(*LINES[:2]))
     assert result.ok, result.errors
     assert (result.sessions_created, result.sessions_skipped) == (1, 1)
+
+
+# ------------------------------------------- an episode handed over after the import
+
+
+def test_reimport_after_a_transfer_skips_and_refuses_only_new_sessions(
+    org1: OrgPersonas,
+) -> None:
+    """A cumulative extract from the old system, imported again after the episode was
+    handed to a colleague in the platform: the sessions imported already are skipped;
+    a new session under the old therapist is still an error (whose episode is it?)."""
+    assert _import(org1, _file(*LINES)).ok
+    episode = Client.objects.for_org(org1.org).get(code="AB-1").episodes.get()
+    episode_transfer(actor=org1.therapist_a, episode=episode, to_therapist=org1.therapist_b)
+    again = _import(org1, _file(*LINES))
+    assert again.ok, again.errors
+    assert (again.sessions_created, again.sessions_skipped) == (0, 4)
+    extended = _import(org1, _file(*LINES, "AB-1;alpha-therapist_a;ung;2025-02-01;;27;39;"))
+    assert [(e.line, e.column) for e in extended.errors] == [(6, "therapist")]
+    assert "another therapist" in extended.errors[0].message
+    assert len(_sessions(org1)) == 4
