@@ -32,7 +32,7 @@ import json
 import logging
 import math
 import re
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -856,7 +856,7 @@ def _therapists(values: pd.Series, members: list[tuple[Any, ...]]) -> tuple[pd.S
 # The sessions of the matched episodes with their scores (PostgreSQL: scores as float8,
 # read as CSV and parsed by pyarrow; SQLite reads the organisation's and filters).
 _EXISTING_SELECT = """
-SELECT s.id, s.episode_id, s.date, s.number, s.imported_on, {scores}
+SELECT s.id, s.episode_id, s.date, s.number, s.imported_on, s.imported_order, {scores}
 FROM measures_session s
 LEFT JOIN measures_score o ON o.session_id = s.id AND o.kind = 'outcome'
 LEFT JOIN measures_score r ON r.session_id = s.id AND r.kind = 'alliance'
@@ -870,6 +870,7 @@ _EXISTING_COLUMNS = [
     "date",
     "number",
     "imported_on",
+    "imported_order",
     *_SCORE_NAMES,
 ]
 
@@ -901,6 +902,7 @@ def _existing_sessions(organisation: Organisation, episode_ids: list[int]) -> pd
             convert_options=pa_csv.ConvertOptions(
                 column_types={c: pa.float64() for c in _SCORE_NAMES}
                 | {"sid": pa.int64(), "episode_id": pa.int64(), "number": pa.int64()}
+                | {"imported_order": pa.float64()}
                 | {"imported_on": pa.date32()}
             ),
         )
@@ -912,7 +914,7 @@ def _existing_sessions(organisation: Organisation, episode_ids: list[int]) -> pd
             )
             ex = pd.DataFrame.from_records(cur.fetchall(), columns=_EXISTING_COLUMNS)
         ex = ex[ex["episode_id"].isin(episode_ids)]
-        for c in _SCORE_NAMES:
+        for c in (*_SCORE_NAMES, "imported_order"):
             ex[c] = pd.to_numeric(ex[c], errors="coerce").astype(float)
     ex["date"] = pd.to_datetime(ex["date"])
     ex["imported_on"] = pd.to_datetime(ex["imported_on"])
@@ -1103,44 +1105,43 @@ def _match_existing(
     ex["order"] = ex.groupby(["episode_id", "date"]).cumcount() + 1
     last_existing = ex.groupby("episode_id")["date"].max()
     idx = pd.MultiIndex.from_arrays([eid, w["date"], w["order"]])
-    # The existing session in the line's place now (episode, date, same-day order by
-    # number), and the one an import gave the line's date and place (imported_on,
-    # same-day order by id: ids follow the file; numbers change with corrections). A
-    # session whose date was corrected after it was imported is found by the second.
-    now = ex.set_index(["episode_id", "date", "order"]).reindex(idx)
-    src = ex[ex["imported_on"].notna()].sort_values(["episode_id", "imported_on", "sid"])
-    src = src.assign(order=src.groupby(["episode_id", "imported_on"]).cumcount() + 1)
-    origin = src.set_index(["episode_id", "imported_on", "order"]).reindex(idx)
-    at_now = now["sid"].notna().to_numpy()
-    at_origin = origin["sid"].notna().to_numpy()
-    # Already imported: an identical session in the line's place, else an identical one
-    # imported from it that no other line claims.
-    skip_now = at_now & _same_scores(plan, now)
-    claimed = set(now["sid"][skip_now].tolist())
-    skip = skip_now | (
-        ~skip_now & at_origin & _same_scores(plan, origin) & ~origin["sid"].isin(claimed).to_numpy()
+    # Two candidates per line: the existing session in the line's place now (episode,
+    # date, same-day order by number), and the session an import made from a line with
+    # this place (Session.imported_on / imported_order), found also after its date was
+    # corrected in the platform.
+    here = ex.set_index(["episode_id", "date", "order"]).reindex(idx)
+    src = ex[ex["imported_on"].notna() & ex["imported_order"].notna()]
+    origin = (
+        src.astype({"imported_order": "int64"})
+        .set_index(["episode_id", "imported_on", "imported_order"])
+        .reindex(pd.MultiIndex.from_arrays([eid, w["date"], w["order"].astype("int64")]))
     )
-    claimed |= set(origin["sid"][skip & ~skip_now].tolist())
-    other_now = ~skip & at_now & ~now["sid"].isin(claimed).to_numpy()
+    here_sid = here["sid"].to_numpy(dtype="float64")
+    origin_sid = origin["sid"].to_numpy(dtype="float64")
+    matched_sid = _claim_identical(
+        here_sid, origin_sid, _same_scores(plan, here), _same_scores(plan, origin)
+    )
+    skip = ~np.isnan(matched_sid)
+    claimed = matched_sid[skip]
+    # A line not skipped with a candidate that no other line is: that session differs.
+    other_origin = ~skip & ~np.isnan(origin_sid) & ~np.isin(origin_sid, claimed)
+    other_here = ~skip & ~np.isnan(here_sid) & ~np.isin(here_sid, claimed)
+    moved_to = origin["date"].to_numpy(dtype="datetime64[D]")
+    moved = other_origin & (moved_to != w["date"].to_numpy(dtype="datetime64[D]"))
     errors.add(
-        other_now,
+        (other_origin | other_here) & ~moved,
         "session_date",
         _("A different session of this episode on this date exists already."),
     )
-    moved = origin["date"].to_numpy(dtype="datetime64[D]")
     errors.add(
-        ~skip
-        & ~other_now
-        & at_origin
-        & (origin["date"] != origin.index.get_level_values(1)).to_numpy()
-        & ~origin["sid"].isin(claimed).to_numpy(),
+        moved,
         "session_date",
         lambda r: (
             _(
                 "This session was imported before, and its date has been corrected to "
                 "%(date)s in the platform since; its scores differ from this line."
             )
-            % {"date": str(moved[r])}
+            % {"date": str(moved_to[r])}
         ),
     )
     report_conflicts(skip)
@@ -1187,6 +1188,67 @@ def _match_existing(
     touched = sorted({int(e) for e in episode_id[~skip & matched].unique()})
     changed = ~skip | np.isin(eid.to_numpy(), list(to_close))
     return _Matched(client_id, episode_id, skip, touched, to_close, changed, named_by)
+
+
+def _claim_identical(
+    here: np.ndarray, origin: np.ndarray, same_here: np.ndarray, same_origin: np.ndarray
+) -> np.ndarray:
+    """Which existing session each line is (NaN: none): one of its two candidates with
+    identical scores (``here``: the session in its place; ``origin``: the one imported
+    from a line with this place), each session for one line at most, as many lines as
+    possible (a maximum bipartite matching), the session in the line's place first.
+
+    Every session is the ``here`` of one line at most and the ``origin`` of one line at
+    most, so the graph falls apart into paths and cycles; nearly every line is an
+    isolated edge (both candidates one session, or one candidate nobody else has),
+    decided without the loop."""
+    p = np.where(same_here, here, np.nan)
+    o = np.where(same_origin & (origin != p), origin, np.nan)
+    out = np.full(len(p), np.nan)
+    has_p, has_o = ~np.isnan(p), ~np.isnan(o)
+    sids, counts = np.unique(np.concatenate([p[has_p], o[has_o]]), return_counts=True)
+    shared = sids[counts > 1]
+    alone_p = has_p & ~has_o & ~np.isin(p, shared)
+    alone_o = has_o & ~has_p & ~np.isin(o, shared)
+    out[alone_p] = p[alone_p]
+    out[alone_o] = o[alone_o]
+    rest = np.flatnonzero((has_p | has_o) & ~alone_p & ~alone_o)
+    if not len(rest):
+        return out
+    # The place first: a candidate list per line, then every line takes its place if
+    # no earlier line did, then augmenting paths (Kuhn), breadth first (no recursion).
+    adj = {int(r): [float(x) for x in (p[r], o[r]) if not np.isnan(x)] for r in rest}
+    line_of: dict[float, int] = {}
+    for r in adj:
+        if has_p[r] and float(p[r]) not in line_of:
+            line_of[float(p[r])] = r
+    session_of = {r: sid for sid, r in line_of.items()}
+    for r in adj:
+        if r in session_of:
+            continue
+        via: dict[float, int] = {}
+        queue, seen = deque([r]), set()
+        free: float | None = None
+        while queue and free is None:
+            line = queue.popleft()
+            for cand in adj[line]:
+                if cand in seen:
+                    continue
+                seen.add(cand)
+                via[cand] = line
+                if cand not in line_of:
+                    free = cand
+                    break
+                queue.append(line_of[cand])
+        step = free
+        while step is not None:  # flip the path back to r
+            line = via[step]
+            before = session_of.get(line)
+            session_of[line], line_of[step] = step, line
+            step = before
+    for line, sid in session_of.items():
+        out[line] = sid
+    return out
 
 
 def _same_scores(plan: _Plan, hit: pd.DataFrame) -> np.ndarray:
@@ -1591,6 +1653,7 @@ def _write_plan(
                 "date": w["date_str"].to_numpy(),
                 "number": number,
                 "imported_on": w["date_str"].to_numpy(),
+                "imported_order": w["order"].to_numpy(),
                 "created_by_id": actor_id,
                 "created_at": now,
                 "updated_at": now,

@@ -73,6 +73,11 @@ class Session(TenantModel):
     # is corrected in the platform, so that importing that file again recognises the
     # session instead of adding it a second time. Empty for sessions entered here.
     imported_on = models.DateField(_("date in the import file"), null=True, editable=False)
+    # Its same-day order in that file (1, 2 ... among the file's sessions of the episode
+    # on that date): with imported_on, where the file put it, whatever changed since.
+    imported_order = models.PositiveSmallIntegerField(
+        _("same-day order in the import file"), null=True, editable=False
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

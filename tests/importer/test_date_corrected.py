@@ -8,12 +8,15 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 from django.utils.translation import override
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from clients.models import Client
 from clients.services import episode_transfer
 from measures.exporter import export_sessions
-from measures.importer import import_sessions
+from measures.importer import _claim_identical, import_sessions
 from measures.models import Session
 from measures.services import ScoreInput, session_correct, session_record
 from tests.conftest import OrgPersonas
@@ -163,3 +166,98 @@ def test_reimport_after_a_transfer_skips_and_refuses_only_new_sessions(
     assert [(e.line, e.column) for e in extended.errors] == [(6, "therapist")]
     assert "another therapist" in extended.errors[0].message
     assert len(_sessions(org1)) == 4
+
+
+# ------------------------------------------------ which session each line is (pure)
+
+NAN = float("nan")
+
+
+def _claim(
+    here: list[float], origin: list[float], same_here: list[bool], same_origin: list[bool]
+) -> list[int | None]:
+    out = _claim_identical(
+        np.array(here, dtype=float),
+        np.array(origin, dtype=float),
+        np.array(same_here),
+        np.array(same_origin),
+    )
+    return [None if np.isnan(x) else int(x) for x in out]
+
+
+def test_claim_isolated_lines_and_different_scores() -> None:
+    # line 0: both candidates session 1; line 1: only its place (2); line 2: only the
+    # session imported from it (3); line 3: candidates with other scores: none.
+    assert _claim(
+        [1, 2, NAN, 4], [1, NAN, 3, 5], [True, True, False, False], [True, False, True, False]
+    ) == [1, 2, 3, None]
+
+
+def test_claim_a_chain_of_corrections_matches_every_line() -> None:
+    """Session 1 was imported from line 0 and moved into line 1's place; session 2,
+    imported from line 1, moved elsewhere. Place first would give line 1 session 1 and
+    leave line 0 with nothing (the old defect: a duplicate)."""
+    assert _claim([NAN, 1], [1, 2], [False, True], [True, True]) == [1, 2]
+
+
+def test_claim_prefers_the_place_when_either_is_as_good() -> None:
+    # One line, two identical candidates: the session in its place (an export made after
+    # a correction names sessions by their places).
+    assert _claim([1], [2], [True], [True]) == [1]
+    # A cycle: two sessions swapped dates; both assignments match both lines.
+    assert _claim([1, 2], [2, 1], [True, True], [True, True]) == [1, 2]
+
+
+def _max_matching_size(edges: dict[int, list[int]]) -> int:
+    best = 0
+
+    def go(lines: list[int], used: frozenset[int], size: int) -> None:
+        nonlocal best
+        best = max(best, size)
+        if not lines:
+            return
+        first, rest = lines[0], lines[1:]
+        go(rest, used, size)
+        for s in edges[first]:
+            if s not in used:
+                go(rest, used | {s}, size + 1)
+
+    go(sorted(edges), frozenset(), 0)
+    return best
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(min_value=1, max_value=7).flatmap(
+        lambda n: st.tuples(
+            st.permutations(list(range(n))),
+            st.permutations(list(range(n))),
+            st.lists(st.booleans(), min_size=n, max_size=n),
+            st.lists(st.booleans(), min_size=n, max_size=n),
+            st.lists(st.booleans(), min_size=n, max_size=n),
+            st.lists(st.booleans(), min_size=n, max_size=n),
+        )
+    )
+)
+def test_claim_is_a_maximum_matching(case: Any) -> None:
+    """Any graph the importer can meet (each session the place of one line at most and
+    the origin of one line at most): every line gets one of its identical candidates or
+    none, no session twice, and as many lines as a brute-force search finds."""
+    here_p, origin_p, has_here, has_origin, same_here, same_origin = case
+    here = [float(s) if h else NAN for s, h in zip(here_p, has_here, strict=True)]
+    origin = [float(s) if h else NAN for s, h in zip(origin_p, has_origin, strict=True)]
+    got = _claim(here, origin, same_here, same_origin)
+    edges = {
+        line: sorted(
+            {
+                int(c)
+                for c, same in ((here[line], same_here[line]), (origin[line], same_origin[line]))
+                if same and c == c
+            }
+        )
+        for line in range(len(here))
+    }
+    assert all(s is None or s in edges[line] for line, s in enumerate(got))
+    claimed = [s for s in got if s is not None]
+    assert len(claimed) == len(set(claimed))
+    assert len(claimed) == _max_matching_size(edges)
