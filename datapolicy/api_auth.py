@@ -22,6 +22,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import exceptions, permissions, status
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.throttling import SimpleRateThrottle
@@ -202,7 +203,8 @@ class ApiKeyScope(permissions.BasePermission):
     """A key-authenticated request needs "read" for safe and "write" for other methods;
     key management is never open to keys (a key cannot mint keys)."""
 
-    message = _("This API key does not have the scope for this request.")
+    # Lazy: translated per request (a class attribute is evaluated once, at import).
+    message = gettext_lazy("This API key does not have the scope for this request.")
 
     def has_permission(self, request: Any, view: Any) -> bool:
         key = request.auth
