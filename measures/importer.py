@@ -61,6 +61,7 @@ logger = logging.getLogger(__name__)
 
 REQUIRED = ("client_code", "therapist", "unit", "session_date")
 ITEMS = {p: [f"{p}_{i}" for i in range(1, 5)] for p in ("ors", "srs")}
+SCORE_COLUMNS = frozenset(c for p in ("ors", "srs") for c in (*ITEMS[p], f"{p}_total"))
 OPTIONAL = (
     "age_group",
     "episode",
@@ -178,14 +179,22 @@ class _Errors:
         spelled = sum(len(r) for r, _c, _m in self.items) + len(self.extra) + len(self.rendered)
         return spelled + self.uncounted
 
-    def rows_with_errors(self) -> np.ndarray:
+    def rows_with_errors(self, *, besides: frozenset[str] = frozenset()) -> np.ndarray:
+        """Rows with an error (``besides``: an error in a column not among these; rows
+        counted beyond MAX_ERRORS have no column and always count)."""
         bad = np.zeros(len(self.line_of), dtype=bool)
-        for rows, _c, _m in self.items:
-            bad[rows] = True
+        for rows, column, _m in self.items:
+            if column not in besides:
+                bad[rows] = True
         for rows in self.unspelled:
             bad[rows] = True
-        bad[[r for r, _c, _m in self.extra]] = True
+        bad[[r for r, column, _m in self.extra if column not in besides]] = True
         return bad
+
+    def drop_rows(self, rows: np.ndarray) -> None:
+        """Forget the errors found on ``rows`` (a mask)."""
+        self.items = [(r[~rows[r]], c, m) for r, c, m in self.items if (~rows[r]).any()]
+        self.extra = [(r, c, m) for r, c, m in self.extra if not rows[r]]
 
     def merge(self, other: _Errors) -> None:
         """Add the errors of a check of some of the rows (its own line numbers)."""
@@ -962,10 +971,19 @@ class _Matched(NamedTuple):
 
 
 def _match_existing(
-    organisation: Organisation, plan: _Plan, errors: _Errors, *, lock: bool = True
+    organisation: Organisation,
+    plan: _Plan,
+    errors: _Errors,
+    *,
+    lock: bool = True,
+    wild: np.ndarray | None = None,
 ) -> _Matched:
     """Existing clients/episodes for the file's lines, which lines are already imported
-    (identical sessions), and which existing open episodes the file closes."""
+    (identical sessions), and which existing open episodes the file closes.
+
+    ``wild`` (the error report only): lines whose scores have errors of their own; they
+    may be any of their candidate sessions once corrected, so that no other line is told
+    its session differs because of a line the report left out."""
     w = plan.df
     n = len(w)
     nothing = _Matched(
@@ -1070,9 +1088,14 @@ def _match_existing(
             ((other.notna() & target.notna() & (other != target)).to_numpy(), col, text)
         )
 
+    # A line changes its episode when it adds a session or closes the open episode.
+    closes = (
+        episode_id.notna() & w["closed_on"].notna() & (ep_info["status"] != Episode.Status.CLOSED)
+    ).to_numpy()
+
     def report_conflicts(skip: np.ndarray) -> None:
         for mask, column, text in conflicts:
-            errors.add(mask & ~skip, column, text)
+            errors.add(mask & (~skip | closes), column, text)
 
     matched = episode_id.notna()
     skip = np.zeros(n, dtype=bool)
@@ -1110,17 +1133,25 @@ def _match_existing(
     # this place (Session.imported_on / imported_order), found also after its date was
     # corrected in the platform.
     here = ex.set_index(["episode_id", "date", "order"]).reindex(idx)
-    src = ex[ex["imported_on"].notna() & ex["imported_order"].notna()]
+    # Two sessions can hold one file place (a line added at the place of a session that
+    # another line took): the oldest is the one first imported from there.
+    src = (
+        ex[ex["imported_on"].notna() & ex["imported_order"].notna()]
+        .sort_values("sid")
+        .drop_duplicates(["episode_id", "imported_on", "imported_order"])
+    )
     origin = (
         src.astype({"imported_order": "int64"})
         .set_index(["episode_id", "imported_on", "imported_order"])
-        .reindex(pd.MultiIndex.from_arrays([eid, w["date"], w["order"].astype("int64")]))
+        .reindex(idx)
     )
     here_sid = here["sid"].to_numpy(dtype="float64")
     origin_sid = origin["sid"].to_numpy(dtype="float64")
-    matched_sid = _claim_identical(
-        here_sid, origin_sid, _same_scores(plan, here), _same_scores(plan, origin)
-    )
+    same_here, same_origin = _same_scores(plan, here), _same_scores(plan, origin)
+    if wild is not None:  # lines whose scores are to be corrected: any candidate may fit
+        same_here |= wild & ~np.isnan(here_sid)
+        same_origin |= wild & ~np.isnan(origin_sid)
+    matched_sid = _claim_identical(here_sid, origin_sid, same_here, same_origin)
     skip = ~np.isnan(matched_sid)
     claimed = matched_sid[skip]
     # A line not skipped with a candidate that no other line is: that session differs.
@@ -1196,12 +1227,15 @@ def _claim_identical(
     """Which existing session each line is (NaN: none): one of its two candidates with
     identical scores (``here``: the session in its place; ``origin``: the one imported
     from a line with this place), each session for one line at most, as many lines as
-    possible (a maximum bipartite matching), the session in the line's place first.
+    possible (a maximum bipartite matching). Where either would do, the session imported
+    from the line's place: a file of the old system names a session where it was first,
+    and an export names every session in its place now, so for an export the two never
+    compete.
 
-    Every session is the ``here`` of one line at most and the ``origin`` of one line at
-    most, so the graph falls apart into paths and cycles; nearly every line is an
-    isolated edge (both candidates one session, or one candidate nobody else has),
-    decided without the loop."""
+    Every session is the ``here`` of one line at most and (places held twice resolved to
+    the oldest session) the ``origin`` of one line at most, so the graph falls apart into
+    paths and cycles; nearly every line is an isolated edge (both candidates one
+    session, or one candidate nobody else has), decided without the loop."""
     p = np.where(same_here, here, np.nan)
     o = np.where(same_origin & (origin != p), origin, np.nan)
     out = np.full(len(p), np.nan)
@@ -1215,13 +1249,13 @@ def _claim_identical(
     rest = np.flatnonzero((has_p | has_o) & ~alone_p & ~alone_o)
     if not len(rest):
         return out
-    # The place first: a candidate list per line, then every line takes its place if
-    # no earlier line did, then augmenting paths (Kuhn), breadth first (no recursion).
-    adj = {int(r): [float(x) for x in (p[r], o[r]) if not np.isnan(x)] for r in rest}
+    # The origin first: a candidate list per line, every line takes its origin if no
+    # earlier line did, then augmenting paths (Kuhn), breadth first (no recursion).
+    adj = {int(r): [float(x) for x in (o[r], p[r]) if not np.isnan(x)] for r in rest}
     line_of: dict[float, int] = {}
     for r in adj:
-        if has_p[r] and float(p[r]) not in line_of:
-            line_of[float(p[r])] = r
+        if has_o[r] and float(o[r]) not in line_of:
+            line_of[float(o[r])] = r
     session_of = {r: sid for sid, r in line_of.items()}
     for r in adj:
         if r in session_of:
@@ -1252,8 +1286,9 @@ def _claim_identical(
 
 
 def _same_scores(plan: _Plan, hit: pd.DataFrame) -> np.ndarray:
-    """Per line: the file's ORS and SRS (items and totals) equal those of ``hit``, the
-    existing session found for the line (NaN where none or a score is absent)."""
+    """Per line: whether ``hit`` (an existing session per line, a row of NaN where none)
+    is there and has the file's ORS and SRS, items and totals (absent on both sides
+    counts as equal)."""
     same = np.ones(len(hit), dtype=bool)
     for score, pfx in ((plan.ors, "o"), (plan.srs, "r")):
         mine_total = np.where(score["has"], score["total"], np.nan)
@@ -1424,18 +1459,23 @@ def import_sessions(
 def _check_existing_for_report(organisation: Organisation, plan: _Plan, errors: _Errors) -> None:
     """The checks against the organisation's data (``_match_existing``) for the lines
     without errors of their own, for the error report only: nothing is written or
-    locked."""
-    ok = ~errors.rows_with_errors()
-    if not ok.any():
+    locked. Lines whose only errors are in their scores take part as ``wild`` lines (any
+    candidate session may be theirs once corrected; their own findings are dropped), so
+    that a line is not told its session differs because of a line left out."""
+    bad = errors.rows_with_errors()
+    usable = ~errors.rows_with_errors(besides=SCORE_COLUMNS)
+    if not (usable & ~bad).any():
         return
     part = _Plan(
-        plan.df.loc[ok].reset_index(drop=True),
-        {k: v[ok] for k, v in plan.ors.items()},
-        {k: v[ok] for k, v in plan.srs.items()},
+        plan.df.loc[usable].reset_index(drop=True),
+        {k: v[usable] for k, v in plan.ors.items()},
+        {k: v[usable] for k, v in plan.srs.items()},
     )
-    found = _Errors(errors.line_of[ok])
+    wild = bad[usable]
+    found = _Errors(errors.line_of[usable])
     with transaction.atomic():
-        _match_existing(organisation, part, found, lock=False)
+        _match_existing(organisation, part, found, lock=False, wild=wild)
+    found.drop_rows(wild)
     errors.merge(found)
 
 

@@ -9,35 +9,25 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from django.utils.translation import override
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clients.models import Client
 from clients.services import episode_transfer
 from measures.exporter import export_sessions
-from measures.importer import _claim_identical, import_sessions
+from measures.importer import _claim_identical
 from measures.models import Session
 from measures.services import ScoreInput, session_correct, session_record
 from tests.conftest import OrgPersonas
+from tests.importer.reimport import csv_of, run_import
 
 D = dt.date
-HEADER = "client_code;therapist;unit;session_date;episode;ors_total;srs_total;same_day_order"
 LINES = [
     "AB-1;alpha-therapist_a;ung;2025-01-03;;12;;",
     "AB-1;alpha-therapist_a;ung;2025-01-10;;20,5;38;1",
     "AB-1;alpha-therapist_a;ung;2025-01-10;;22;39;2",  # a second session that day
     "AB-1;alpha-therapist_a;ung;2025-01-20;;25;39;",
 ]
-
-
-def _file(*lines: str) -> bytes:
-    return ("\n".join([HEADER, *lines]) + "\n").encode()
-
-
-def _import(org: OrgPersonas, data: bytes) -> Any:
-    with override("en"):
-        return import_sessions(actor=org.owner, organisation=org.org, data=data)
 
 
 def _sessions(org: OrgPersonas) -> list[tuple[dt.date, Decimal, dt.date | None]]:
@@ -61,7 +51,7 @@ def _correct_date(org: OrgPersonas, ors_total: str, new_date: dt.date) -> None:
 
 
 def test_import_records_the_files_date(org1: OrgPersonas) -> None:
-    assert _import(org1, _file(*LINES)).ok
+    assert run_import(org1, csv_of(*LINES)).ok
     assert [(d, i) for d, _t, i in _sessions(org1)] == [
         (D(2025, 1, 3), D(2025, 1, 3)),
         (D(2025, 1, 10), D(2025, 1, 10)),
@@ -71,10 +61,10 @@ def test_import_records_the_files_date(org1: OrgPersonas) -> None:
 
 
 def test_reimport_after_a_date_correction_adds_nothing(org1: OrgPersonas) -> None:
-    assert _import(org1, _file(*LINES)).ok
+    assert run_import(org1, csv_of(*LINES)).ok
     # The second session of 2025-01-10 really took place on the 12th.
     _correct_date(org1, "22.0", D(2025, 1, 12))
-    again = _import(org1, _file(*LINES))
+    again = run_import(org1, csv_of(*LINES))
     assert again.ok, again.errors
     assert (again.sessions_created, again.sessions_skipped) == (0, 4)
     assert _sessions(org1) == [
@@ -86,16 +76,16 @@ def test_reimport_after_a_date_correction_adds_nothing(org1: OrgPersonas) -> Non
 
 
 def test_the_first_of_two_same_day_sessions_corrected(org1: OrgPersonas) -> None:
-    assert _import(org1, _file(*LINES)).ok
+    assert run_import(org1, csv_of(*LINES)).ok
     _correct_date(org1, "20.5", D(2025, 1, 8))
     # In the old file's place of the first session of the 10th (order 1) is now the
     # second one, with other scores: the line is the moved session, not a conflict.
-    again = _import(org1, _file(*LINES))
+    again = run_import(org1, csv_of(*LINES))
     assert again.ok, again.errors
     assert (again.sessions_created, again.sessions_skipped) == (0, 4)
     # An export now names the second session the only one of the 10th (order 1).
     exported = export_sessions(actor=None, organisation=org1.org)
-    assert _import(org1, exported.encode()).sessions_skipped == 4
+    assert run_import(org1, exported.encode()).sessions_skipped == 4
     assert [(d, t) for d, t, _i in _sessions(org1)] == [
         (D(2025, 1, 3), Decimal("12.0")),
         (D(2025, 1, 8), Decimal("20.5")),
@@ -107,10 +97,10 @@ def test_the_first_of_two_same_day_sessions_corrected(org1: OrgPersonas) -> None
 def test_a_corrected_session_with_other_scores_in_the_file_is_an_error(
     org1: OrgPersonas,
 ) -> None:
-    assert _import(org1, _file(*LINES)).ok
+    assert run_import(org1, csv_of(*LINES)).ok
     _correct_date(org1, "25.0", D(2025, 1, 21))
     changed = [*LINES[:3], LINES[3].replace(";25;", ";26;")]
-    result = _import(org1, _file(*changed))
+    result = run_import(org1, csv_of(*changed))
     assert [(e.line, e.column) for e in result.errors] == [(5, "session_date")]
     assert "corrected to 2025-01-21" in result.errors[0].message
     assert len(_sessions(org1)) == 4
@@ -119,10 +109,10 @@ def test_a_corrected_session_with_other_scores_in_the_file_is_an_error(
 def test_an_export_after_the_correction_imports_again_into_the_same_organisation(
     org1: OrgPersonas,
 ) -> None:
-    assert _import(org1, _file(*LINES)).ok
+    assert run_import(org1, csv_of(*LINES)).ok
     _correct_date(org1, "25.0", D(2025, 1, 21))
     exported = export_sessions(actor=None, organisation=org1.org)
-    again = _import(org1, exported.encode())
+    again = run_import(org1, exported.encode())
     assert again.ok, again.errors
     assert (again.sessions_created, again.sessions_skipped) == (0, 4)
 
@@ -132,7 +122,7 @@ def test_sessions_entered_in_the_platform_are_not_matched_by_another_date(
 ) -> None:
     """Only imported sessions carry a file date: a session typed on the page on the 11th
     is not the file's session of the 10th."""
-    assert _import(org1, _file(LINES[0])).ok
+    assert run_import(org1, csv_of(LINES[0])).ok
     episode = Client.objects.for_org(org1.org).get(code="AB-1").episodes.get()
     session_record(
         actor=org1.therapist_a,
@@ -142,7 +132,7 @@ def test_sessions_entered_in_the_platform_are_not_matched_by_another_date(
         srs=ScoreInput(total=Decimal("38")),
     )
     assert Session.objects.for_org(org1.org).get(date=D(2025, 1, 11)).imported_on is None
-    result = _import(org1, _file(*LINES[:2]))
+    result = run_import(org1, csv_of(*LINES[:2]))
     assert result.ok, result.errors
     assert (result.sessions_created, result.sessions_skipped) == (1, 1)
 
@@ -156,13 +146,13 @@ def test_reimport_after_a_transfer_skips_and_refuses_only_new_sessions(
     """A cumulative extract from the old system, imported again after the episode was
     handed to a colleague in the platform: the sessions imported already are skipped;
     a new session under the old therapist is still an error (whose episode is it?)."""
-    assert _import(org1, _file(*LINES)).ok
+    assert run_import(org1, csv_of(*LINES)).ok
     episode = Client.objects.for_org(org1.org).get(code="AB-1").episodes.get()
     episode_transfer(actor=org1.therapist_a, episode=episode, to_therapist=org1.therapist_b)
-    again = _import(org1, _file(*LINES))
+    again = run_import(org1, csv_of(*LINES))
     assert again.ok, again.errors
     assert (again.sessions_created, again.sessions_skipped) == (0, 4)
-    extended = _import(org1, _file(*LINES, "AB-1;alpha-therapist_a;ung;2025-02-01;;27;39;"))
+    extended = run_import(org1, csv_of(*LINES, "AB-1;alpha-therapist_a;ung;2025-02-01;;27;39;"))
     assert [(e.line, e.column) for e in extended.errors] == [(6, "therapist")]
     assert "another therapist" in extended.errors[0].message
     assert len(_sessions(org1)) == 4
@@ -200,12 +190,36 @@ def test_claim_a_chain_of_corrections_matches_every_line() -> None:
     assert _claim([NAN, 1], [1, 2], [False, True], [True, True]) == [1, 2]
 
 
-def test_claim_prefers_the_place_when_either_is_as_good() -> None:
-    # One line, two identical candidates: the session in its place (an export made after
-    # a correction names sessions by their places).
-    assert _claim([1], [2], [True], [True]) == [1]
+def test_claim_prefers_the_origin_when_either_is_as_good() -> None:
+    # One line, two identical candidates: the session imported from the line's place
+    # (test_an_old_extract_naming_a_moved_session_and_a_new_one_on_its_date shows why).
+    assert _claim([1], [2], [True], [True]) == [2]
     # A cycle: two sessions swapped dates; both assignments match both lines.
-    assert _claim([1, 2], [2, 1], [True, True], [True, True]) == [1, 2]
+    assert _claim([1, 2], [2, 1], [True, True], [True, True]) == [2, 1]
+
+
+def test_an_old_extract_naming_a_moved_session_and_a_new_one_on_its_date(
+    org1: OrgPersonas,
+) -> None:
+    """The old system's first extract has 01-03 (ORS 20); the platform corrects it to
+    01-10. Its next extract has 01-03 (ORS 20) again and a new session on 01-10 with the
+    same ORS. The 01-03 line is the moved session (imported from there); the 01-10 line
+    is the new one. (Giving the moved session to the 01-10 line, its place now, would
+    add the old 01-03 session a second time.)"""
+    first = csv_of("AB-1;alpha-therapist_a;ung;2025-01-03;;20;;")
+    assert run_import(org1, first).ok
+    _correct_date(org1, "20.0", D(2025, 1, 10))
+    extract = csv_of(
+        "AB-1;alpha-therapist_a;ung;2025-01-03;;20;;",
+        "AB-1;alpha-therapist_a;ung;2025-01-10;;20;;",
+    )
+    result = run_import(org1, extract)
+    assert (result.ok, result.sessions_created, result.sessions_skipped) == (True, 1, 1)
+    assert [(d, i) for d, _t, i in _sessions(org1)] == [
+        (D(2025, 1, 10), D(2025, 1, 3)),
+        (D(2025, 1, 10), D(2025, 1, 10)),
+    ]
+    assert run_import(org1, extract).sessions_skipped == 2
 
 
 def _max_matching_size(edges: dict[int, list[int]]) -> int:

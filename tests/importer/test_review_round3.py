@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
 
-from django.utils.translation import override
-
-from clients.models import Client, Episode
+from clients.models import Episode
 from clients.services import episode_close, episode_transfer
 from datapolicy.models import Membership, Role
 from measures.exporter import export_sessions
@@ -24,22 +21,9 @@ from measures.importer import import_sessions
 from measures.models import Session
 from measures.services import ScoreInput, session_correct, session_delete, session_record
 from tests.conftest import OrgPersonas, make_episode, make_org
+from tests.importer.reimport import HEADER, csv_of, line, run_import
 
 D = dt.date
-HEADER = "client_code;therapist;unit;session_date;episode;ors_total;srs_total;same_day_order"
-
-
-def _file(*lines: str) -> bytes:
-    return ("\n".join([HEADER, *lines]) + "\n").encode()
-
-
-def _line(date: str, ors: str, srs: str = "", order: str = "", episode: str = "") -> str:
-    return f"AB-1;alpha-therapist_a;ung;{date};{episode};{ors};{srs};{order}"
-
-
-def _import(org: OrgPersonas, data: bytes) -> Any:
-    with override("en"):
-        return import_sessions(actor=org.owner, organisation=org.org, data=data)
 
 
 def _rows(org: OrgPersonas) -> list[tuple[dt.date, Decimal | None, dt.date | None]]:
@@ -95,12 +79,12 @@ def test_identical_scores_chain_of_corrections_adds_nothing(org1: OrgPersonas) -
 
     Expected (docs/import.md, "importing the old file again adds nothing"): 0 created,
     2 skipped."""
-    old = _file(_line("2025-01-03", "20"), _line("2025-01-10", "20"))
-    assert _import(org1, old).ok
+    old = csv_of(line("2025-01-03", "20"), line("2025-01-10", "20"))
+    assert run_import(org1, old).ok
     first, second = _session(org1, D(2025, 1, 3)), _session(org1, D(2025, 1, 10))
     _correct(org1, second, date=D(2025, 1, 17))
     _correct(org1, first, date=D(2025, 1, 10))
-    again = _import(org1, old)
+    again = run_import(org1, old)
     assert again.ok, again.errors
     assert (again.sessions_created, again.sessions_skipped) == (0, 2)
     assert len(_rows(org1)) == 2
@@ -116,10 +100,10 @@ def test_identical_scores_corrected_onto_the_date_of_another_adds_nothing(
     finds its own session claimed and is added again.
 
     Expected: 0 created, 2 skipped (each line has its own imported session)."""
-    old = _file(_line("2025-01-03", "20", "38"), _line("2025-01-10", "20", "38"))
-    assert _import(org1, old).ok
+    old = csv_of(line("2025-01-03", "20", "38"), line("2025-01-10", "20", "38"))
+    assert run_import(org1, old).ok
     _correct(org1, _session(org1, D(2025, 1, 3)), date=D(2025, 1, 10))
-    again = _import(org1, old)
+    again = run_import(org1, old)
     assert again.ok, again.errors
     assert (again.sessions_created, again.sessions_skipped) == (0, 2)
     assert len(_rows(org1)) == 2
@@ -133,17 +117,17 @@ def test_identical_scores_corrected_in_a_closed_episode_old_file_imports(
     file is refused with "The episode is closed in the platform".
 
     Expected: the old file imports again with 0 created, 2 skipped."""
-    old = _file(
+    old = csv_of(
         "AB-1;alpha-therapist_a;ung;2025-01-03;;20;;",
         "AB-1;alpha-therapist_a;ung;2025-01-10;;20;;",
     )
-    assert _import(org1, old).ok
+    assert run_import(org1, old).ok
     first, second = _session(org1, D(2025, 1, 3)), _session(org1, D(2025, 1, 10))
     _correct(org1, second, date=D(2025, 1, 17))
     _correct(org1, first, date=D(2025, 1, 10))
     episode = Episode.objects.for_org(org1.org).get()
     episode_close(actor=org1.therapist_a, episode=episode, closed_on=D(2025, 1, 20))
-    again = _import(org1, old)
+    again = run_import(org1, old)
     assert again.ok, [e.message for e in again.errors]
     assert (again.sessions_created, again.sessions_skipped) == (0, 2)
 
@@ -163,11 +147,11 @@ def test_origin_session_with_other_scores_on_the_lines_own_date_is_an_error(
 
     Expected (docs: "other scores -> an error"; "nothing is overwritten", and a
     different session there is an error): an error on line 3, nothing written."""
-    old = _file(_line("2025-01-10", "20.5", "38", "1"), _line("2025-01-10", "22", "39", "2"))
-    assert _import(org1, old).ok
+    old = csv_of(line("2025-01-10", "20.5", "38", "1"), line("2025-01-10", "22", "39", "2"))
+    assert run_import(org1, old).ok
     _correct(org1, _session(org1, D(2025, 1, 10), 1), date=D(2025, 1, 8))
     _correct(org1, _session(org1, D(2025, 1, 10), 2), ors="23")
-    again = _import(org1, old)
+    again = run_import(org1, old)
     assert [(e.line, e.column) for e in again.errors] == [(3, "session_date")], _rows(org1)
     assert len(_rows(org1)) == 2
 
@@ -185,11 +169,11 @@ def test_origin_session_with_other_scores_behind_a_corrected_one_is_an_error(
     so no "corrected" error either: the line is added as a third session.
 
     Expected: an error on line 3 (its session exists with other scores)."""
-    old = _file(_line("2025-01-03", "12"), _line("2025-01-10", "22"))
-    assert _import(org1, old).ok
+    old = csv_of(line("2025-01-03", "12"), line("2025-01-10", "22"))
+    assert run_import(org1, old).ok
     _correct(org1, _session(org1, D(2025, 1, 3)), date=D(2025, 1, 10))
     _correct(org1, _session(org1, D(2025, 1, 10)), ors="23")
-    again = _import(org1, old)
+    again = run_import(org1, old)
     assert [(e.line, e.column) for e in again.errors] == [(3, "session_date")], _rows(org1)
     assert len(_rows(org1)) == 2
 
@@ -214,12 +198,12 @@ def test_page_session_first_then_imported_second_session_corrected(org1: OrgPers
         date=D(2025, 1, 10),
         ors=ScoreInput(total=Decimal("20")),
     )
-    extract = _file(_line("2025-01-10", "20", "", "1"), _line("2025-01-10", "22", "", "2"))
-    first = _import(org1, extract)
+    extract = csv_of(line("2025-01-10", "20", "", "1"), line("2025-01-10", "22", "", "2"))
+    first = run_import(org1, extract)
     assert first.ok, first.errors
     assert (first.sessions_created, first.sessions_skipped) == (1, 1)
     _correct(org1, _session(org1, D(2025, 1, 10)), date=D(2025, 1, 12))
-    again = _import(org1, extract)
+    again = run_import(org1, extract)
     assert again.ok, again.errors
     assert (again.sessions_created, again.sessions_skipped) == (0, 2), _rows(org1)
 
@@ -240,12 +224,12 @@ def test_first_of_two_same_day_sessions_deleted_second_corrected(org1: OrgPerson
     was deleted, is added again as any deleted session of a re-imported file is (or at
     worst an error that does not misname another session). Needs the file's same-day
     order stored with imported_on (e.g. Session.imported_order)."""
-    old = _file(_line("2025-01-10", "20.5", "38", "1"), _line("2025-01-10", "22", "39", "2"))
-    assert _import(org1, old).ok
+    old = csv_of(line("2025-01-10", "20.5", "38", "1"), line("2025-01-10", "22", "39", "2"))
+    assert run_import(org1, old).ok
     s1, s2 = _session(org1, D(2025, 1, 10), 1), _session(org1, D(2025, 1, 10), 2)
     session_delete(actor=org1.therapist_a, session=s1)
     _correct(org1, s2, date=D(2025, 1, 12))
-    again = _import(org1, old)
+    again = run_import(org1, old)
     assert again.ok, [(e.line, e.message) for e in again.errors]
     assert (again.sessions_created, again.sessions_skipped) == (1, 1)
     assert [(d, t) for d, t, _i in _rows(org1)] == [
@@ -262,13 +246,13 @@ def test_swap_of_two_dates_with_different_scores(org1: OrgPersonas) -> None:
     their dates swapped in the platform; each line's place holds the other session
     (different scores), its origin its own: both skipped, no "different session"
     error, nothing added."""
-    old = _file(_line("2025-01-03", "12"), _line("2025-01-10", "22"))
-    assert _import(org1, old).ok
+    old = csv_of(line("2025-01-03", "12"), line("2025-01-10", "22"))
+    assert run_import(org1, old).ok
     a, b = _session(org1, D(2025, 1, 3)), _session(org1, D(2025, 1, 10))
     _correct(org1, a, date=D(2025, 1, 5))
     _correct(org1, b, date=D(2025, 1, 3))
     _correct(org1, a, date=D(2025, 1, 10))
-    again = _import(org1, old)
+    again = run_import(org1, old)
     assert again.ok, again.errors
     assert (again.sessions_created, again.sessions_skipped) == (0, 2)
 
@@ -278,15 +262,15 @@ def test_different_scores_corrected_onto_the_date_of_another(org1: OrgPersonas) 
     01-03 (ORS 12) moved onto 01-10 (ORS 22), where it comes first. Line 01-10 finds
     ORS 12 in its place but its own session at its origin; line 01-03 its moved one.
     The export after the correction (01-10 orders 1 and 2) is matched by place."""
-    old = _file(_line("2025-01-03", "12"), _line("2025-01-10", "22"))
-    assert _import(org1, old).ok
+    old = csv_of(line("2025-01-03", "12"), line("2025-01-10", "22"))
+    assert run_import(org1, old).ok
     _correct(org1, _session(org1, D(2025, 1, 3)), date=D(2025, 1, 10))
-    again = _import(org1, old)
+    again = run_import(org1, old)
     assert again.ok, again.errors
     assert (again.sessions_created, again.sessions_skipped) == (0, 2)
     exported = export_sessions(actor=None, organisation=org1.org)
     assert ",2025-01-10," in exported
-    by_export = _import(org1, exported.encode())
+    by_export = run_import(org1, exported.encode())
     assert by_export.ok, by_export.errors
     assert (by_export.sessions_created, by_export.sessions_skipped) == (0, 2)
 
@@ -298,18 +282,18 @@ def test_deleted_session_whose_place_is_taken_by_a_corrected_one_comes_back(
     session (ORS 22) is deleted. Line 01-03 claims the moved session by its origin, so
     line 01-10 (ORS 22) finds only a claimed session in its place: no error, and the
     deleted session is added again (as a deleted session of a re-imported file is)."""
-    old = _file(_line("2025-01-03", "12"), _line("2025-01-10", "22"))
-    assert _import(org1, old).ok
+    old = csv_of(line("2025-01-03", "12"), line("2025-01-10", "22"))
+    assert run_import(org1, old).ok
     session_delete(actor=org1.therapist_a, session=_session(org1, D(2025, 1, 10)))
     _correct(org1, _session(org1, D(2025, 1, 3)), date=D(2025, 1, 10))
-    again = _import(org1, old)
+    again = run_import(org1, old)
     assert again.ok, again.errors
     assert (again.sessions_created, again.sessions_skipped) == (1, 1)
     assert [(d, t) for d, t, _i in _rows(org1)] == [
         (D(2025, 1, 10), Decimal("12.0")),
         (D(2025, 1, 10), Decimal("22.0")),
     ]
-    third = _import(org1, old)
+    third = run_import(org1, old)
     assert (third.ok, third.sessions_created, third.sessions_skipped) == (True, 0, 2)
 
 
@@ -317,11 +301,11 @@ def test_every_session_of_an_episode_deleted_then_reimported(org1: OrgPersonas) 
     """passes: guards a crash. The episode exists with no sessions at all (every one
     deleted): the matching reads an empty frame of existing sessions; the file's
     sessions are added again, with their file dates."""
-    old = _file(_line("2025-01-03", "12"), _line("2025-01-10", "22"))
-    assert _import(org1, old).ok
+    old = csv_of(line("2025-01-03", "12"), line("2025-01-10", "22"))
+    assert run_import(org1, old).ok
     for s in list(Session.objects.for_org(org1.org)):
         session_delete(actor=org1.therapist_a, session=s)
-    again = _import(org1, old)
+    again = run_import(org1, old)
     assert again.ok, again.errors
     assert (again.sessions_created, again.sessions_skipped) == (2, 0)
     assert [i for _d, _t, i in _rows(org1)] == [D(2025, 1, 3), D(2025, 1, 10)]
@@ -338,7 +322,7 @@ def test_page_sessions_only_episode_is_matched_by_place(org1: OrgPersonas) -> No
         date=D(2025, 1, 10),
         ors=ScoreInput(total=Decimal("20")),
     )
-    result = _import(org1, _file(_line("2025-01-10", "20"), _line("2025-01-11", "21")))
+    result = run_import(org1, csv_of(line("2025-01-10", "20"), line("2025-01-11", "21")))
     assert result.ok, result.errors
     assert (result.sessions_created, result.sessions_skipped) == (1, 1)
 
@@ -348,20 +332,20 @@ def test_correction_closed_episode_transfer_then_old_file(org1: OrgPersonas) -> 
     the episode is handed to therapist B and closed. The old file (old therapist,
     with the old system's closing date = the platform's) imports again adding nothing;
     a new line for that episode is refused (closed, and another therapist)."""
-    lines = [_line("2025-01-03", "12"), _line("2025-01-10", "22")]
+    lines = [line("2025-01-03", "12"), line("2025-01-10", "22")]
     header = HEADER + ";episode_closed_on"
     data = ("\n".join([header, *(x + ";2025-01-31" for x in lines)]) + "\n").encode()
-    assert _import(org1, _file(*lines)).ok
+    assert run_import(org1, csv_of(*lines)).ok
     _correct(org1, _session(org1, D(2025, 1, 10)), date=D(2025, 1, 12))
     episode = Episode.objects.for_org(org1.org).get()
     episode_transfer(actor=org1.therapist_a, episode=episode, to_therapist=org1.therapist_b)
     episode.refresh_from_db()
     episode_close(actor=org1.therapist_b, episode=episode, closed_on=D(2025, 1, 31))
-    again = _import(org1, data)
+    again = run_import(org1, data)
     assert again.ok, again.errors
     assert (again.sessions_created, again.sessions_skipped, again.episodes_closed) == (0, 2, 0)
-    more = data.decode() + _line("2025-01-20", "25") + ";2025-01-31\n"
-    refused = _import(org1, more.encode())
+    more = data.decode() + line("2025-01-20", "25") + ";2025-01-31\n"
+    refused = run_import(org1, more.encode())
     assert sorted((e.line, e.column) for e in refused.errors) == [
         (4, "episode"),
         (4, "therapist"),
@@ -376,18 +360,18 @@ def test_skipped_line_after_transfer_in_a_labelled_episode_of_several(
     (also the one whose date was corrected since), its lines of "a" are skipped too;
     only a new line of "b" is a therapist conflict."""
     lines = [
-        _line("2025-01-03", "12", episode="a"),
-        _line("2025-01-04", "13", episode="b"),
-        _line("2025-01-11", "14", episode="b"),
+        line("2025-01-03", "12", episode="a"),
+        line("2025-01-04", "13", episode="b"),
+        line("2025-01-11", "14", episode="b"),
     ]
-    assert _import(org1, _file(*lines)).ok
+    assert run_import(org1, csv_of(*lines)).ok
     _correct(org1, _session(org1, D(2025, 1, 11)), date=D(2025, 1, 12))
     b = Episode.objects.for_org(org1.org).get(label="b")
     episode_transfer(actor=org1.therapist_a, episode=b, to_therapist=org1.therapist_b)
-    again = _import(org1, _file(*lines))
+    again = run_import(org1, csv_of(*lines))
     assert again.ok, again.errors
     assert (again.sessions_created, again.sessions_skipped) == (0, 3)
-    refused = _import(org1, _file(*lines, _line("2025-01-20", "15", episode="b")))
+    refused = run_import(org1, csv_of(*lines, line("2025-01-20", "15", episode="b")))
     assert [(e.line, e.column) for e in refused.errors] == [(5, "therapist")]
 
 
@@ -396,12 +380,12 @@ def test_round_trip_after_a_correction_into_a_new_organisation(org1: OrgPersonas
     session), export; the export imported into a new organisation records the
     corrected dates as its file dates; a correction there and the same export imported
     again adds nothing; the export imported into the first organisation adds nothing."""
-    old = _file(
-        _line("2025-01-03", "12"),
-        _line("2025-01-10", "20.5", "", "1"),
-        _line("2025-01-10", "22", "", "2"),
+    old = csv_of(
+        line("2025-01-03", "12"),
+        line("2025-01-10", "20.5", "", "1"),
+        line("2025-01-10", "22", "", "2"),
     )
-    assert _import(org1, old).ok
+    assert run_import(org1, old).ok
     _correct(org1, _session(org1, D(2025, 1, 3)), date=D(2025, 1, 10))
     text = export_sessions(actor=None, organisation=org1.org)
     other = make_org("gamma")
@@ -419,10 +403,10 @@ def test_round_trip_after_a_correction_into_a_new_organisation(org1: OrgPersonas
     again_new = import_sessions(actor=None, organisation=other.org, data=text.encode())
     assert again_new.ok, again_new.errors
     assert (again_new.sessions_created, again_new.sessions_skipped) == (0, 3)
-    again_old = _import(org1, text.encode())
+    again_old = run_import(org1, text.encode())
     assert again_old.ok, again_old.errors
     assert (again_old.sessions_created, again_old.sessions_skipped) == (0, 3)
-    old_again = _import(org1, old)
+    old_again = run_import(org1, old)
     assert old_again.ok, old_again.errors
     assert (old_again.sessions_created, old_again.sessions_skipped) == (0, 3)
 
@@ -431,14 +415,14 @@ def test_a_line_never_claims_a_session_another_line_skipped(org1: OrgPersonas) -
     """passes: guards "a session matched by one line is never matched by another"
     (counts): however the corrections fall, skipped + created equals the lines and
     no session is counted twice (sessions in the platform = distinct matches)."""
-    old = _file(_line("2025-01-03", "12"), _line("2025-01-10", "22"), _line("2025-01-17", "30"))
-    assert _import(org1, old).ok
+    old = csv_of(line("2025-01-03", "12"), line("2025-01-10", "22"), line("2025-01-17", "30"))
+    assert run_import(org1, old).ok
     _correct(org1, _session(org1, D(2025, 1, 17)), date=D(2025, 1, 10))
     _correct(org1, _session(org1, D(2025, 1, 3)), date=D(2025, 1, 17))
-    again = _import(org1, old)
+    again = run_import(org1, old)
     assert again.ok, again.errors
     assert (again.sessions_created, again.sessions_skipped) == (0, 3)
-    assert Client.objects.for_org(org1.org).count() == 1
+    assert Session.objects.for_org(org1.org).count() == 3
 
 
 def test_correction_moves_the_start_and_a_labelled_episode_is_started_on_the_page(
@@ -451,8 +435,8 @@ def test_correction_moves_the_start_and_a_labelled_episode_is_started_on_the_pag
     to the labelled episode (a new session there)."""
     from clients.services import episode_start
 
-    old = _file(_line("2025-01-03", "12"), _line("2025-01-10", "22"))
-    assert _import(org1, old).ok
+    old = csv_of(line("2025-01-03", "12"), line("2025-01-10", "22"))
+    assert run_import(org1, old).ok
     _correct(org1, _session(org1, D(2025, 1, 3)), date=D(2025, 1, 2))
     episode = Episode.objects.for_org(org1.org).get()
     assert episode.started_on == D(2025, 1, 2)
@@ -464,10 +448,10 @@ def test_correction_moves_the_start_and_a_labelled_episode_is_started_on_the_pag
         started_on=D(2025, 2, 1),
         label="ny",
     )
-    again = _import(org1, old)
+    again = run_import(org1, old)
     assert again.ok, again.errors
     assert (again.sessions_created, again.sessions_skipped) == (0, 2)
-    more = _import(org1, _file(_line("2025-02-01", "15", episode="ny")))
+    more = run_import(org1, csv_of(line("2025-02-01", "15", episode="ny")))
     assert more.ok, more.errors
     assert more.sessions_created == 1
 
@@ -476,10 +460,10 @@ def test_report_with_other_errors_names_the_corrected_date(org1: OrgPersonas) ->
     """passes: guards the read-only report path (_check_existing_for_report): a file
     with a line error of its own still reports the corrected session with other scores
     ("corrected to <current date>") and skips nothing silently."""
-    old = _file(_line("2025-01-03", "12"), _line("2025-01-10", "22"))
-    assert _import(org1, old).ok
+    old = csv_of(line("2025-01-03", "12"), line("2025-01-10", "22"))
+    assert run_import(org1, old).ok
     _correct(org1, _session(org1, D(2025, 1, 10)), date=D(2025, 1, 12))
-    bad = _file(_line("2025-01-03", "41"), _line("2025-01-10", "23"))
-    result = _import(org1, bad)
+    bad = csv_of(line("2025-01-03", "41"), line("2025-01-10", "23"))
+    result = run_import(org1, bad)
     assert [(e.line, e.column) for e in result.errors] == [(2, "ors_total"), (3, "session_date")]
     assert "corrected to 2025-01-12" in result.errors[1].message
