@@ -62,6 +62,8 @@ logger = logging.getLogger(__name__)
 REQUIRED = ("client_code", "therapist", "unit", "session_date")
 ITEMS = {p: [f"{p}_{i}" for i in range(1, 5)] for p in ("ors", "srs")}
 SCORE_COLUMNS = frozenset(c for p in ("ors", "srs") for c in (*ITEMS[p], f"{p}_total"))
+# Where a line's session sits in the file: what matching existing sessions needs.
+PLACE_COLUMNS = frozenset({"client_code", "episode", "session_date", "same_day_order"})
 OPTIONAL = (
     "age_group",
     "episode",
@@ -157,7 +159,7 @@ class _Errors:
         self.extra: list[tuple[int, str, str]] = []
         self.rendered: list[LineError] = []  # from a check of a part of the rows
         self.uncounted = 0  # errors counted but not spelled out (beyond MAX_ERRORS)
-        self.unspelled: list[np.ndarray] = []  # their rows
+        self.unspelled: list[tuple[np.ndarray, str]] = []  # their rows and column
 
     def add(self, mask: Any, column: str, message: Any) -> None:
         rows = np.flatnonzero(np.asarray(mask, dtype=bool))
@@ -167,10 +169,11 @@ class _Errors:
     def row(self, row: int, column: str, message: str) -> None:
         self.extra.append((row, column, message))
 
-    def flag(self, rows: np.ndarray) -> None:
-        """Errors counted on ``rows`` without a message (beyond MAX_ERRORS)."""
+    def flag(self, rows: np.ndarray, column: str) -> None:
+        """Errors in ``column`` counted on ``rows`` without a message (beyond
+        MAX_ERRORS)."""
         self.uncounted += len(rows)
-        self.unspelled.append(rows)
+        self.unspelled.append((rows, column))
 
     def line(self, row: int) -> int:
         return int(self.line_of[row])
@@ -180,14 +183,14 @@ class _Errors:
         return spelled + self.uncounted
 
     def rows_with_errors(self, *, besides: frozenset[str] = frozenset()) -> np.ndarray:
-        """Rows with an error (``besides``: an error in a column not among these; rows
-        counted beyond MAX_ERRORS have no column and always count)."""
+        """Rows with an error (``besides``: an error in a column not among these)."""
         bad = np.zeros(len(self.line_of), dtype=bool)
         for rows, column, _m in self.items:
             if column not in besides:
                 bad[rows] = True
-        for rows in self.unspelled:
-            bad[rows] = True
+        for rows, column in self.unspelled:
+            if column not in besides:
+                bad[rows] = True
         bad[[r for r, column, _m in self.extra if column not in besides]] = True
         return bad
 
@@ -600,7 +603,7 @@ def _score_check(
     # One error per bad line, named by the column ScoreInput.parse names.
     for r in np.flatnonzero(bad)[:MAX_ERRORS]:
         errors.row(int(r), column(int(r)), message(int(r)))
-    errors.flag(np.flatnonzero(bad)[MAX_ERRORS:])  # counted, not spelled out
+    errors.flag(np.flatnonzero(bad)[MAX_ERRORS:], f"{prefix}_total")  # counted only
     total = np.where(n_items == 4, item_sum, total)
     return {"items": items, "total": total, "has": has & ~bad, "has_items": n_items == 4}
 
@@ -1134,29 +1137,33 @@ def _match_existing(
     # corrected in the platform.
     here = ex.set_index(["episode_id", "date", "order"]).reindex(idx)
     # Two sessions can hold one file place (a line added at the place of a session that
-    # another line took): the oldest is the one first imported from there.
+    # another line took): the oldest is ``origin``, the others further candidates.
+    place_keys = ["episode_id", "imported_on", "imported_order"]
     src = (
         ex[ex["imported_on"].notna() & ex["imported_order"].notna()]
+        .astype({"imported_order": "int64"})
         .sort_values("sid")
-        .drop_duplicates(["episode_id", "imported_on", "imported_order"])
     )
-    origin = (
-        src.astype({"imported_order": "int64"})
-        .set_index(["episode_id", "imported_on", "imported_order"])
-        .reindex(idx)
-    )
+    twice = src.duplicated(place_keys)
+    origin = src[~twice].set_index(place_keys).reindex(idx)
+    more_same, more_other = _more_origins(plan, src[twice], eid, w, wild)
     here_sid = here["sid"].to_numpy(dtype="float64")
     origin_sid = origin["sid"].to_numpy(dtype="float64")
     same_here, same_origin = _same_scores(plan, here), _same_scores(plan, origin)
     if wild is not None:  # lines whose scores are to be corrected: any candidate may fit
         same_here |= wild & ~np.isnan(here_sid)
         same_origin |= wild & ~np.isnan(origin_sid)
-    matched_sid = _claim_identical(here_sid, origin_sid, same_here, same_origin)
+    matched_sid = _claim_identical(
+        here_sid, origin_sid, same_here, same_origin, more=more_same, last=wild
+    )
     skip = ~np.isnan(matched_sid)
     claimed = matched_sid[skip]
     # A line not skipped with a candidate that no other line is: that session differs.
     other_origin = ~skip & ~np.isnan(origin_sid) & ~np.isin(origin_sid, claimed)
     other_here = ~skip & ~np.isnan(here_sid) & ~np.isin(here_sid, claimed)
+    for r, sids in {**more_same, **more_other}.items():
+        if not skip[r] and not np.isin(sids, claimed).all():
+            other_here[r] = True
     moved_to = origin["date"].to_numpy(dtype="datetime64[D]")
     moved = other_origin & (moved_to != w["date"].to_numpy(dtype="datetime64[D]"))
     errors.add(
@@ -1222,67 +1229,125 @@ def _match_existing(
 
 
 def _claim_identical(
-    here: np.ndarray, origin: np.ndarray, same_here: np.ndarray, same_origin: np.ndarray
+    here: np.ndarray,
+    origin: np.ndarray,
+    same_here: np.ndarray,
+    same_origin: np.ndarray,
+    *,
+    more: dict[int, list[float]] | None = None,
+    last: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Which existing session each line is (NaN: none): one of its two candidates with
+    """Which existing session each line is (NaN: none): one of its candidates with
     identical scores (``here``: the session in its place; ``origin``: the one imported
-    from a line with this place), each session for one line at most, as many lines as
-    possible (a maximum bipartite matching). Where either would do, the session imported
-    from the line's place: a file of the old system names a session where it was first,
-    and an export names every session in its place now, so for an export the two never
-    compete.
+    from a line with this place; ``more``: per line, further identical sessions imported
+    from its place, where a place is held twice), each session for one line at most, as
+    many lines as possible (a maximum bipartite matching). Where either would do, the
+    session imported from the line's place: a file of the old system names a session
+    where it was first, and an export names every session in its place now, so for an
+    export the two never compete. Lines in ``last`` (the error report's lines with score
+    errors) choose after all others, so they only take sessions no other line can have.
 
-    Every session is the ``here`` of one line at most and (places held twice resolved to
-    the oldest session) the ``origin`` of one line at most, so the graph falls apart into
-    paths and cycles; nearly every line is an isolated edge (both candidates one
-    session, or one candidate nobody else has), decided without the loop."""
+    Nearly every line is an isolated edge (both candidates one session, or one candidate
+    nobody else has), decided without the loop; the rest is matched by augmenting paths
+    (Kuhn)."""
+    more = more or {}
     p = np.where(same_here, here, np.nan)
     o = np.where(same_origin & (origin != p), origin, np.nan)
     out = np.full(len(p), np.nan)
     has_p, has_o = ~np.isnan(p), ~np.isnan(o)
-    sids, counts = np.unique(np.concatenate([p[has_p], o[has_o]]), return_counts=True)
+    extra = np.array([s for sids in more.values() for s in sids], dtype=float)
+    sids, counts = np.unique(np.concatenate([p[has_p], o[has_o], extra]), return_counts=True)
     shared = sids[counts > 1]
-    alone_p = has_p & ~has_o & ~np.isin(p, shared)
-    alone_o = has_o & ~has_p & ~np.isin(o, shared)
+    has_more = np.zeros(len(p), dtype=bool)
+    has_more[list(more)] = True
+    alone_p = has_p & ~has_o & ~has_more & ~np.isin(p, shared)
+    alone_o = has_o & ~has_p & ~has_more & ~np.isin(o, shared)
     out[alone_p] = p[alone_p]
     out[alone_o] = o[alone_o]
-    rest = np.flatnonzero((has_p | has_o) & ~alone_p & ~alone_o)
+    rest = np.flatnonzero((has_p | has_o | has_more) & ~alone_p & ~alone_o)
     if not len(rest):
         return out
-    # The origin first: a candidate list per line, every line takes its origin if no
-    # earlier line did, then augmenting paths (Kuhn), breadth first (no recursion).
-    adj = {int(r): [float(x) for x in (o[r], p[r]) if not np.isnan(x)] for r in rest}
+    # The origin first: a candidate list per line (origin, further origins, place).
+    adj = {
+        int(r): list(
+            dict.fromkeys(float(x) for x in (o[r], *more.get(int(r), []), p[r]) if not np.isnan(x))
+        )
+        for r in rest
+    }
+    late = last if last is not None else np.zeros(len(p), dtype=bool)
     line_of: dict[float, int] = {}
-    for r in adj:
-        if has_o[r] and float(o[r]) not in line_of:
-            line_of[float(o[r])] = r
-    session_of = {r: sid for sid, r in line_of.items()}
-    for r in adj:
-        if r in session_of:
-            continue
-        via: dict[float, int] = {}
-        queue, seen = deque([r]), set()
-        free: float | None = None
-        while queue and free is None:
-            line = queue.popleft()
-            for cand in adj[line]:
-                if cand in seen:
-                    continue
-                seen.add(cand)
-                via[cand] = line
-                if cand not in line_of:
-                    free = cand
-                    break
-                queue.append(line_of[cand])
-        step = free
-        while step is not None:  # flip the path back to r
-            line = via[step]
-            before = session_of.get(line)
-            session_of[line], line_of[step] = step, line
-            step = before
+    session_of: dict[int, float] = {}
+    for group in ([r for r in adj if not late[r]], [r for r in adj if late[r]]):
+        for r in group:  # each line takes its first free candidate ...
+            first = next((c for c in adj[r] if c not in line_of), None)
+            if first is not None and first == adj[r][0]:
+                line_of[first], session_of[r] = r, first
+        for r in group:  # ... then augmenting paths, breadth first (no recursion)
+            if r not in session_of:
+                _augment(r, adj, line_of, session_of)
     for line, sid in session_of.items():
         out[line] = sid
     return out
+
+
+def _augment(
+    r: int, adj: dict[int, list[float]], line_of: dict[float, int], session_of: dict[int, float]
+) -> None:
+    """Match line ``r`` along an augmenting path, if there is one (no matched line loses
+    its match; some move to another of their candidates)."""
+    via: dict[float, int] = {}
+    queue, seen = deque([r]), set()
+    free: float | None = None
+    while queue and free is None:
+        line = queue.popleft()
+        for cand in adj[line]:
+            if cand in seen:
+                continue
+            seen.add(cand)
+            via[cand] = line
+            if cand not in line_of:
+                free = cand
+                break
+            queue.append(line_of[cand])
+    step = free
+    while step is not None:  # flip the path back to r
+        line = via[step]
+        before = session_of.get(line)
+        session_of[line], line_of[step] = step, line
+        step = before
+
+
+def _more_origins(
+    plan: _Plan, held: pd.DataFrame, eid: pd.Series, w: pd.DataFrame, wild: np.ndarray | None
+) -> tuple[dict[int, list[float]], dict[int, list[float]]]:
+    """The further sessions imported from each line's place (``held``: the younger
+    sessions of places held twice), per line: those with the line's scores (or any, for
+    a ``wild`` line), and the others."""
+    same: dict[int, list[float]] = {}
+    other: dict[int, list[float]] = {}
+    if held.empty:
+        return same, other
+    lines = pd.DataFrame(
+        {
+            "episode_id": eid.to_numpy(),
+            "imported_on": w["date"].to_numpy(),
+            "imported_order": w["order"].to_numpy(),
+            "row": np.arange(len(w)),
+        }
+    )
+    pairs = lines.merge(held, on=["episode_id", "imported_on", "imported_order"])
+    rows = pairs["row"].to_numpy()
+    part = _Plan(
+        plan.df.iloc[rows].reset_index(drop=True),
+        {k: v[rows] for k, v in plan.ors.items()},
+        {k: v[rows] for k, v in plan.srs.items()},
+    )
+    fits = _same_scores(part, pairs.reset_index(drop=True))
+    if wild is not None:
+        fits |= wild[rows]
+    for r, sid, fit in zip(rows.tolist(), pairs["sid"].tolist(), fits.tolist(), strict=True):
+        (same if fit else other).setdefault(r, []).append(float(sid))
+    return same, other
 
 
 def _same_scores(plan: _Plan, hit: pd.DataFrame) -> np.ndarray:
@@ -1459,11 +1524,13 @@ def import_sessions(
 def _check_existing_for_report(organisation: Organisation, plan: _Plan, errors: _Errors) -> None:
     """The checks against the organisation's data (``_match_existing``) for the lines
     without errors of their own, for the error report only: nothing is written or
-    locked. Lines whose only errors are in their scores take part as ``wild`` lines (any
-    candidate session may be theirs once corrected; their own findings are dropped), so
-    that a line is not told its session differs because of a line left out."""
+    locked. Lines with errors of their own take part too where their place in the file
+    (client, episode, date, same-day order) is sound, so that no other line is told its
+    session differs because of a line left out; their own findings are dropped, and
+    those with score errors are ``wild`` (any candidate session may be theirs once
+    corrected; they choose last)."""
     bad = errors.rows_with_errors()
-    usable = ~errors.rows_with_errors(besides=SCORE_COLUMNS)
+    usable = ~errors.rows_with_errors(besides=frozenset(COLUMNS) - PLACE_COLUMNS)
     if not (usable & ~bad).any():
         return
     part = _Plan(
@@ -1471,11 +1538,11 @@ def _check_existing_for_report(organisation: Organisation, plan: _Plan, errors: 
         {k: v[usable] for k, v in plan.ors.items()},
         {k: v[usable] for k, v in plan.srs.items()},
     )
-    wild = bad[usable]
+    wild = errors.rows_with_errors(besides=frozenset(COLUMNS) - SCORE_COLUMNS)[usable]
     found = _Errors(errors.line_of[usable])
     with transaction.atomic():
         _match_existing(organisation, part, found, lock=False, wild=wild)
-    found.drop_rows(wild)
+    found.drop_rows(bad[usable])
     errors.merge(found)
 
 

@@ -164,13 +164,21 @@ NAN = float("nan")
 
 
 def _claim(
-    here: list[float], origin: list[float], same_here: list[bool], same_origin: list[bool]
+    here: list[float],
+    origin: list[float],
+    same_here: list[bool],
+    same_origin: list[bool],
+    *,
+    more: dict[int, list[float]] | None = None,
+    last: list[bool] | None = None,
 ) -> list[int | None]:
     out = _claim_identical(
         np.array(here, dtype=float),
         np.array(origin, dtype=float),
         np.array(same_here),
         np.array(same_origin),
+        more=more,
+        last=None if last is None else np.array(last),
     )
     return [None if np.isnan(x) else int(x) for x in out]
 
@@ -240,6 +248,12 @@ def _max_matching_size(edges: dict[int, list[int]]) -> int:
     return best
 
 
+def test_claim_further_origins_of_a_place_held_twice() -> None:
+    """Line 0's place was the origin of sessions 1 and 3 (a line was added there after
+    session 1 had moved); session 1 goes to line 1 (its place), so line 0 is session 3."""
+    assert _claim([NAN, 1], [1, NAN], [False, True], [True, False], more={0: [3.0]}) == [3, 1]
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.integers(min_value=1, max_value=7).flatmap(
@@ -250,17 +264,20 @@ def _max_matching_size(edges: dict[int, list[int]]) -> int:
             st.lists(st.booleans(), min_size=n, max_size=n),
             st.lists(st.booleans(), min_size=n, max_size=n),
             st.lists(st.booleans(), min_size=n, max_size=n),
+            st.lists(st.booleans(), min_size=n, max_size=n),
         )
     )
 )
 def test_claim_is_a_maximum_matching(case: Any) -> None:
     """Any graph the importer can meet (each session the place of one line at most and
     the origin of one line at most): every line gets one of its identical candidates or
-    none, no session twice, and as many lines as a brute-force search finds."""
-    here_p, origin_p, has_here, has_origin, same_here, same_origin = case
+    none, no session twice, and as many lines as a brute-force search finds; the lines
+    chosen ``last`` (the report's lines with score errors) never cost another line its
+    session: the others are matched as many as they would be alone."""
+    here_p, origin_p, has_here, has_origin, same_here, same_origin, last = case
     here = [float(s) if h else NAN for s, h in zip(here_p, has_here, strict=True)]
     origin = [float(s) if h else NAN for s, h in zip(origin_p, has_origin, strict=True)]
-    got = _claim(here, origin, same_here, same_origin)
+    got = _claim(here, origin, same_here, same_origin, last=last)
     edges = {
         line: sorted(
             {
@@ -275,3 +292,5 @@ def test_claim_is_a_maximum_matching(case: Any) -> None:
     claimed = [s for s in got if s is not None]
     assert len(claimed) == len(set(claimed))
     assert len(claimed) == _max_matching_size(edges)
+    first = {line: cands for line, cands in edges.items() if not last[line]}
+    assert sum(got[line] is not None for line in first) == _max_matching_size(first)
