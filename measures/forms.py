@@ -91,3 +91,12 @@ class UnlockForm(forms.Form):
         max_length=128,
         widget=forms.PasswordInput(attrs={"autocomplete": "off", "autofocus": True}),
     )
+
+    def __init__(self, *args: Any, uses_pin: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["secret"]
+        if uses_pin:
+            # The iPad's number pad for a PIN of digits.
+            field.widget.attrs.update({"inputmode": "numeric", "pattern": "[0-9]*"})
+        else:
+            field.label = _("Therapist's password")

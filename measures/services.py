@@ -447,14 +447,15 @@ def alerts_refresh_for_org(organisation: Any) -> int:
 def session_draft_save(*, actor: Any, episode: Episode, data: dict[str, Any]) -> SessionDraft:
     """Keep what was marked so far (one draft per episode and user; the latest wins).
 
-    Only the scale kind, the date, the session id and item marks are kept: nothing else
-    from the request is stored.
+    Only the scale kind, the date, the session id, the therapist's "another session on
+    this date" answer and item marks are kept: nothing else from the request is stored.
     """
     require_own_episode(actor, episode)
     clean = {
         "kind": str(data.get("kind", ""))[:8],
         "date": str(data.get("date", ""))[:10],
         "session_id": data.get("session_id") if isinstance(data.get("session_id"), int) else None,
+        "confirm_same_date": data.get("confirm_same_date") is True,
         "items": [str(v)[:5] for v in (data.get("items") or [])][:4],
     }
     draft, created = SessionDraft.objects.for_org(episode.organisation_id).update_or_create(

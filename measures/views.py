@@ -44,6 +44,11 @@ from .services import (
 THERAPIST = frozenset({Role.THERAPIST})
 
 
+def _to_graph(episode_id: int) -> HttpResponse:
+    """Back to the episode, opened at its graph card (where the page's messages are)."""
+    return redirect(reverse("episode_detail", kwargs={"pk": episode_id}) + "#graph-card")
+
+
 def _scale_context(episode: Episode, kind: str, marks: list[str]) -> dict[str, Any]:
     """The scale's wording in the active language, with the marks made so far."""
     scale = scale_for(episode, kind)
@@ -200,10 +205,41 @@ class ClientModeFormView(EpisodeMixin, View):
         try:
             value = ScoreInput.parse(marks)
             session = self.save(request, state, episode, value)
+        except SameDateSession:
+            # A session was added on this date since the therapist handed over the iPad:
+            # a question for the therapist, not the client. The marks are kept as a draft
+            # and the therapist answers when finishing it.
+            self.keep_as_draft(request, state, episode, marks)
+            return self.render_form(
+                request,
+                state,
+                episode,
+                marks,
+                [_("Please hand the iPad back to your therapist.")],
+                status=409,
+            )
         except ValidationError as exc:
             return self.render_form(request, state, episode, marks, exc.messages, status=400)
         clientmode.client_mode_update(request, saved=True, session_id=session.pk, items=[])
         return redirect("client_mode_form")
+
+    @staticmethod
+    def keep_as_draft(
+        request: HttpRequest, state: dict[str, Any], episode: Episode, marks: list[str]
+    ) -> None:
+        items = [str(v)[:5] for v in marks][:4]
+        clientmode.client_mode_update(request, items=items)
+        session_draft_save(
+            actor=request.user,
+            episode=episode,
+            data={
+                "kind": state["kind"],
+                "date": state["date"],
+                "session_id": state.get("session_id"),
+                "confirm_same_date": False,
+                "items": items,
+            },
+        )
 
     def save(
         self, request: HttpRequest, state: dict[str, Any], episode: Episode, value: ScoreInput
@@ -259,6 +295,9 @@ class ClientModeDraftView(EpisodeMixin, View):
                 "kind": state["kind"],
                 "date": state["date"],
                 "session_id": state.get("session_id"),
+                # The therapist's answer to "another session on this date?" goes with
+                # the draft: the client who finishes it cannot be asked.
+                "confirm_same_date": bool(state.get("confirm_same_date")),
                 "items": items,
             },
         )
@@ -274,7 +313,11 @@ class ClientModeUnlockView(EpisodeMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
         if clientmode.client_mode_state(request) is None:
             return redirect("caseload")
-        return self.page(request, UnlockForm())
+        return self.page(request, UnlockForm(uses_pin=self.uses_pin(request)))
+
+    @staticmethod
+    def uses_pin(request: HttpRequest) -> bool:
+        return bool(request.user.client_mode_pin)  # type: ignore[union-attr]
 
     def page(self, request: HttpRequest, form: UnlockForm, status: int = 200) -> HttpResponse:
         return render(
@@ -282,7 +325,7 @@ class ClientModeUnlockView(EpisodeMixin, View):
             self.template_name,
             {
                 "form": form,
-                "uses_pin": bool(request.user.client_mode_pin),  # type: ignore[union-attr]
+                "uses_pin": self.uses_pin(request),
                 "attempts_left": clientmode.attempts_left(request),
             },
             status=status,
@@ -291,7 +334,8 @@ class ClientModeUnlockView(EpisodeMixin, View):
     def post(self, request: HttpRequest) -> HttpResponse:
         if clientmode.client_mode_state(request) is None:
             return redirect("caseload")
-        form = UnlockForm(request.POST)
+        uses_pin = self.uses_pin(request)
+        form = UnlockForm(request.POST, uses_pin=uses_pin)
         secret = form.data.get("secret", "")
         result = clientmode.client_mode_unlock(request, str(secret))
         if result == "logged_out":
@@ -299,7 +343,10 @@ class ClientModeUnlockView(EpisodeMixin, View):
             return redirect("login")
         if result == "wrong":
             form.is_valid()
-            form.add_error("secret", _("Wrong PIN. Try again."))
+            form.add_error(
+                "secret",
+                _("Wrong PIN. Try again.") if uses_pin else _("Wrong password. Try again."),
+            )
             return self.page(request, form, status=400)
         state = clientmode.client_mode_leave(request) or {}
         episode_id = state.get("episode_id")
@@ -309,7 +356,7 @@ class ClientModeUnlockView(EpisodeMixin, View):
         elif state.get("items"):
             messages.info(request, _("The entry was interrupted; the marks are kept as a draft."))
         if episode_id:
-            return redirect(reverse("episode_detail", kwargs={"pk": episode_id}) + "#graph")
+            return _to_graph(episode_id)
         return redirect("caseload")
 
 
@@ -329,12 +376,31 @@ class DraftResumeView(EpisodeMixin, View):
         data = draft.data or {}
         kind = str(data.get("kind")) if data.get("kind") in ScaleKind.values else ScaleKind.OUTCOME
         session_id = data.get("session_id") if isinstance(data.get("session_id"), int) else None
+        confirm = bool(data.get("confirm_same_date"))
+        confirm = confirm or request.POST.get("confirm_same_date") == "1"
+        date = parse_date(str(data.get("date", "")))
+        if session_id is None and date is not None:
+            # The date's checks are the therapist's to answer, before the client gets the
+            # iPad (a session may have been added on that date since the interruption).
+            try:
+                session_date_check(episode=episode, date=date, confirm_same_date=confirm)
+            except SameDateSession as exc:
+                return render(
+                    request,
+                    "measures/draft_resume_confirm.html",
+                    {"episode": episode, "question": exc.messages[0]},
+                )
+            except ValidationError as exc:
+                for message in exc.messages:
+                    messages.error(request, message)
+                return redirect("episode_detail", pk=episode.pk)
         clientmode.client_mode_enter(
             request,
             episode_id=episode.pk,
             kind=kind,
             date=str(data.get("date", "")),
             session_id=session_id,
+            confirm_same_date=confirm,
             items=[str(v) for v in data.get("items", [])][:4],
         )
         return redirect("client_mode_form")
@@ -407,7 +473,7 @@ class PaperEntryView(EpisodeMixin, View):
                     messages.warning(request, _("SRS saved without an ORS (flagged)."))
                 else:
                     messages.success(request, _("Session saved."))
-                return redirect(reverse("episode_detail", kwargs={"pk": episode.pk}) + "#graph")
+                return _to_graph(episode.pk)
         return render(
             request,
             self.template_name,
@@ -468,9 +534,7 @@ class SessionEditView(SessionMixin, View):
                 add_service_errors(form, exc)
             else:
                 messages.success(request, _("The session is corrected."))
-                return redirect(
-                    reverse("episode_detail", kwargs={"pk": session.episode_id}) + "#graph"
-                )
+                return _to_graph(session.episode_id)
         session.refresh_from_db()
         return self.render_form(session, form, status=400, ask_same_date=ask_same_date)
 
@@ -490,7 +554,7 @@ class SessionDeleteView(SessionMixin, View):
         number = session.number
         session_delete(actor=request.user, session=session, request=request)
         messages.success(request, _("Session %(number)s is deleted.") % {"number": number})
-        return redirect(reverse("episode_detail", kwargs={"pk": session.episode_id}) + "#graph")
+        return _to_graph(session.episode_id)
 
 
 class PinView(EpisodeMixin, View):

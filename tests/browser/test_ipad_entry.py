@@ -212,7 +212,7 @@ def test_ipad_ors_srs_graph_and_client_mode(live_server: Any, settings: Any) -> 
             assert page.url == base + "/measures/client/"
             # The right PIN: the therapist is back, on the graph.
             _unlock(page, PIN)
-            page.wait_for_url(f"{base}/clients/episodes/{episode.pk}/#graph")
+            page.wait_for_url(f"{base}/clients/episodes/{episode.pk}/#graph-card")
             page.wait_for_selector("#graph .main-svg")
             assert page.locator("#graph .scatterlayer .trace").count() >= 4
             assert page.locator("#graph .legend").count() == 1

@@ -297,7 +297,7 @@ def test_therapist_page_and_exports(client: Any, scenario: dict[str, Any]) -> No
         csv_text = client.get(url).content.decode("utf-8-sig")
     lines = csv_text.splitlines()
     assert lines[1].split(";") == ["Klienter", "3", "1"]
-    assert lines[2].split(";") == ["Sessions", "5", "2"]
+    assert lines[2].split(";") == ["Sessioner", "5", "2"]
     xlsx = client.get(url.replace(".csv", ".xlsx"))
     sheet = load_workbook(io.BytesIO(xlsx.content)).active
     assert sheet.cell(row=2, column=2).value == 3

@@ -104,7 +104,8 @@ def test_the_password_is_not_accepted_when_a_pin_is_set(in_client_mode: Any) -> 
 def test_the_right_pin_unlocks(in_client_mode: Any, episode: Any) -> None:
     response = in_client_mode.post(reverse("client_mode_unlock"), {"secret": "2468"})
     assert response.status_code == 302
-    assert response["Location"] == reverse("episode_detail", kwargs={"pk": episode.pk}) + "#graph"
+    episode_url = reverse("episode_detail", kwargs={"pk": episode.pk})
+    assert response["Location"] == episode_url + "#graph-card"
     assert SESSION_KEY not in in_client_mode.session
     assert in_client_mode.get(reverse("caseload")).status_code == 200
 

@@ -85,7 +85,7 @@ def test_a_mistyped_total_is_corrected_and_the_statistics_follow(
 ) -> None:
     s = record(episode, TODAY - dt.timedelta(days=7), ors="18.0", srs="35.0")
     response = _edit(therapist, s, date=s.date.isoformat(), ors_total="28,0", srs_total="35.0")
-    assert response.status_code == 302 and response["Location"].endswith("#graph")
+    assert response.status_code == 302 and response["Location"].endswith("#graph-card")
     scores = _scores(s)
     assert scores["outcome"].total == Decimal("28.0")
     assert scores["alliance"].total == Decimal("35.0")

@@ -70,7 +70,7 @@ def test_the_ors_flow_saves_items_and_shows_the_graph(therapist: Any, episode: A
     )
     assert len(_scores(episode)) == 1
     back = _unlock(therapist)
-    assert back["Location"].endswith("#graph")
+    assert back["Location"].endswith("#graph-card")
     detail = therapist.get(back["Location"].split("#")[0]).content.decode()
     assert 'id="graph-figure"' in detail and "vendor/plotly.min.js" in detail
     figure = json.loads(
