@@ -10,6 +10,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Upper
+from django.utils import formats
 from django.utils.translation import gettext_lazy as _
 from guardian.models import UserObjectPermissionBase
 
@@ -25,7 +26,9 @@ EARLIEST_DATE = dt.date(1990, 1, 1)
 def too_early_text() -> str:
     from django.utils.translation import gettext
 
-    return gettext("Dates before %(date)s are not accepted.") % {"date": EARLIEST_DATE.isoformat()}
+    return gettext("Dates before %(date)s are not accepted.") % {
+        "date": formats.date_format(EARLIEST_DATE)
+    }
 
 
 code_validator = RegexValidator(

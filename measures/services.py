@@ -11,12 +11,12 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from clients.models import EARLIEST_DATE, Episode, too_early_text
@@ -49,20 +49,34 @@ class ScoreInput:
         cls, items: list[Any] | None = None, total: Any = None, *, field: str = ""
     ) -> ScoreInput:
         """Parse user input (strings with decimal point or comma, numbers). Raises a
-        ValidationError naming the field and the allowed range."""
+        ValidationError naming the field and the allowed range, for every bad value at
+        once (a therapist fixes the whole form in one round)."""
+        errors: dict[str, list[str]] = {}
+
+        def value(v: Any, name: str, high: Decimal) -> Decimal | None:
+            try:
+                return _decimal(v, name, ITEM_MIN, high)
+            except ValidationError as exc:
+                for key, messages_ in exc.message_dict.items():
+                    errors.setdefault(key, []).extend(messages_)
+                return None
+
         parsed_items = None
         if items is not None and any(v not in (None, "") for v in items):
             if len(items) != 4 or any(v in (None, "") for v in items):
-                raise ValidationError({field or "items": _("Give all four item values, or none.")})
-            parsed_items = tuple(
-                _decimal(v, f"{field}_{i}" if field else f"item{i}", ITEM_MIN, ITEM_MAX)
-                for i, v in enumerate(items, start=1)
-            )
+                errors[field or "items"] = [_("Give all four item values, or none.")]
+            else:
+                values = [
+                    value(v, f"{field}_{i}" if field else f"item{i}", ITEM_MAX)
+                    for i, v in enumerate(items, start=1)
+                ]
+                if not errors:
+                    parsed_items = cast(tuple[Decimal, Decimal, Decimal, Decimal], tuple(values))
         parsed_total = None
         if total not in (None, ""):
-            parsed_total = _decimal(
-                total, f"{field}_total" if field else "total", ITEM_MIN, TOTAL_MAX
-            )
+            parsed_total = value(total, f"{field}_total" if field else "total", TOTAL_MAX)
+        if errors:
+            raise ValidationError(errors)
         if parsed_items is None and parsed_total is None:
             raise ValidationError({field or "total": _("Give the four item values or the total.")})
         if parsed_items is not None:
@@ -73,11 +87,17 @@ class ScoreInput:
                         (f"{field}_total" if field else "total"): _(
                             "The total %(total)s does not match the sum of the items, %(sum)s."
                         )
-                        % {"total": parsed_total, "sum": item_sum}
+                        % {"total": shown_number(parsed_total), "sum": shown_number(item_sum)}
                     }
                 )
             parsed_total = item_sum
         return cls(items=parsed_items, total=parsed_total)  # type: ignore[arg-type]
+
+
+def shown_number(number: Decimal) -> str:
+    """A score as messages show it: one decimal, in the language's notation (Danish
+    "10,0", English "10.0")."""
+    return formats.number_format(number, 1)
 
 
 def _decimal(value: Any, field: str, low: Decimal, high: Decimal) -> Decimal:
@@ -101,7 +121,7 @@ def _decimal(value: Any, field: str, low: Decimal, high: Decimal) -> Decimal:
         raise ValidationError(
             {
                 field: _("%(value)s is outside the allowed range %(low)s-%(high)s.")
-                % {"value": shown, "low": low, "high": high}
+                % {"value": shown, "low": shown_number(low), "high": shown_number(high)}
             }
         )
     if number != number.quantize(ONE_DECIMAL):
@@ -176,7 +196,7 @@ def session_date_check(
         raise ValidationError(
             {
                 "date": _("The session date cannot be after the episode was closed (%(date)s).")
-                % {"date": episode.closed_on.isoformat()}
+                % {"date": formats.date_format(episode.closed_on)}
             }
         )
     others = episode.sessions.filter(date=date)
@@ -186,7 +206,7 @@ def session_date_check(
         raise SameDateSession(
             {
                 "date": _("This episode already has a session on %(date)s. Add another one anyway?")
-                % {"date": date.isoformat()}
+                % {"date": formats.date_format(date)}
             },
             code="same_date",
         )

@@ -428,12 +428,20 @@ def _paper_context(episode: Episode, form: PaperEntryForm, **extra: Any) -> dict
 
 
 def _form_scores(form: PaperEntryForm) -> dict[str, ScoreInput]:
-    """The ORS and/or SRS typed into a paper-entry form (ValidationError names the field)."""
+    """The ORS and/or SRS typed into a paper-entry form. A ValidationError names every
+    bad field of both scales at once."""
     scores: dict[str, ScoreInput] = {}
+    errors: dict[str, list[str]] = {}
     for prefix in ("ors", "srs"):
         if form.given(prefix):
             items, total = form.raw(prefix)
-            scores[prefix] = ScoreInput.parse(items, total, field=prefix)
+            try:
+                scores[prefix] = ScoreInput.parse(items, total, field=prefix)
+            except ValidationError as exc:
+                for name, messages_ in exc.message_dict.items():
+                    errors.setdefault(name, []).extend(messages_)
+    if errors:
+        raise ValidationError(errors)
     return scores
 
 

@@ -29,9 +29,9 @@ def test_items_give_the_total(org1) -> None:
 @pytest.mark.parametrize(
     ("items", "total", "fragment"),
     [
-        (["10.1", "1", "1", "1"], None, "uden for det tilladte interval 0.0-10.0"),
+        (["10.1", "1", "1", "1"], None, "uden for det tilladte interval 0,0-10,0"),
         (["-0.1", "1", "1", "1"], None, "uden for det tilladte interval"),
-        (None, "40.5", "uden for det tilladte interval 0.0-40.0"),
+        (None, "40.5", "uden for det tilladte interval 0,0-40,0"),
         (["1", "2", "3", "4"], "11", "passer ikke med summen"),
         (["1", "2", "", "4"], None, "alle fire"),
         (["1.25", "2", "3", "4"], None, "højst én decimal"),

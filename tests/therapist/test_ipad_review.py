@@ -160,3 +160,32 @@ def test_the_unlock_field_fits_what_is_asked(therapist: Any, org1: OrgPersonas) 
     assert "Therapist&#x27;s PIN" in page and 'inputmode="numeric"' in page
     response = therapist.post(reverse("client_mode_unlock"), {"secret": "1111"})
     assert "Wrong PIN" in response.content.decode()
+
+
+def test_the_paper_form_shows_every_bad_value_at_once(therapist: Any, episode: Any) -> None:
+    # Before: only the first bad value got a message (one round trip per mistake).
+    url = reverse("paper_entry", kwargs={"pk": episode.pk})
+    typed = {"ors_1": "10,5", "ors_2": "abc", "ors_3": "5,55", "ors_4": "5", "srs_total": "41"}
+    response = therapist.post(url, {"date": TODAY.isoformat(), **typed})
+    assert response.status_code == 400
+    form = response.context["form"]
+    assert set(form.errors) == {"ors_1", "ors_2", "ors_3", "srs_total"}
+    page = response.content.decode()
+    assert page.count('aria-invalid="true"') == 4  # drawn red
+    assert 'value="abc"' in page and 'value="41"' in page  # nothing typed is lost
+    assert _sessions(episode) == 0
+
+
+def test_danish_messages_use_danish_numbers_and_dates(client: Any, org1: OrgPersonas) -> None:
+    episode = make_episode(org1, code="IP-3")
+    client.force_login(org1.therapist_a)  # Danish, the default
+    url = reverse("paper_entry", kwargs={"pk": episode.pk})
+    fields = {"ors_1": "10,5", "ors_2": "1", "ors_3": "1", "ors_4": "1"}
+    page = client.post(url, {"date": TODAY.isoformat(), **fields}).content.decode()
+    assert "0,0-10,0" in page and "0.0-10.0" not in page
+    fields = {"ors_1": "5", "ors_2": "5", "ors_3": "5", "ors_4": "5,5", "ors_total": "21"}
+    page = client.post(url, {"date": TODAY.isoformat(), **fields}).content.decode()
+    assert "21,0" in page and "20,5" in page
+    record(episode, dt.date(2024, 3, 5), ors="20.0")
+    page = client.post(url, {"date": "2024-03-05", "ors_total": "21"}).content.decode()
+    assert "session den 5. marts 2024" in page and "session den 2024" not in page
