@@ -72,6 +72,16 @@ ROWS = [
         overrides=HIDDEN,
     ),
     Row(
+        "episode_reopen",
+        "episode (undo a closing)",
+        "update",
+        ("therapist_a",),
+        method="post",
+        kwargs=_episode,
+        ok_status=302,
+        overrides=HIDDEN,
+    ),
+    Row(
         "episode_restart",
         "episode (new for a closed one)",
         "create",

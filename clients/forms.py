@@ -57,8 +57,10 @@ class EpisodeTransferForm(forms.Form):
     def __init__(self, *args: Any, candidates: list[Any], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.candidates = {u.pk: u for u in candidates}
+        # No colleague is preselected: handing a client over is a deliberate choice.
         self.fields["to_therapist"].choices = [  # type: ignore[attr-defined]
-            (u.pk, u.get_full_name() or u.username) for u in candidates
+            ("", _("Choose a colleague")),
+            *((u.pk, u.get_full_name() or u.username) for u in candidates),
         ]
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -177,6 +178,45 @@ def episode_close(
         actor=actor,
         organisation=episode.organisation_id,
         action=Action.CLOSE,
+        obj=episode,
+        request=request,
+    )
+    _changed(episode)
+    return episode
+
+
+def later_episodes(episode: Episode) -> Any:
+    """The client's other episodes that stand in the way of reopening this one: those
+    started on or after it, and any open one."""
+    return (
+        Episode.objects.for_org(episode.organisation_id)
+        .filter(client_id=episode.client_id)
+        .exclude(pk=episode.pk)
+        .filter(Q(started_on__gte=episode.started_on) | Q(status=Episode.Status.OPEN))
+    )
+
+
+@transaction.atomic
+def episode_reopen(*, actor: Any, episode: Episode, request: Any = None) -> Episode:
+    """Undo a closing (closed by mistake, or the client came back soon): the same
+    episode goes on. Not when the client has a later episode: continue in that one."""
+    from measures.services import episode_alerts_refresh
+
+    require_own_episode(actor, episode)
+    if episode.status != Episode.Status.CLOSED:
+        raise ValidationError(_("The episode is open."))
+    if later_episodes(episode).exists():
+        raise ValidationError(
+            _("The client has a later episode; continue in that one instead of reopening.")
+        )
+    episode.closed_on = None
+    episode.status = Episode.Status.OPEN
+    episode.save(update_fields=["closed_on", "status"])
+    episode_alerts_refresh(episode)
+    access_log_write(
+        actor=actor,
+        organisation=episode.organisation_id,
+        action=Action.REOPEN,
         obj=episode,
         request=request,
     )

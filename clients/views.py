@@ -26,7 +26,14 @@ from .forms import (
 )
 from .models import Episode
 from .selectors import caseload, episode_sessions, transfer_candidates
-from .services import client_create_with_episode, episode_close, episode_start, episode_transfer
+from .services import (
+    client_create_with_episode,
+    episode_close,
+    episode_reopen,
+    episode_start,
+    episode_transfer,
+    later_episodes,
+)
 
 ALERT_ORDER = ("deterioration", "off_track", "alliance", "no_contact")
 
@@ -182,6 +189,9 @@ class EpisodeDetailView(EpisodeMixin, TemplateView):
             "close_form": EpisodeCloseForm(),
             "restart_form": EpisodeRestartForm(),
             "has_candidates": is_owner and bool(transfer_candidates(episode=episode)),
+            "can_reopen": is_owner
+            and episode.status == Episode.Status.CLOSED
+            and not later_episodes(episode).exists(),
             "pin_missing": is_owner and not self.request.user.client_mode_pin,  # type: ignore[union-attr]
         }
 
@@ -206,6 +216,23 @@ class EpisodeCloseView(EpisodeMixin, View):
                 messages.error(request, message)
         else:
             messages.success(request, _("The episode is closed."))
+        return redirect("episode_detail", pk=episode.pk)
+
+
+class EpisodeReopenView(EpisodeMixin, View):
+    """Undo a closing: the same episode goes on (see ``episode_reopen``)."""
+
+    allowed_roles = frozenset({Role.THERAPIST})
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        episode = self.episode(pk, write=True)
+        try:
+            episode_reopen(actor=request.user, episode=episode, request=request)
+        except ValidationError as exc:
+            for message in exc.messages:
+                messages.error(request, message)
+        else:
+            messages.success(request, _("The episode is open again."))
         return redirect("episode_detail", pk=episode.pk)
 
 

@@ -27,6 +27,7 @@ class Action:
     UPDATE = "update"
     DELETE = "delete"
     CLOSE = "close"
+    REOPEN = "reopen"
     TRANSFER = "transfer"
     EXPORT = "export"
     GRANT = "grant"

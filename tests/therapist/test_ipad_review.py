@@ -189,3 +189,74 @@ def test_danish_messages_use_danish_numbers_and_dates(client: Any, org1: OrgPers
     record(episode, dt.date(2024, 3, 5), ors="20.0")
     page = client.post(url, {"date": "2024-03-05", "ors_total": "21"}).content.decode()
     assert "session den 5. marts 2024" in page and "session den 2024" not in page
+
+
+def test_a_closing_is_confirmed_first_and_can_be_undone(
+    therapist: Any, episode: Any, org1: OrgPersonas
+) -> None:
+    from datapolicy.models import AccessLog
+
+    detail = reverse("episode_detail", kwargs={"pk": episode.pk})
+    page = therapist.get(detail).content.decode()
+    assert 'data-confirm="Close the episode?' in page and "js/confirm.js" in page
+    record(episode, TODAY - dt.timedelta(days=40), ors="12.0")  # no contact for 40 days
+    therapist.post(reverse("episode_close", kwargs={"pk": episode.pk}), {"closed_on": TODAY})
+    episode.refresh_from_db()
+    assert episode.status == "closed" and episode.alerts == []
+    page = therapist.get(detail).content.decode()
+    assert reverse("episode_reopen", kwargs={"pk": episode.pk}) in page
+    response = therapist.post(reverse("episode_reopen", kwargs={"pk": episode.pk}), follow=True)
+    assert "The episode is open again." in response.content.decode()
+    episode.refresh_from_db()
+    assert (episode.status, episode.closed_on) == ("open", None)
+    assert episode.alerts == ["no_contact"]  # the alerts are back at once
+    assert AccessLog.objects.filter(
+        organisation=org1.org, action="reopen", object_id=episode.pk, role="therapist"
+    ).exists()
+
+
+def test_an_episode_with_a_later_one_is_not_reopened(
+    therapist: Any, episode: Any, org1: OrgPersonas
+) -> None:
+    from clients.services import episode_close, episode_start
+
+    record(episode, TODAY - dt.timedelta(days=30), ors="12.0")
+    episode_close(actor=episode.therapist, episode=episode, closed_on=TODAY - dt.timedelta(days=20))
+    later = episode_start(
+        actor=episode.therapist,
+        client=episode.client,
+        unit=episode.unit,
+        started_on=TODAY - dt.timedelta(days=10),
+    )
+    page = therapist.get(reverse("episode_detail", kwargs={"pk": episode.pk})).content.decode()
+    assert reverse("episode_reopen", kwargs={"pk": episode.pk}) not in page
+    response = therapist.post(reverse("episode_reopen", kwargs={"pk": episode.pk}), follow=True)
+    assert "later episode" in response.content.decode()
+    episode.refresh_from_db()
+    later.refresh_from_db()
+    assert episode.status == "closed" and later.status == "open"
+
+
+def test_a_colleague_or_leader_cannot_reopen(client: Any, episode: Any, org1: OrgPersonas) -> None:
+    from clients.services import episode_close
+
+    episode_close(actor=episode.therapist, episode=episode, closed_on=TODAY)
+    url = reverse("episode_reopen", kwargs={"pk": episode.pk})
+    client.force_login(org1.therapist_b)
+    assert client.post(url).status_code == 404
+    client.force_login(org1.leader)
+    assert client.post(url).status_code == 403
+    episode.refresh_from_db()
+    assert episode.status == "closed"
+
+
+def test_no_colleague_is_preselected_for_a_transfer(
+    therapist: Any, episode: Any, org1: OrgPersonas
+) -> None:
+    url = reverse("episode_transfer", kwargs={"pk": episode.pk})
+    page = therapist.get(url).content.decode()
+    assert '<option value="" selected>' in page
+    response = therapist.post(url, {"to_therapist": ""})
+    assert response.status_code == 400
+    episode.refresh_from_db()
+    assert episode.therapist_id == org1.therapist_a.pk
