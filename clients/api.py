@@ -24,8 +24,8 @@ from datapolicy.access import units_of
 from datapolicy.api_auth import api_permissions
 from datapolicy.models import AgeGroup, Role, Unit, User
 from datapolicy.scoping import TenantAPIMixin
-from datapolicy.services import Action, access_log_write, access_log_write_many
-from datapolicy.validators import MAX_ID
+from datapolicy.services import Action, access_log_list, access_log_write
+from datapolicy.validators import MAX_ID, reject_cpr
 
 from . import services
 from .models import EARLIEST_DATE, Client, Episode, too_early_text
@@ -87,7 +87,10 @@ class ClientCreateSerializer(serializers.Serializer):
 
 
 class ClientSearchSerializer(serializers.Serializer):
-    code = serializers.CharField(max_length=40, help_text="Part of a client code")
+    # SECURITY: a CPR-shaped search is refused with the reason (400), never run.
+    code = serializers.CharField(
+        max_length=40, help_text="Part of a client code", validators=[reject_cpr]
+    )
 
 
 class EpisodeStartSerializer(serializers.Serializer):
@@ -147,26 +150,13 @@ class TherapistAPIMixin(TenantAPIMixin):
         return self.paginated(queryset, self.get_serializer_class())  # type: ignore[attr-defined]
 
     def log_list(self, rows: Iterable[Any]) -> None:
-        """Access-log a list read: one entry per client on the page, so that each
-        client's own log (the right of access) shows the read, as the pages' views do;
-        an empty page is one entry without a client (the call itself)."""
-        client_ids = sorted({client_id_of(row) for row in rows})
-        if client_ids:
-            access_log_write_many(
-                actor=self.request.user,
-                organisation=self.organisation,
-                action=Action.LIST,
-                object_type=self.log_object_type,
-                client_ids=client_ids,
-                role=self.acting_role,
-                request=self.request,
-            )
-            return
-        access_log_write(
+        """Access-log a list read: one entry per client on the page, as the pages'
+        views do (``access_log_list``)."""
+        access_log_list(
             actor=self.request.user,
             organisation=self.organisation,
-            action=Action.LIST,
             object_type=self.log_object_type,
+            client_ids=[client_id_of(row) for row in rows],
             role=self.acting_role,
             request=self.request,
         )

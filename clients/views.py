@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views import View
 from django.views.generic import TemplateView
@@ -15,7 +18,8 @@ from django.views.generic import TemplateView
 from datapolicy.access import units_of
 from datapolicy.models import Role
 from datapolicy.scoping import TenantPageMixin
-from datapolicy.services import Action, access_log_write
+from datapolicy.services import Action, access_log_list, access_log_write
+from datapolicy.validators import CPR_MESSAGE, looks_like_cpr
 
 from .forms import (
     ClientCreateForm,
@@ -38,24 +42,52 @@ from .services import (
 ALERT_ORDER = ("deterioration", "off_track", "alliance", "no_contact")
 
 
+CASELOAD_STATUSES = ("active", "inactive", "all")
+# The caseload's search term, kept server-side in the user's session (never in a URL).
+CASELOAD_SEARCH_KEY = "caseload_search"
+
+
 class CaseloadView(TenantPageMixin, TemplateView):
-    """The therapist's start page: own episodes, what needs attention first."""
+    """The therapist's start page: own episodes, what needs attention first.
+
+    The status filter is a GET (``?status=inactive``: no client data in it). The search
+    by client code is POSTed and then redirected to the GET (post-redirect-get), so that
+    Back works without "confirm form resubmission"; the term is kept in the user's
+    session, never in the URL."""
 
     template_name = "clients/caseload.html"
     allowed_roles = frozenset({Role.THERAPIST})
     model = Episode
 
+    @staticmethod
+    def _status(value: str | None) -> str:
+        return value if value in CASELOAD_STATUSES else "active"
+
+    def _search(self) -> str:
+        stored = self.request.session.get(CASELOAD_SEARCH_KEY) or {}
+        if stored.get("org") != self.organisation.pk:
+            return ""
+        return str(stored.get("q", ""))[:40]
+
     def post(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-        # SECURITY: the search form is POSTed so that a client code never ends up in a
-        # URL (server access logs, browser history on a shared iPad).
-        return self.get(request, *args, **kwargs)
+        # SECURITY: the search term is POSTed and kept in the session, so that a client
+        # code never ends up in a URL (server access logs, browser history on a shared
+        # iPad).
+        q = request.POST.get("q", "").strip()[:40]
+        if looks_like_cpr(q):
+            # SECURITY: refused with the reason and neither kept nor echoed back.
+            messages.error(request, CPR_MESSAGE)
+            q = ""
+        request.session[CASELOAD_SEARCH_KEY] = {"org": self.organisation.pk, "q": q}
+        status = self._status(request.POST.get("status"))
+        url = reverse("caseload")
+        if status != "active":
+            url += "?" + urlencode({"status": status})
+        return redirect(url)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        params = self.request.POST if self.request.method == "POST" else self.request.GET
-        status = params.get("status", "active")
-        if status not in {"active", "inactive", "all"}:
-            status = "active"
-        search = params.get("q", "")[:40] if self.request.method == "POST" else ""
+        status = self._status(self.request.GET.get("status"))
+        search = self._search()
         episodes = list(
             caseload(
                 therapist=self.request.user,
@@ -72,11 +104,13 @@ class CaseloadView(TenantPageMixin, TemplateView):
                 e.client.code,
             )
         )
-        access_log_write(
+        # The page shows each client's code and latest scores: one entry per client in
+        # one insert, so that each client's own log (right of access) shows the read.
+        access_log_list(
             actor=self.request.user,
             organisation=self.organisation,
-            action=Action.LIST,
             object_type="caseload",
+            client_ids=[e.client_id for e in episodes],
             role=self.acting_role,
             request=self.request,
         )
@@ -193,6 +227,8 @@ class EpisodeDetailView(EpisodeMixin, TemplateView):
             and episode.status == Episode.Status.CLOSED
             and not later_episodes(episode).exists(),
             "pin_missing": is_owner and not self.request.user.client_mode_pin,  # type: ignore[union-attr]
+            # The client rates a session at its end: the SRS button only on today's.
+            "today": timezone.localdate(),
         }
 
 

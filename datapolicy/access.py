@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from .models import Grant, Membership, Organisation, Role, Unit
@@ -23,6 +23,11 @@ AGGREGATE_ROLES = {
     Role.DP_ADMIN,
     Role.SYSTEM_OWNER,
 }
+
+# Roles that may receive a share (own figures, one client's graph): a unit leader or a
+# supervising therapist. The analyst, the data-policy admin and the system owner never
+# see one therapist's figures.
+GRANTEE_ROLES = frozenset({Role.THERAPIST, Role.UNIT_LEADER})
 
 
 def _org_id(organisation: Organisation | int | None) -> int | None:
@@ -82,13 +87,28 @@ def unit_descendant_ids(organisation: Organisation | int, unit_ids: list[int]) -
 
 
 def live_grants(user: Any, organisation: Organisation | int, kind: str) -> Any:
-    """Grants to ``user`` that are in force now (started, not expired, not revoked).
+    """Grants to ``user`` that are in force now (started, not expired, not revoked) and
+    whose grantee still holds a role that may receive them (an active therapist or
+    unit-leader membership in the organisation).
 
-    Checked on every request, so revocation and expiry take effect on the next one.
+    Checked on every request, so revocation, expiry and the loss of the role take effect
+    on the next one.
     """
     now = timezone.now()
+    # SECURITY: a share is given to a person *as* leader or supervising therapist. Once
+    # that membership is deactivated or removed it no longer counts, even if the person
+    # keeps another role (MI officer, data-policy admin, system owner) that may never
+    # see one therapist's figures or a client's graph.
+    may_receive = Membership.objects.for_org(organisation).filter(
+        user_id=OuterRef("grantee_id"), role__in=GRANTEE_ROLES, is_active=True
+    )
     return Grant.objects.for_org(organisation).filter(
-        grantee=user, kind=kind, starts_at__lte=now, expires_at__gt=now, revoked_at__isnull=True
+        Exists(may_receive),
+        grantee=user,
+        kind=kind,
+        starts_at__lte=now,
+        expires_at__gt=now,
+        revoked_at__isnull=True,
     )
 
 

@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from .tenancy import TenantModel
+from .validators import reject_cpr
 
 
 class Role(models.TextChoices):
@@ -30,7 +31,26 @@ class AgeGroup(models.TextChoices):
 
 
 class User(AbstractUser):
-    """A person who logs in. Roles come from memberships, per organisation."""
+    """A person who logs in. Roles come from memberships, per organisation.
+
+    The free-text fields refuse CPR-shaped text (model validators, so the Django admin
+    and every other form path are covered, as the CSV user import is)."""
+
+    username = models.CharField(
+        _("username"),
+        max_length=150,
+        unique=True,
+        help_text=_("Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only."),
+        validators=[AbstractUser.username_validator, reject_cpr],
+        error_messages={"unique": _("A user with that username already exists.")},
+    )
+    first_name = models.CharField(
+        _("first name"), max_length=150, blank=True, validators=[reject_cpr]
+    )
+    last_name = models.CharField(
+        _("last name"), max_length=150, blank=True, validators=[reject_cpr]
+    )
+    email = models.EmailField(_("email address"), blank=True, validators=[reject_cpr])
 
     is_platform_operator = models.BooleanField(
         _("platform operator"),
@@ -50,8 +70,8 @@ class User(AbstractUser):
 class Organisation(models.Model):
     """A tenant: a municipality, region or private provider."""
 
-    name = models.CharField(_("name"), max_length=200)
-    slug = models.SlugField(_("short name"), max_length=60, unique=True)
+    name = models.CharField(_("name"), max_length=200, validators=[reject_cpr])
+    slug = models.SlugField(_("short name"), max_length=60, unique=True, validators=[reject_cpr])
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -108,8 +128,8 @@ class Unit(TenantModel):
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
     )
-    name = models.CharField(_("name"), max_length=200)
-    code = models.SlugField(_("code"), max_length=60)
+    name = models.CharField(_("name"), max_length=200, validators=[reject_cpr])
+    code = models.SlugField(_("code"), max_length=60, validators=[reject_cpr])
 
     class Meta(TenantModel.Meta):
         ordering = ["name"]

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from django.contrib.auth.mixins import AccessMixin
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
 
 from .models import Organisation
@@ -86,6 +86,17 @@ class TenantPageMixin(TenantContext, AccessMixin):
     """Base for every page that shows or changes an organisation's data."""
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method == "OPTIONS":
+            # SECURITY: Django's View.options answers 200 without looking the object up,
+            # also for another organisation's object; pages need no OPTIONS, so it is
+            # refused alike for every page, user and object.
+            return HttpResponseNotAllowed(
+                [
+                    m.upper()
+                    for m in getattr(self, "http_method_names", ())
+                    if m != "options" and hasattr(self, m)
+                ]
+            )
         if not request.user.is_authenticated:
             return self.handle_no_permission()
         if getattr(request, "organisation", None) is None:
@@ -102,7 +113,7 @@ class TenantPageMixin(TenantContext, AccessMixin):
 # --- REST framework: the same scoping for API views --------------------------------
 
 from rest_framework import permissions as drf_permissions  # noqa: E402
-from rest_framework.exceptions import NotFound  # noqa: E402
+from rest_framework.exceptions import MethodNotAllowed, NotFound  # noqa: E402
 from rest_framework.exceptions import PermissionDenied as DRFPermissionDenied  # noqa: E402
 
 
@@ -183,6 +194,21 @@ class TenantAPIMixin(TenantContext):
             return
         underlying._fit_throttle_checked = True
         super().check_throttles(request)  # type: ignore[misc]
+
+    def options(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        """OPTIONS (DRF's metadata) answers on an object URL as GET would for an object
+        the caller may not see: DRF's metadata does not look the object up (and swallows
+        the 404 where it does), so another organisation's object would answer 200."""
+        if kwargs:
+            lookup = getattr(self, "lookup_url_kwarg", None) or getattr(self, "lookup_field", "pk")
+            if lookup in kwargs and hasattr(self, "get_object"):
+                # SECURITY: 404 for an object outside the caller's scope, as for GET.
+                self.get_object()
+            else:
+                # An object URL without a generic lookup (its view resolves the object
+                # itself): no OPTIONS, alike for every object.
+                raise MethodNotAllowed(request.method)
+        return super().options(request, *args, **kwargs)  # type: ignore[misc]
 
     def get_queryset(self) -> Any:
         return self.filter_scoped_queryset(self.scoped_queryset())

@@ -107,8 +107,8 @@ def consents_for(*, user: Any, roles: frozenset[str] | set[str], organisation: O
 
 
 def grantee_choices(*, organisation: Organisation, exclude_user: Any = None) -> Any:
+    from .access import GRANTEE_ROLES
     from .models import User
-    from .services import GRANTEE_ROLES
 
     ids = (
         Membership.objects.for_org(organisation)

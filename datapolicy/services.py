@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .access import roles_of
+from .access import GRANTEE_ROLES, roles_of
 from .models import AccessLog, Consent, Grant, Membership, Organisation, Role
 from .validators import CPR_MESSAGE, looks_like_cpr
 
@@ -136,9 +136,8 @@ def _client_id_of(obj: Any) -> int | None:
 # no job and revocation takes effect on the next request.
 
 GRAPH_PERM = "clients.view_episode_graph"
-# Roles that may receive a share: a unit leader or a supervising therapist. The analyst,
-# the data-policy admin and the system owner never see one therapist's figures.
-GRANTEE_ROLES = frozenset({Role.THERAPIST, Role.UNIT_LEADER})
+# GRANTEE_ROLES (datapolicy.access): the roles that may receive a share; a grant counts
+# only while its grantee holds one of them (access.live_grants).
 
 
 def _has_role(user: Any, organisation: Organisation, *roles: str) -> bool:
@@ -474,14 +473,23 @@ def organisation_policy_update(
 def membership_set_active(
     *, actor: Any, membership: Membership, active: bool, request: HttpRequest | None = None
 ) -> Membership:
-    """The system owner (de)activates a role; the user keeps their history."""
+    """The system owner (de)activates a role of another user; the user keeps their
+    history. Assumes nothing of the caller: the actor's system-owner role is checked
+    here, and a membership of the actor's own is refused."""
     organisation_id = membership.organisation_id
     if Role.SYSTEM_OWNER not in roles_of(actor, organisation_id):
         raise PermissionDenied
-    if membership.user_id == actor.pk and membership.role == Role.SYSTEM_OWNER and not active:
-        # SECURITY: an organisation must not lose its last way into user administration
-        # by a slip of the finger.
-        raise ValidationError(_("You cannot deactivate your own system-owner role."))
+    if membership.user_id == actor.pk:
+        # SECURITY: nobody changes their own roles (four eyes, as the Django admin): a
+        # system owner who reactivated a therapist role of their own would read client
+        # data, and deactivating their own system-owner role could leave the
+        # organisation without user administration.
+        raise ValidationError(
+            _(
+                "You cannot change your own roles; another system owner of the "
+                "organisation must do it."
+            )
+        )
     membership.is_active = active
     membership.save(update_fields=["is_active"])
     access_log_write(
@@ -522,3 +530,83 @@ def access_log_write_many(
     rows = [AccessLog(client_id=int(cid), **common) for cid in client_ids]
     AccessLog.objects.bulk_create(rows, batch_size=5000)
     return len(rows)
+
+
+def access_log_list(
+    *,
+    actor: Any,
+    organisation: Organisation | int,
+    object_type: str,
+    client_ids: Any,
+    role: str = "",
+    request: HttpRequest | None = None,
+) -> int:
+    """Access-log a list read of client-level data (a page or an API list): one ``list``
+    entry per client shown, in one insert, so that each client's own log (the right of
+    access) shows the read; an empty list is one entry without a client (the call
+    itself). Returns the number of entries written."""
+    ids = sorted({int(cid) for cid in client_ids})
+    if ids:
+        return access_log_write_many(
+            actor=actor,
+            organisation=organisation,
+            action=Action.LIST,
+            object_type=object_type,
+            client_ids=ids,
+            role=role,
+            request=request,
+        )
+    access_log_write(
+        actor=actor,
+        organisation=organisation,
+        action=Action.LIST,
+        object_type=object_type,
+        role=role,
+        request=request,
+    )
+    return 1
+
+
+def access_log_write_from_query(
+    *,
+    actor: Any,
+    organisation: Organisation | int,
+    action: str,
+    object_type: str,
+    client_ids_sql: str,
+    params: list[Any],
+    role: str,
+    request: HttpRequest | None = None,
+) -> int:
+    """One entry per client id that ``client_ids_sql`` yields (a SELECT of one column
+    named ``client_id``, distinct ids, with ``params``), written by one
+    ``INSERT … SELECT`` inside the caller's transaction: for bulk changes whose client
+    ids are in the database (the import of up to a million sessions), without loading
+    them into Python. Returns the number of entries written. ``client_ids_sql`` is the
+    caller's own fixed SQL."""
+    from django.db import connection
+
+    org_id = organisation if isinstance(organisation, int) else organisation.pk
+    user_id = actor.pk if getattr(actor, "is_authenticated", False) else None
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    table = AccessLog._meta.db_table
+    sql = (
+        f"INSERT INTO {table} (organisation_id, user_id, username, role, action, "  # noqa: S608
+        "object_type, object_id, client_id, at, ip, path) "
+        f"SELECT %s, %s, %s, %s, %s, %s, NULL, ids.client_id, %s, %s, %s "
+        f"FROM ({client_ids_sql}) ids"
+    )
+    common = [
+        org_id,
+        user_id,
+        getattr(actor, "username", "") or "",
+        role or _request_role(request),
+        action,
+        object_type,
+        now,
+        _client_ip(request),
+        (request.path[:300] if request is not None else ""),
+    ]
+    with connection.cursor() as cur:
+        cur.execute(sql, [*common, *params])
+        return max(cur.rowcount, 0)

@@ -47,7 +47,9 @@ class ImportResult:
     errors: list[str]
 
 
-def _parse(organisation: Organisation, text: str) -> tuple[list[ImportRow], list[str]]:
+def _parse(
+    organisation: Organisation, text: str, actor: Any = None
+) -> tuple[list[ImportRow], list[str]]:
     errors: list[str] = []
     rows: list[ImportRow] = []
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=_sniff(text))
@@ -61,9 +63,9 @@ def _parse(organisation: Organisation, text: str) -> tuple[list[ImportRow], list
         return [], [_("At most %(n)s users per file.") % {"n": MAX_ROWS}]
     units = {u.code.lower(): u for u in Unit.objects.for_org(organisation)}
     units.update({u.name.lower(): u for u in units.values()})
-    elsewhere = _users_elsewhere(
-        organisation, {c[1].strip().lower() for c in lines[1:] if len(c) == len(COLUMNS)}
-    )
+    emails = {c[1].strip().lower() for c in lines[1:] if len(c) == len(COLUMNS)}
+    elsewhere = _users_elsewhere(organisation, emails)
+    own = _actors_emails(organisation, emails, actor)
     seen: set[tuple[str, str, int | None]] = set()
     for number, cells in enumerate(lines[1:], start=2):
         if not any(c.strip() for c in cells):
@@ -93,6 +95,15 @@ def _parse(organisation: Organisation, text: str) -> tuple[list[ImportRow], list
                         "this e-mail address belongs to a user of another organisation; "
                         "the platform operator or that organisation's system owner must "
                         "add them"
+                    )
+                )
+            if email.lower() in own:
+                # SECURITY: nobody gives themselves a role (four eyes): a system owner
+                # with a therapist role would read client data.
+                problems.append(
+                    _(
+                        "this is your own e-mail address; you cannot add a role for "
+                        "yourself (another system owner must do it)"
                     )
                 )
         if role not in Role.values:
@@ -130,6 +141,16 @@ def _users_elsewhere(organisation: Organisation, emails: set[str]) -> set[str]:
     )
 
 
+def _actors_emails(organisation: Organisation, emails: set[str], actor: Any) -> set[str]:
+    """Those of ``emails`` (lower-cased) that ``_matching_user`` would resolve to the
+    acting user (only the actor's own address can)."""
+    own = (getattr(actor, "email", "") or "").lower()
+    if not own or own not in emails:
+        return set()
+    match = _matching_user(organisation, own)
+    return {own} if match is not None and match.pk == actor.pk else set()
+
+
 def _matching_user(organisation: Organisation, email: str) -> User | None:
     """An existing user with this e-mail who has no membership or only this
     organisation's (users of other organisations were refused by ``_parse``)."""
@@ -153,13 +174,16 @@ def users_import_csv(
     """Create users and memberships from ``text``; all or nothing."""
     if Role.SYSTEM_OWNER not in roles_of(actor, organisation):
         raise PermissionDenied
-    rows, errors = _parse(organisation, text)
+    rows, errors = _parse(organisation, text, actor)
     if errors:
         return ImportResult(0, 0, errors)
     created_users = created_memberships = 0
     with transaction.atomic():
         for row in rows:
             user = _matching_user(organisation, row.email)
+            if user is not None and user.pk == actor.pk:
+                # SECURITY: refused per line by _parse; never reached (fail closed).
+                raise PermissionDenied
             if user is None:
                 first, _sep, last = row.name.partition(" ")
                 user = User(

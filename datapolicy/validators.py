@@ -1,8 +1,8 @@
 """The platform never stores a CPR number (datapolicy.md, "No CPR numbers").
 
 Anything that looks like one is refused in every free-text field on every entry path:
-DDMMYY-XXXX (with "-", a space or nothing between the parts) where DDMMYY is a real
-calendar date. Ten digits that do not start with a date (a case number, say) pass.
+DDMMYY-XXXX (with "-", "/", ".", a space or nothing between the parts) where DDMMYY is
+a real calendar date. Ten digits that do not start with a date (a case number, say) pass.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ import re
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-# Six digits, an optional separator, four digits, not part of a longer digit run.
-_CPR_SHAPE = re.compile(r"(?<!\d)(\d{2})(\d{2})(\d{2})[-\s]?\d{4}(?!\d)")
+# Six digits, an optional separator, four digits, not part of a longer digit run. The
+# separators are those a client code may contain ("-", "/", ".", space): "010190/1234"
+# and "010190.1234" are CPR numbers too. The date check below keeps false positives low.
+_CPR_SHAPE = re.compile(r"(?<!\d)(\d{2})(\d{2})(\d{2})[-\s/.]?\d{4}(?!\d)")
 
 CPR_MESSAGE = _(
     "This looks like a CPR number (date of birth followed by four digits). The platform "

@@ -58,6 +58,7 @@ from .selectors import (
 )
 from .services import (
     Action,
+    access_log_list,
     access_log_write,
     consent_record,
     consent_withdraw,
@@ -166,11 +167,14 @@ class GrantListView(_PolicyPage):
         grants = list(
             grants_for(user=request.user, roles=self.roles, organisation=self.organisation)
         )
-        access_log_write(
+        # A client-graph share names one client's episode (by code for its therapist, by
+        # number for the others): one entry per such client, so that the client's own
+        # log shows the read; a list without any is one entry without a client.
+        access_log_list(
             actor=request.user,
             organisation=self.organisation,
-            action=Action.LIST,
             object_type="grant",
+            client_ids=[g.episode.client_id for g in grants if g.episode is not None],
             role=self.acting_role,
             request=request,
         )
@@ -275,15 +279,16 @@ class ConsentListView(_PolicyPage):
     template_name = "datapolicy/consents.html"
 
     def _page(self, form: ConsentForm) -> HttpResponse:
-        consents = consents_for(
-            user=self.request.user, roles=self.roles, organisation=self.organisation
+        consents = list(
+            consents_for(user=self.request.user, roles=self.roles, organisation=self.organisation)
         )
-        # The list shows client codes: a read of client-level data.
-        access_log_write(
+        # The list shows client codes: a read of client-level data, logged per client
+        # shown (one insert) so that each client's own log shows it.
+        access_log_list(
             actor=self.request.user,
             organisation=self.organisation,
-            action=Action.LIST,
             object_type="consent",
+            client_ids=[c.client_id for c in consents],
             role=self.acting_role,
             request=self.request,
         )

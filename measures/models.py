@@ -190,8 +190,10 @@ def import_upload_path(instance: Any, filename: str) -> str:
 
 
 def _cpr_in_name(name: str) -> bool:
-    # Also the name as storage would clean it ("010190+1234" -> "0101901234").
-    return looks_like_cpr(name) or looks_like_cpr(re.sub(r"[^\w.]", "", name))
+    # Also the name with every mark between the digits removed ("010190+1234",
+    # "010190_1234" -> "0101901234"): storage keeps marks such as "_" that looks_like_cpr
+    # does not take as a separator.
+    return looks_like_cpr(name) or looks_like_cpr(re.sub(r"[\W_]", "", name))
 
 
 def safe_upload_name(name: str) -> str:

@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import formats, translation
+from django.utils import formats, timezone, translation
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 from django.views import View
@@ -147,6 +147,16 @@ class SrsStartView(SessionMixin, View):
             return redirect("episode_detail", pk=session.episode_id)
         if session.episode.status != Episode.Status.OPEN:
             messages.error(request, _("The episode is closed; start a new episode to continue."))
+            return redirect("episode_detail", pk=session.episode_id)
+        if session.date != timezone.localdate():
+            # The client rates the session at its end; a later SRS is typed from paper.
+            messages.error(
+                request,
+                _(
+                    "The client gives the SRS at the end of today's session; type an earlier "
+                    "session's SRS from the paper form (Correct)."
+                ),
+            )
             return redirect("episode_detail", pk=session.episode_id)
         clientmode.client_mode_enter(
             request,

@@ -1,7 +1,8 @@
 """Who may see which statistics scope (shared by the pages and the API).
 
 * therapist scope: the therapist (own figures, unsuppressed) or a named user holding a
-  live own_figures grant from them (consent; logged); everybody else 403.
+  live own_figures grant from them (consent; logged) while they are an active therapist
+  or unit leader of the organisation; everybody else 403.
 * unit scope: unit leaders of that unit or a unit above it, therapists of that unit (or
   above), the management-information officer, data-policy admin and system owner —
   all anonymised.
@@ -17,7 +18,12 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from datapolicy.access import therapists_sharing_with, unit_descendant_ids, units_of
+from datapolicy.access import (
+    GRANTEE_ROLES,
+    therapists_sharing_with,
+    unit_descendant_ids,
+    units_of,
+)
 from datapolicy.models import Membership, Organisation, Role, Unit
 
 from .models import ScopeKind
@@ -55,7 +61,10 @@ def scope_access(
             raise Http404
         if scope_id == user.pk and Role.THERAPIST in roles:
             return ScopeAccess(kind, org_id, int(scope_id), False, member.user.get_full_name())
-        if scope_id in therapists_sharing_with(user, organisation):
+        # SECURITY: a share counts only while its grantee holds a role that may receive
+        # it (access.live_grants checks the membership too); an MI officer, data-policy
+        # admin or system owner never sees one therapist's figures.
+        if roles & GRANTEE_ROLES and scope_id in therapists_sharing_with(user, organisation):
             return ScopeAccess(
                 kind, org_id, int(scope_id), False, member.user.get_full_name(), via_grant=True
             )

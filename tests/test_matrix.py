@@ -188,3 +188,35 @@ def test_docs_show_the_current_matrix() -> None:
     assert markdown_table() in doc, (
         "docs/datapolicy.md is stale: run `manage.py access_matrix --write`"
     )
+
+
+OBJECT_CASES = [
+    (row, persona) for row in all_rows() if row.kwargs is not None for persona in PERSONAS
+]
+
+
+@pytest.mark.parametrize(
+    ("row", "persona"),
+    OBJECT_CASES,
+    ids=[f"options-{r.url_name}-{r.action}-{p}" for r, p in OBJECT_CASES],
+)
+def test_options_on_object_urls(client: Any, world: World, row: Any, persona: str) -> None:
+    """OPTIONS on every object URL as every persona: pages refuse it alike (405); the API
+    answers it where the row admits the persona, and where the row refuses, the answer
+    is a refusal that is the same for a nonexistent object (no existence oracle)."""
+    kwargs = row.kwargs(world)
+    missing = {k: (999_999_999 if isinstance(v, int) else v) for k, v in kwargs.items()}
+    user = world.user(persona)
+    if user is not None:
+        client.force_login(user)
+    answer = client.options(reverse(row.url_name, kwargs=kwargs)).status_code
+    if not row.api:
+        assert answer == 405, (persona, answer)
+        return
+    expected = row.expected(persona)
+    if expected in (403, 404):
+        assert answer in (403, 404, 405), (persona, answer)
+        nothing = client.options(reverse(row.url_name, kwargs=missing)).status_code
+        assert answer == nothing, (persona, answer, nothing)
+    else:
+        assert answer in (200, 403, 405), (persona, answer)

@@ -202,9 +202,13 @@ def test_caseload_search_is_posted_not_in_the_url(login, org1) -> None:
     make_episode(org1, code="ZX-7001")
     make_episode(org1, code="QQ-1234")
     c = login(org1.therapist_a)
-    body = c.post(reverse("caseload"), {"q": "zx-70", "status": "all"}).content.decode()
+    response = c.post(reverse("caseload"), {"q": "zx-70", "status": "all"}, follow=True)
+    body = response.content.decode()
     assert "ZX-7001" in body and "QQ-1234" not in body
     assert 'method="post"' in body
+    # Post-redirect-get: the search term is kept in the session, not in the URL.
+    assert response.redirect_chain == [(reverse("caseload") + "?status=all", 302)]
+    c.post(reverse("caseload"), {"q": "", "status": "all"})
     # A code in the query string is ignored: the URL never carries client codes.
     body = c.get(reverse("caseload") + "?q=ZX-7001&status=all").content.decode()
     assert "QQ-1234" in body

@@ -98,7 +98,7 @@ def test_the_srs_is_added_to_the_session(therapist: Any, episode: Any) -> None:
 
 
 def test_alerts_update_at_once(therapist: Any, episode: Any) -> None:
-    session = record(episode, TODAY - dt.timedelta(days=7), ors="20.0")
+    session = record(episode, TODAY, ors="20.0")
     assert episode.alerts == []
     therapist.post(reverse("srs_start", kwargs={"pk": session.pk}))
     # SRS 30 < 36: the alliance alert (statistics.md), visible on the next page load.

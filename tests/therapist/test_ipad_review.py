@@ -260,3 +260,16 @@ def test_no_colleague_is_preselected_for_a_transfer(
     assert response.status_code == 400
     episode.refresh_from_db()
     assert episode.therapist_id == org1.therapist_a.pk
+
+
+def test_the_srs_button_is_only_on_todays_session(therapist: Any, episode: Any) -> None:
+    # Before: a big SRS button on every session without an SRS, so a client could rate
+    # today's meeting into a session of two months ago.
+    old = record(episode, TODAY - dt.timedelta(days=60), ors="20.0")
+    today = record(episode, TODAY, ors="21.0")
+    page = therapist.get(reverse("episode_detail", kwargs={"pk": episode.pk})).content.decode()
+    assert reverse("srs_start", kwargs={"pk": today.pk}) in page
+    assert reverse("srs_start", kwargs={"pk": old.pk}) not in page
+    response = therapist.post(reverse("srs_start", kwargs={"pk": old.pk}), follow=True)
+    assert SESSION_KEY not in therapist.session
+    assert "paper form" in response.content.decode()
