@@ -152,14 +152,22 @@ class TherapistAPIMixin(TenantAPIMixin):
     def log_list(self, rows: Iterable[Any]) -> None:
         """Access-log a list read: one entry per client on the page, as the pages'
         views do (``access_log_list``)."""
-        access_log_list(
-            actor=self.request.user,
-            organisation=self.organisation,
-            object_type=self.log_object_type,
-            client_ids=[client_id_of(row) for row in rows],
-            role=self.acting_role,
-            request=self.request,
-        )
+        roles = self.acting_roles_for(client_id_of(row) for row in rows)
+        if not roles:  # an empty page: one entry for the call itself
+            roles_to_ids: dict[str, list[int]] = {self.acting_role: []}
+        else:
+            roles_to_ids = {}
+            for client_id, role in roles.items():
+                roles_to_ids.setdefault(role, []).append(client_id)
+        for role, client_ids in roles_to_ids.items():
+            access_log_list(
+                actor=self.request.user,
+                organisation=self.organisation,
+                object_type=self.log_object_type,
+                client_ids=client_ids,
+                role=role,
+                request=self.request,
+            )
 
     def log_view(self, obj: Any) -> None:
         access_log_write(
@@ -167,7 +175,7 @@ class TherapistAPIMixin(TenantAPIMixin):
             organisation=self.organisation,
             action=Action.VIEW,
             obj=obj,
-            role=self.acting_role,
+            role=self.acting_role_for(client_id_of(obj)),
             request=self.request,
         )
 

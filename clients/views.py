@@ -184,7 +184,7 @@ class EpisodeMixin(TenantPageMixin):
             organisation=self.organisation,
             action=Action.VIEW,
             obj=episode,
-            role=self.acting_role,
+            role=self.acting_role_for(episode.client_id),
             request=self.request,
         )
 

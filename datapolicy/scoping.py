@@ -52,9 +52,41 @@ class TenantContext:
 
     @property
     def acting_role(self) -> str:
-        """The role under which this request acts (for the access log)."""
+        """The role under which this request acts (for the access log), where no client's
+        data is concerned (see ``acting_role_for`` for that)."""
         held = sorted(self.roles & self.get_allowed_roles())
         return held[0] if held else ""
+
+    def acting_roles_for(self, client_ids: Any) -> dict[int, str]:
+        """The role under which this request reads each client's data, for the access
+        log: "therapist" for the user's own clients; for any other client the role that
+        brought the access (a supervision grant, received as unit leader where the user
+        holds that role), so that a user who is both therapist and leader is logged as
+        leader when reading a colleague's client. Without the therapist role among the
+        view's roles: ``acting_role``."""
+        from .models import Role
+
+        ids = {int(cid) for cid in client_ids if cid is not None}
+        held = self.roles & self.get_allowed_roles()
+        if not ids or Role.THERAPIST not in held:
+            return dict.fromkeys(ids, self.acting_role)
+        from clients.selectors import own_clients
+
+        own = set(
+            own_clients(therapist=self.request.user, organisation=self.organisation)
+            .filter(pk__in=ids)
+            .values_list("pk", flat=True)
+        )
+        # Another's client is seen through a supervision grant, which a user holding the
+        # unit-leader role receives as leader; without that role, as a colleague therapist.
+        other = Role.UNIT_LEADER if Role.UNIT_LEADER in self.roles else Role.THERAPIST
+        return {cid: str(Role.THERAPIST) if cid in own else str(other) for cid in ids}
+
+    def acting_role_for(self, client_id: int | None) -> str:
+        """``acting_roles_for`` for one client (or ``acting_role`` without one)."""
+        if client_id is None:
+            return self.acting_role
+        return self.acting_roles_for([client_id])[int(client_id)]
 
     def check_roles(self) -> None:
         # SECURITY: fail closed: a view that names no roles admits nobody.

@@ -227,7 +227,7 @@ def grant_create(
         object_type="grant",
         object_id=grant.pk,
         client_id=episode.client_id if episode is not None else None,
-        role=_acting_role(actor_roles),
+        role=_acting_role(actor_roles, own=grantor.pk == actor.pk),
         request=request,
     )
     return grant
@@ -253,7 +253,7 @@ def grant_revoke(*, actor: Any, grant: Grant, request: HttpRequest | None = None
         object_type="grant",
         object_id=grant.pk,
         client_id=grant.episode.client_id if grant.episode is not None else None,
-        role=_acting_role(actor_roles),
+        role=_acting_role(actor_roles, own=grant.grantor_id == actor.pk),
         request=request,
     )
     return grant
@@ -372,7 +372,9 @@ def consent_record(
         object_type="consent",
         object_id=consent.pk,
         client_id=client.pk,
-        role=_acting_role(roles_of(actor, organisation)),
+        role=_acting_role(
+            roles_of(actor, organisation), own=_is_own_client(actor, organisation, client.pk)
+        ),
         request=request,
     )
     return consent
@@ -394,10 +396,21 @@ def consent_withdraw(
         object_type="consent",
         object_id=consent.pk,
         client_id=consent.client_id,
-        role=_acting_role(roles_of(actor, consent.organisation_id)),
+        role=_acting_role(
+            roles_of(actor, consent.organisation_id),
+            own=_is_own_client(actor, consent.organisation_id, consent.client_id),
+        ),
         request=request,
     )
     return consent
+
+
+def _is_own_client(actor: Any, organisation: Any, client_id: int) -> bool:
+    from clients.selectors import own_clients
+
+    return bool(
+        own_clients(therapist=actor, organisation=organisation).filter(pk=client_id).exists()
+    )
 
 
 def _check_may_act_for_client(actor: Any, organisation_id: int, client_id: int) -> None:
@@ -413,7 +426,12 @@ def _check_may_act_for_client(actor: Any, organisation_id: int, client_id: int) 
         raise PermissionDenied
 
 
-def _acting_role(roles: set[str]) -> str:
+def _acting_role(roles: set[str], *, own: bool = False) -> str:
+    """The role a change is logged under. ``own``: the actor acts on their own client or
+    their own share, which a therapist does as therapist (also one who is data-policy
+    admin as well); otherwise the organisation-wide role that allows it comes first."""
+    if own and Role.THERAPIST in roles:
+        return str(Role.THERAPIST)
     for role in (Role.DP_ADMIN, Role.THERAPIST, Role.SYSTEM_OWNER, Role.MI_OFFICER):
         if role in roles:
             return str(role)
