@@ -13,4 +13,6 @@ def tenancy(request: HttpRequest) -> dict:
         "active_roles": roles,
         "role_labels": [Role(r).label for r in sorted(roles)],
         "is_therapist": Role.THERAPIST in roles,
+        "is_leader": Role.UNIT_LEADER in roles,
+        "is_admin": bool(roles & {Role.DP_ADMIN, Role.SYSTEM_OWNER}),
     }

@@ -116,6 +116,17 @@ class LeaderHomeView(TenantPageMixin, TemplateView):
     allowed_roles = frozenset({Role.UNIT_LEADER, Role.MI_OFFICER})
     scope = "org"
 
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        """Counts of the shares the user holds now (the names are on the shares page:
+        this start page stays anonymised)."""
+        from .access import granted_episode_ids, live_grants
+
+        ctx = super().get_context_data(**kwargs)
+        user, org = self.request.user, self.organisation
+        ctx["figures_shared"] = live_grants(user, org, Grant.Kind.OWN_FIGURES).count()
+        ctx["graphs_shared"] = len(granted_episode_ids(user, org))
+        return ctx
+
 
 class AdminHomeView(TenantPageMixin, TemplateView):
     """Data-policy admins and system owners start at their administration pages."""

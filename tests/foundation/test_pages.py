@@ -1,6 +1,7 @@
 """Login, the role-aware start page, the caseload and the admin, tried as every persona."""
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from django.urls import reverse
@@ -219,3 +220,52 @@ def test_new_client_without_sessions_is_active(login, org1) -> None:
     c = login(org1.therapist_a)
     assert "NY-0001" in c.get(reverse("caseload")).content.decode()
     assert "NY-0001" not in c.get(reverse("caseload") + "?status=inactive").content.decode()
+
+
+def test_the_menu_leads_each_role_to_its_work(client: Any, org1: Any) -> None:
+    """Every role reaches the dashboards from the menu; leaders their received shares,
+    administrators their pages (before: a leader's menu was empty)."""
+    expected = {
+        "therapist_a": {"caseload", "stats_index", "dp_grants"},
+        "leader": {"stats_index", "dp_grants"},
+        "analyst": {"stats_index"},
+        "dp_admin": {"stats_index", "admin_home"},
+        "owner": {"stats_index", "admin_home"},
+    }
+    every = {"caseload", "stats_index", "dp_grants", "admin_home"}
+    for persona, names in expected.items():
+        client.force_login(getattr(org1, persona))
+        page = client.get(reverse("home"), follow=True).content.decode()
+        menu = page.split('class="mainnav"')[1].split("</nav>")[0]
+        for name in every:
+            assert (f'href="{reverse(name)}"' in menu) == (name in names), (persona, name)
+
+
+def test_the_leaders_start_page_counts_what_is_shared_without_names(client: Any, org1: Any) -> None:
+    from django.utils import timezone
+
+    from datapolicy.services import grant_create
+    from tests.conftest import make_episode
+
+    client.force_login(org1.leader)
+    page = client.get(reverse("leader_home")).content.decode()
+    assert "Nothing is shared with you" in page or "Intet er delt med dig" in page
+    now = timezone.now()
+    episode = make_episode(org1, code="LH-1")
+    for kind, extra in (("own_figures", {}), ("client_graph", {"episode": episode})):
+        grant_create(
+            actor=org1.therapist_a,
+            organisation=org1.org,
+            kind=kind,
+            grantee=org1.leader,
+            purpose="supervision",
+            starts_at=now - dt.timedelta(minutes=1),
+            expires_at=now + dt.timedelta(days=1),
+            **extra,
+        )
+    client.cookies["django_language"] = "en"
+    page = client.get(reverse("leader_home")).content.decode()
+    assert "1 therapist shares their own figures with you." in page
+    assert "1 client graph is shared with you for supervision." in page
+    # Anonymised: neither the therapist's name nor the client's code.
+    assert org1.therapist_a.get_full_name() not in page and "LH-1" not in page
