@@ -2,7 +2,8 @@
 
 ``episode_figure`` is a pure function from plain values to a plotly figure dict (tested
 without a database); ``episode_chart`` reads one episode's figures through the stats data
-layer and the organisation's ETR model and calls it. The figure is rendered client-side
+layer and the organisation's ETR model (with the platform fallback its statistics use)
+and calls it. The figure is rendered client-side
 by our own static ``plotly.min.js``; every value is printed next to its marker so the
 graph is readable without hovering (an iPad has no hover).
 """
@@ -79,6 +80,14 @@ def _padded_range(dates: list[dt.date]) -> list[str]:
     ]
 
 
+def _label_positions(values: list[float], cutoff: float) -> list[str]:
+    """Where each point's value label goes: on the side away from the cutoff line (above
+    a point at or above it, below a point under it), so that no label sits on the line
+    (e.g. "36,0" on the SRS 36 line). The line passes through or beyond the marker on the
+    other side."""
+    return ["top center" if v >= cutoff else "bottom center" for v in values]
+
+
 def episode_figure(
     *,
     sessions: list[ChartSession],
@@ -144,7 +153,9 @@ def episode_figure(
             "text": [_number(s.ors) for s in ors_pts if s.ors is not None],
             "customdata": [s.number for s in ors_pts],
             "mode": "lines+markers+text",
-            "textposition": "top center",
+            "textposition": _label_positions(
+                [s.ors for s in ors_pts if s.ors is not None], ors_cutoff
+            ),
             "textfont": {"size": 15, "color": ORS_COLOUR},
             "marker": {"size": 12, "color": ORS_COLOUR},
             "line": {"color": ORS_COLOUR, "width": 3},
@@ -174,7 +185,9 @@ def episode_figure(
             "y": [s.srs for s in srs_pts],
             "text": [_number(s.srs) for s in srs_pts if s.srs is not None],
             "mode": "lines+markers+text",
-            "textposition": "bottom center",
+            "textposition": _label_positions(
+                [s.srs for s in srs_pts if s.srs is not None], srs_cutoff
+            ),
             "textfont": {"size": 14, "color": SRS_COLOUR},
             "marker": {"size": 10, "color": SRS_COLOUR, "symbol": "diamond"},
             "line": {"color": SRS_COLOUR, "width": 2},
@@ -240,13 +253,38 @@ def figure_config() -> dict[str, Any]:
     return {"responsive": True, "displayModeBar": False, "displaylogo": False}
 
 
+def _band_end_reason(model: Any, age_group: str, number: int) -> str:
+    """Why the reference data gives no expected ORS at session ``number``."""
+    point = model.point(age_group, number)
+    n = 0 if point is None else int(point["n"])
+    if point is not None and bool(point["available"]):
+        return _(
+            "at session %(number)s the intake score lies outside the range of the reference data"
+        ) % {"number": number}
+    if n >= model.min_n:
+        return _(
+            "the reference clients with an ORS at session %(number)s all had the same intake score"
+        ) % {"number": number}
+    return _(
+        "the reference data has %(n)s clients with an ORS at session %(number)s "
+        "(at least %(min_n)s are needed)"
+    ) % {"n": n, "number": number, "min_n": model.min_n}
+
+
 def etr_band_for(
     *,
     model: Any,
     age_group: str,
     sessions: list[ChartSession],
+    closed: bool = False,
 ) -> tuple[EtrBand | None, str]:
-    """The expected trajectory after the intake ORS, or None with a plain reason."""
+    """The expected trajectory after the intake ORS, or None with a plain reason.
+
+    The band covers the sessions held and, for an open episode, ``ETR_AHEAD`` sessions
+    ahead; a closed episode's band ends at its last session. When the reference data ends
+    before the episode's last session, the note says at which session and why. When the
+    age group's points come from the platform's reference data (``model.borrowed``,
+    stats.etr.etr_with_fallback), the note says so."""
     from stats.etr import etr_expected
 
     ors_pts = [s for s in sessions if s.ors is not None]
@@ -254,8 +292,15 @@ def etr_band_for(
         return None, _("No ORS yet: the graph starts with the first ORS.")
     intake = ors_pts[0]
     last = sessions[-1]
+    borrowed = age_group in getattr(model, "borrowed", ())
     max_point = model.max_session_number(age_group)
     if max_point is None or max_point <= intake.number:
+        if borrowed:
+            return None, _(
+                "No expected trajectory yet: neither the organisation nor the whole "
+                "platform has enough episodes of this age group with ORS scores to compute "
+                "one (at least %(n)s are needed per session)."
+            ) % {"n": model.min_n}
         return None, _(
             "No expected trajectory yet: the organisation has too few episodes of this age "
             "group with ORS scores to compute one (at least %(n)s are needed per session)."
@@ -271,11 +316,14 @@ def etr_band_for(
             numbers.append(s.number)
             dates.append(s.date)
             projected.append(False)
-    for k in range(1, ETR_AHEAD + 1):
+    # A closed episode has no sessions ahead: its band ends at its last session.
+    ahead = 0 if closed else ETR_AHEAD
+    for k in range(1, ahead + 1):
         numbers.append(last.number + k)
         dates.append(last.date + dt.timedelta(days=interval * k))
         projected.append(True)
-    target, boundary = etr_expected(model, age_group, float(intake.ors or 0.0), numbers)
+    intake_ors = float(intake.ors or 0.0)
+    target, boundary = etr_expected(model, age_group, intake_ors, numbers)
     keep = [i for i in range(len(numbers)) if not math.isnan(float(target[i]))]
     if not keep:
         return None, _(
@@ -286,15 +334,40 @@ def etr_band_for(
     band = EtrBand(
         dates=[intake.date] + [dates[i] for i in keep],
         numbers=[intake.number] + [numbers[i] for i in keep],
-        target=[float(intake.ors or 0.0)] + [round(float(target[i]), 1) for i in keep],
-        boundary=[float(intake.ors or 0.0)] + [round(float(boundary[i]), 1) for i in keep],
+        target=[intake_ors] + [round(float(target[i]), 1) for i in keep],
+        boundary=[intake_ors] + [round(float(boundary[i]), 1) for i in keep],
         projected=[False] + [projected[i] for i in keep],
     )
-    note = _(
-        "The shaded band is the expected trajectory for clients with the same intake score; "
-        "points after the last session are placed at the usual interval."
-    )
-    return band, note
+    if any(band.projected):
+        notes = [
+            _(
+                "The shaded band is the expected trajectory for clients with the same intake "
+                "score; points after the last session are placed at the usual interval."
+            )
+        ]
+    else:
+        notes = [
+            _("The shaded band is the expected trajectory for clients with the same intake score.")
+        ]
+    held = [numbers[i] for i in keep if not projected[i]]
+    end = max(held) if held else intake.number
+    if end < last.number:
+        notes.append(
+            _("The band ends at session %(end)s: %(reason)s.")
+            % {
+                "end": end,
+                "reason": _band_end_reason(model, age_group, end + 1),
+            }
+        )
+    if borrowed:
+        notes.append(
+            _(
+                "It is built from the whole platform's anonymised reference data: the "
+                "organisation has too few episodes of this age group with ORS scores for "
+                "its own."
+            )
+        )
+    return band, " ".join(notes)
 
 
 def episode_chart(episode: Any) -> EpisodeChart:
@@ -321,6 +394,7 @@ def episode_chart(episode: Any) -> EpisodeChart:
             model=etr_model_for(episode.organisation),
             age_group=episode.age_group,
             sessions=sessions,
+            closed=episode.status == "closed",
         )
     else:
         note = _("No sessions yet.")

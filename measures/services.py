@@ -404,14 +404,29 @@ def _after_change(episode: Episode) -> None:
 ALERT_NAMES = ("alliance", "off_track", "deterioration", "no_contact")
 
 
-def alert_lists(frame: Any, *, organisation: Any, as_of: dt.date) -> dict[int, list[str]]:
+def alert_lists(
+    frame: Any, *, organisation: Any, as_of: dt.date, etr_model: Any = None
+) -> dict[int, list[str]]:
     """Alert names per active episode of a sessions frame (episodes without alerts are
     left out). The one place that turns the engine's flags into what Episode.alerts
-    stores: used after a session, after a bulk load, nightly and by the import."""
+    stores: used after a session, after a bulk load, nightly and by the import.
+
+    "Off track" is judged with the organisation's ETR (its own model with the platform
+    fallback, as its statistics: ``stats.selectors.etr_model_for``), read once per call —
+    one organisation's frame, never once per episode — and only when some session at
+    number 3 or later has an ORS (before that nothing is judged). ``etr_model``: the
+    model when the caller has it already."""
     from stats.engine import episode_alerts
     from stats.frames import org_stats_settings
+    from stats.selectors import etr_model_for
 
-    flags = episode_alerts(frame, as_of=as_of, settings=org_stats_settings(organisation))
+    if etr_model is None and len(frame):
+        judged = (frame["session_number"].to_numpy() >= 3) & frame["ors"].notna().to_numpy()
+        if judged.any():
+            etr_model = etr_model_for(organisation)
+    flags = episode_alerts(
+        frame, as_of=as_of, settings=org_stats_settings(organisation), etr_model=etr_model
+    )
     if flags.empty:
         return {}
     names = list(ALERT_NAMES)

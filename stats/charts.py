@@ -3,11 +3,16 @@ plotly.min.js). Plain dicts, not plotly.graph_objects: a page builds them in mic
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.utils.translation import gettext as _
 
+from .engine import AGE_GROUPS, DEFAULT_SETTINGS
+
 FONT = {"family": "system-ui, sans-serif", "size": 14}
+CUTOFF_COLOUR = "#b3261e"
+ORS_CUTOFF_DASH = {"adult": "dash", "youth": "dashdot", "child": "longdash"}
 
 
 def _n_text(n: Any) -> str:
@@ -16,10 +21,85 @@ def _n_text(n: Any) -> str:
     return _("n hidden") if n is None else f"n = {int(n)}"
 
 
-def trajectory_figure(points: list[dict[str, Any]]) -> dict[str, Any]:
-    """Median ORS and SRS per session number, with n per point in the hover text."""
+def _age_label(age_group: str) -> str:
+    return {"adult": _("Adults"), "youth": _("Youth"), "child": _("Children")}[age_group]
+
+
+def _cutoff_lines(
+    ors_cutoffs: Mapping[str, float], srs_cutoff: float, age_group: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Horizontal cutoff lines across the plot (shapes) with their labels (annotations) at
+    the right end: the ORS cutoff of the filtered age group, or of each age group when
+    the figures mix them, and the SRS alliance cutoff."""
+    from .views import display_number  # local: views imports this module
+
+    groups = [age_group] if age_group in AGE_GROUPS else list(AGE_GROUPS)
+    lines: list[tuple[str, float, str]] = []
+    for group in groups:
+        label = _("Clinical cutoff %(value)s") % {
+            "value": display_number(float(ors_cutoffs[group]), 1)
+        }
+        if len(groups) > 1:
+            label = f"{label} ({_age_label(group).lower()})"
+        lines.append((label, float(ors_cutoffs[group]), ORS_CUTOFF_DASH[group]))
+    lines.append(
+        (
+            _("Alliance limit %(value)s") % {"value": display_number(float(srs_cutoff), 1)},
+            float(srs_cutoff),
+            "dot",
+        )
+    )
+    shapes = [
+        {
+            "type": "line",
+            "xref": "paper",
+            "x0": 0,
+            "x1": 1,
+            "yref": "y",
+            "y0": value,
+            "y1": value,
+            "line": {"color": CUTOFF_COLOUR, "width": 1.5, "dash": dash},
+            "layer": "below",
+        }
+        for _label, value, dash in lines
+    ]
+    annotations = [
+        {
+            "xref": "paper",
+            "x": 1,
+            "xanchor": "right",
+            "yref": "y",
+            "y": value,
+            "yanchor": "bottom",
+            "text": label,
+            "showarrow": False,
+            "font": {"size": 12, "color": CUTOFF_COLOUR},
+        }
+        for label, value, _dash in lines
+    ]
+    return shapes, annotations
+
+
+def trajectory_figure(
+    points: list[dict[str, Any]],
+    *,
+    ors_cutoffs: Mapping[str, float] | None = None,
+    srs_cutoff: float | None = None,
+    age_group: str = "all",
+) -> dict[str, Any]:
+    """Median ORS and SRS per session number, with n per point in the hover text, and the
+    cutoffs (statistics.md): the ORS cutoff of ``age_group`` when the figures are filtered
+    to one age group, otherwise each age group's, labelled — all three, not only those
+    present, since an anonymised page must not reveal that a scope has, say, one child
+    client — and the SRS cutoff. ``ors_cutoffs``/``srs_cutoff``: the organisation's
+    settings (statistics.md defaults when not given)."""
     x_ors = [p["session_number"] for p in points if p.get("ors_median") is not None]
     x_srs = [p["session_number"] for p in points if p.get("srs_median") is not None]
+    shapes, annotations = _cutoff_lines(
+        DEFAULT_SETTINGS.ors_cutoffs if ors_cutoffs is None else ors_cutoffs,
+        DEFAULT_SETTINGS.srs_cutoff if srs_cutoff is None else srs_cutoff,
+        age_group,
+    )
     return {
         "data": [
             {
@@ -51,6 +131,8 @@ def trajectory_figure(points: list[dict[str, Any]]) -> dict[str, Any]:
             "yaxis": {"title": {"text": _("Score")}, "range": [0, 40]},
             "margin": {"l": 50, "r": 10, "t": 10, "b": 50},
             "legend": {"orientation": "h"},
+            "shapes": shapes,
+            "annotations": annotations,
         },
     }
 

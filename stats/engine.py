@@ -816,8 +816,9 @@ def episode_alerts(
       ``off_track_basis`` (categorical "etr" | "reliable_change") is NaN when not judged
       (then off_track is False).
     * ``deterioration``: ≥ 2 ORS and latest − first ORS ≤ −``reliable_change``.
-    * ``no_contact``: last session more than ``no_contact_days`` (30) days before as_of
-      (30 days → no alert, 31 → alert).
+    * ``no_contact``: no session for ``no_contact_days`` (30) days, i.e. the last session is
+      30 or more days before as_of (29 days → no alert, 30 → alert; statistics.md: "no
+      session for 30 days").
     """
     ts = _ts(as_of)
     s = filter_as_of(sessions, ts)
@@ -863,7 +864,7 @@ def episode_alerts(
             "alliance": alliance,
             "off_track": off_track,
             "deterioration": deterioration,
-            "no_contact": ep["days_since_last"].to_numpy() > settings.no_contact_days,
+            "no_contact": ep["days_since_last"].to_numpy() >= settings.no_contact_days,
             "last_srs": last_srs,
             "previous_srs": previous_srs,
             "first_ors": ep["first_ors"],

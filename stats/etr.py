@@ -46,10 +46,13 @@ __all__ = [
     "etr_fit",
     "etr_scope_figures",
     "etr_scope_figures_many",
+    "etr_with_fallback",
     "last_ors_zones",
     "last_ors_zones_from_points",
     "last_ors_zones_many",
     "ors_points",
+    "reference_mask",
+    "reference_points",
 ]
 
 METHOD = "ols-nth-ors-on-intake/v1"
@@ -79,6 +82,8 @@ class EtrModel:
     ``n`` so the graph can say why, and have NaN coefficients. ``intake_sd`` holds, per age
     group, the sample SD (ddof=1) of the intake ORS of the reference episodes with ≥ 2 ORS
     (the denominator of the relative effect size), with its n in ``intake_sd_n``.
+    ``borrowed`` names the age groups whose points come from the platform's reference
+    data (:func:`etr_with_fallback`); empty for a model fitted on one population.
     """
 
     points: pd.DataFrame
@@ -87,6 +92,7 @@ class EtrModel:
     min_n: int = DEFAULT_SETTINGS.etr_min_n
     boundary_quantile: float = DEFAULT_SETTINGS.etr_boundary_quantile
     method: str = METHOD
+    borrowed: frozenset[str] = frozenset()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (NaN → None) for storing in a snapshot."""
@@ -94,7 +100,7 @@ class EtrModel:
             {col: json_scalar(value) for col, value in row.items()}
             for row in self.points[ETR_POINT_COLUMNS].to_dict(orient="records")
         ]
-        return {
+        out: dict[str, Any] = {
             "method": self.method,
             "min_n": int(self.min_n),
             "boundary_quantile": float(self.boundary_quantile),
@@ -102,6 +108,9 @@ class EtrModel:
             "intake_sd_n": {k: int(v) for k, v in self.intake_sd_n.items()},
             "points": records,
         }
+        if self.borrowed:  # stored models are fitted on one population: key absent
+            out["borrowed"] = sorted(self.borrowed)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EtrModel:
@@ -116,6 +125,7 @@ class EtrModel:
             min_n=int(data["min_n"]),
             boundary_quantile=float(data["boundary_quantile"]),
             method=str(data["method"]),
+            borrowed=frozenset(str(g) for g in data.get("borrowed", ())),
         )
 
     def available_points(self) -> pd.DataFrame:
@@ -126,6 +136,40 @@ class EtrModel:
         pts = self.available_points()
         numbers = pts.loc[pts["age_group"] == age_group, "session_number"]
         return None if numbers.empty else int(numbers.max())
+
+    def point(self, age_group: str, session_number: int) -> dict[str, Any] | None:
+        """The model's row for (age group, session number) as a dict (None when the
+        reference data has no episode with an ORS at that session number)."""
+        pts = self.points
+        row = pts.loc[(pts["age_group"] == age_group) & (pts["session_number"] == session_number)]
+        return None if row.empty else dict(row.iloc[0])
+
+
+def etr_with_fallback(model: EtrModel, platform: EtrModel | None) -> EtrModel:
+    """The organisation's model; for every age group where it has no available point, the
+    platform's points (anonymous coefficients only; docs/statistics.md). The age groups
+    taken from the platform are listed in ``borrowed`` (the graph says so)."""
+    if platform is None:
+        return model
+    own = model.points
+    have = set(own.loc[own["available"], "age_group"].astype(str))
+    borrow = platform.points.loc[~platform.points["age_group"].astype(str).isin(have)]
+    if borrow.empty:
+        return model
+    keep = own.loc[own["age_group"].astype(str).isin(have)]
+    points = pd.concat([keep, borrow], ignore_index=True)
+    sd = dict(platform.intake_sd)
+    sd.update({g: v for g, v in model.intake_sd.items() if g in have})
+    sd_n = dict(platform.intake_sd_n)
+    sd_n.update({g: v for g, v in model.intake_sd_n.items() if g in have})
+    return EtrModel(
+        points=points,
+        intake_sd=sd,
+        intake_sd_n=sd_n,
+        min_n=model.min_n,
+        boundary_quantile=model.boundary_quantile,
+        borrowed=frozenset(borrow["age_group"].astype(str)),
+    )
 
 
 def _typed_points(points: pd.DataFrame) -> pd.DataFrame:
@@ -179,6 +223,25 @@ def ors_points(sessions: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def reference_mask(points: pd.DataFrame, episodes: pd.DataFrame) -> np.ndarray | None:
+    """Which rows of ``points`` (:func:`ors_points`) are ETR reference data: the episode is
+    closed or active in ``episodes`` (:func:`stats.engine.episode_frame` as of the reference
+    date, with each organisation's inactivity window). An open episode whose last session
+    lies more than ``inactivity_days`` before the reference date is neither and is left out
+    (statistics.md: "closed and active episodes"). None when every row is (the common case:
+    no copy of the points)."""
+    ref = episodes["closed"].to_numpy(dtype=bool) | episodes["active"].to_numpy(dtype=bool)
+    if ref.all():
+        return None
+    return pd.Index(episodes.index[ref]).get_indexer(points["episode_id"].to_numpy()) >= 0
+
+
+def reference_points(points: pd.DataFrame, episodes: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``points`` that are ETR reference data (:func:`reference_mask`)."""
+    mask = reference_mask(points, episodes)
+    return points if mask is None else points.loc[mask]
+
+
 def _sd_value(value: float) -> float:
     return float(value) if np.isfinite(value) else float("nan")
 
@@ -197,16 +260,26 @@ def etr_fit(
 ) -> EtrModel:
     """Fit the ETR on reference sessions (the caller picks organisation or platform data).
 
-    ``points``: the :func:`ors_points` of those sessions when the caller already has them
-    (a bulk recompute computes them once for every organisation); ``sessions`` and
-    ``as_of`` are then not read.
+    ``points``: the :func:`ors_points` of the reference episodes when the caller already
+    has them (a bulk recompute computes them once for every organisation and selects the
+    reference episodes with :func:`reference_points`); ``sessions`` and ``as_of`` are then
+    not read.
 
-    Both active and closed episodes are used (statistics.md). For each (age_group, n) the
+    Reference data are the closed and the active episodes as of ``as_of`` (statistics.md):
+    an open episode past the inactivity window (``settings.inactivity_days``) is left out.
+    Without ``as_of`` there is no reference date and every episode given is used (the
+    caller has chosen them). For each (age_group, n) the
     reference pairs are (intake ORS, ORS at session n) of episodes with an ORS at session n
     that is not their intake. A point is ``available`` when it has at least
     ``settings.etr_min_n`` pairs and the intake scores are not all equal.
     """
-    pts = ors_points(filter_as_of(sessions, as_of)) if points is None else points
+    if points is None:
+        s = filter_as_of(sessions, as_of)
+        pts = ors_points(s)
+        if as_of is not None:
+            pts = reference_points(pts, episode_frame(s, as_of=as_of, settings=settings))
+    else:
+        pts = points
     return etr_fit_many(pts, np.zeros(len(pts), dtype="int64"), {0: settings})[0]
 
 

@@ -21,7 +21,7 @@ from .anonymise import (
     suppress_trajectory,
 )
 from .engine import STATISTICS_COLUMNS
-from .etr import EtrModel, etr_fit
+from .etr import EtrModel, etr_fit, etr_with_fallback
 from .frames import org_stats_settings, sessions_frame_for_org
 from .models import CURRENT, Publication, ScopeKind, StatsSnapshot
 from .publications import REASON_CHANGED
@@ -35,9 +35,17 @@ AGE_FILTERS = ("all", "adult", "youth", "child")
 
 
 def etr_model_for(organisation: Any) -> EtrModel:
-    """The organisation's ETR reference model: the one stored with its current snapshot;
-    fitted live on its own episodes only when no snapshot exists yet."""
-    snap = (
+    """The ETR model the organisation's clients are judged with now (the client graph, the
+    stored alerts): its own reference model — the one stored with its current snapshot,
+    fitted live on its own closed and active episodes only when no snapshot exists yet —
+    and, for an age group where that has no available point, the platform's current model
+    (``borrowed`` says which), exactly as its current statistics use them
+    (stats.services.platform_etr_model). Two small reads (the models only, not the
+    payloads); call it once per organisation, not per episode."""
+    from .services import platform_etr_model
+
+    today = timezone.localdate()
+    stored = (
         StatsSnapshot.objects.filter(
             scope_kind=ScopeKind.ORGANISATION,
             organisation_id=organisation.pk,
@@ -45,13 +53,15 @@ def etr_model_for(organisation: Any) -> EtrModel:
             period_key=CURRENT,
             age_group="all",
         )
-        .only("payload")
+        .values_list("payload__etr_model", flat=True)
         .first()
     )
-    if snap is not None and snap.payload.get("etr_model"):
-        return EtrModel.from_dict(snap.payload["etr_model"])
-    frame = sessions_frame_for_org(organisation.pk)
-    return etr_fit(frame, org_stats_settings(organisation))
+    if stored:
+        own = EtrModel.from_dict(stored)
+    else:
+        frame = sessions_frame_for_org(organisation.pk)
+        own = etr_fit(frame, org_stats_settings(organisation), as_of=today)
+    return etr_with_fallback(own, platform_etr_model(period_key=CURRENT, as_of=today))
 
 
 def period_as_of(period: str, today: date | None = None) -> tuple[str, date]:

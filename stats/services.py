@@ -44,7 +44,9 @@ from .etr import (
     etr_fit,
     etr_fit_many,
     etr_scope_figures_many,
+    etr_with_fallback,
     ors_points,
+    reference_mask,
 )
 from .frames import org_stats_settings, sessions_frame_bulk
 from .models import CURRENT, DirtyScope, Publication, RecomputeRun, ScopeKind, StatsSnapshot
@@ -198,31 +200,6 @@ def _settings_groups(ctx: Context, org_ids: np.ndarray) -> list[tuple[StatsSetti
     return list(groups.values())
 
 
-def _model_with_fallback(model: EtrModel, platform: EtrModel | None) -> EtrModel:
-    """The organisation's model; for an age group where it has no available point, the
-    platform's (anonymous coefficients only; docs/statistics.md)."""
-    if platform is None:
-        return model
-    own = model.points
-    have = set(own.loc[own["available"], "age_group"].astype(str))
-    borrow = platform.points.loc[~platform.points["age_group"].astype(str).isin(have)]
-    if borrow.empty:
-        return model
-    keep = own.loc[own["age_group"].astype(str).isin(have)]
-    points = pd.concat([keep, borrow], ignore_index=True)
-    sd = dict(platform.intake_sd)
-    sd.update({g: v for g, v in model.intake_sd.items() if g in have})
-    sd_n = dict(platform.intake_sd_n)
-    sd_n.update({g: v for g, v in model.intake_sd_n.items() if g in have})
-    return EtrModel(
-        points=points,
-        intake_sd=sd,
-        intake_sd_n=sd_n,
-        min_n=model.min_n,
-        boundary_quantile=model.boundary_quantile,
-    )
-
-
 # A full recompute splits its computation over two processes when the frame is this large
 # (below it, forking costs more than it saves); tests lower it to cover the forked path.
 SECOND_PROCESS_MIN_ROWS = 200_000
@@ -323,6 +300,22 @@ def _table_keys(narrowed: list[Any], level_key: Any, want: Any) -> set[ScopeKey]
     return keys
 
 
+def _episodes(
+    frame: pd.DataFrame, ctx: Context, as_of_ts: pd.Timestamp
+) -> tuple[list[tuple[StatsSettings, list[int]]], dict[str, pd.DataFrame], pd.DataFrame]:
+    """The episode frame, each organisation with its own settings (usually one group):
+    (settings groups, episode frame per group, all episodes)."""
+    groups = _settings_groups(ctx, np.unique(frame["org_id"].to_numpy()))
+    parts = []
+    ep_parts: dict[str, pd.DataFrame] = {}
+    for st, ids in groups:
+        part = frame if len(groups) == 1 else frame.loc[frame["org_id"].isin(ids)]
+        ep_parts[repr(st)] = episode_frame(part, as_of=as_of_ts, settings=st)
+        parts.append(ep_parts[repr(st)])
+    ep = parts[0] if len(parts) == 1 else pd.concat(parts)
+    return groups, ep_parts, ep
+
+
 def compute_payloads(
     frame: pd.DataFrame,
     ctx: Context,
@@ -338,17 +331,7 @@ def compute_payloads(
     payloads: dict[ScopeKey, dict[str, Any]] = defaultdict(dict)
     if frame.empty:
         return {}
-    org_ids = np.unique(frame["org_id"].to_numpy())
-    groups = _settings_groups(ctx, org_ids)
-
-    # Episodes, each organisation with its own settings (usually one group).
-    parts = []
-    ep_parts: dict[str, pd.DataFrame] = {}
-    for st, ids in groups:
-        part = frame if len(groups) == 1 else frame.loc[frame["org_id"].isin(ids)]
-        ep_parts[repr(st)] = episode_frame(part, as_of=as_of_ts, settings=st)
-        parts.append(ep_parts[repr(st)])
-    ep = parts[0] if len(parts) == 1 else pd.concat(parts)
+    groups, ep_parts, ep = _episodes(frame, ctx, as_of_ts)
 
     ancestors = _unit_ancestors(ctx.unit_parent)
     ep_u = _with_scope_unit(ep, ancestors)
@@ -549,14 +532,19 @@ def _etr_payloads(
     """
     pts = ors_points(frame)
     pts_org = ep["org_id"].reindex(pts["episode_id"].to_numpy()).to_numpy()
+    # Reference data: closed and active episodes only (an open episode past the
+    # inactivity window is neither); the zones below are judged for every episode.
+    is_ref = reference_mask(pts, ep)
+    ref_pts = pts if is_ref is None else pts.loc[is_ref]
+    ref_org = pts_org if is_ref is None else pts_org[is_ref]
     if sel.platform:
-        ctx.platform_model = etr_fit(frame, StatsSettings(), points=pts)
+        ctx.platform_model = etr_fit(frame, StatsSettings(), points=ref_pts)
         payloads[(ScopeKind.PLATFORM, 0, 0)]["etr_model"] = ctx.platform_model.to_dict()
     org_ids = [int(o) for o in np.unique(ep["org_id"].to_numpy())]
     # Every organisation's own model in one grouped fit (except the models reused).
     fitted = etr_fit_many(
-        pts,
-        pts_org,
+        ref_pts,
+        ref_org,
         {
             oid: ctx.settings.get(oid, StatsSettings())
             for oid in org_ids
@@ -570,29 +558,23 @@ def _etr_payloads(
         okey = (ScopeKind.ORGANISATION, oid, oid)
         if okey in payloads:
             payloads[okey]["etr_model"] = own.to_dict()
-        models[oid] = _model_with_fallback(own, ctx.platform_model)
+        models[oid] = etr_with_fallback(own, ctx.platform_model)
     if not models:
         return
-    # The figures of every organisation (each with its own model) in one grouped pass.
+    # The figures of every organisation (each with its own model) in one grouped pass:
+    # one row per (organisation, unit, therapist).
     base = etr_scope_figures_many(
         ep, pts, pts_org, models, group_column="org_id", by=["org_id", "unit_id", "therapist_id"]
     ).reset_index()
     base["rel_sum"] = base["relative_effect_size"].fillna(0.0) * base["n_relative_effect"]
-    base = _with_scope_unit(base, ancestors)
     cols = [*ETR_SUM_COLUMNS, "rel_sum"]
+    # Only the unit level counts a row in its unit and every ancestor; the other levels
+    # sum the rows once (a therapist in a nested unit is not counted once per ancestor).
     level_keys: list[tuple[str, list[str], pd.DataFrame]] = [
         (ScopeKind.THERAPIST, ["org_id", "therapist_id"], base),
-        (ScopeKind.UNIT, ["org_id", "scope_unit"], base),
-        (
-            ScopeKind.ORGANISATION,
-            ["org_id"],
-            base.drop_duplicates(["org_id", "unit_id", "therapist_id"]),
-        ),
-        (
-            ScopeKind.PLATFORM,
-            ["_p"],
-            base.drop_duplicates(["org_id", "unit_id", "therapist_id"]).assign(_p=0),
-        ),
+        (ScopeKind.UNIT, ["org_id", "scope_unit"], _with_scope_unit(base, ancestors)),
+        (ScopeKind.ORGANISATION, ["org_id"], base),
+        (ScopeKind.PLATFORM, ["_p"], base.assign(_p=0)),
     ]
     for kind, by, b in level_keys:
         agg = group_aggregate(b, by, lambda g: g[cols].sum())
@@ -787,11 +769,7 @@ def stats_recompute_dirty(*, as_of: date | None = None) -> int:
             sel.organisations.add(sid)  # type: ignore[union-attr]
     org_ids = list(by_org)
     ctx = context_for(org_ids)
-    platform = StatsSnapshot.objects.filter(
-        scope_kind=ScopeKind.PLATFORM, period_key=CURRENT, age_group="all"
-    ).first()
-    if platform and platform.payload.get("etr_model"):
-        ctx.platform_model = EtrModel.from_dict(platform.payload["etr_model"])
+    ctx.platform_model = platform_etr_model(period_key=CURRENT, as_of=as_of)
     stored = StatsSnapshot.objects.filter(
         scope_kind=ScopeKind.ORGANISATION,
         organisation_id__in=org_ids,
@@ -825,6 +803,56 @@ def stats_recompute_dirty(*, as_of: date | None = None) -> int:
     return n
 
 
+def platform_etr_model(*, period_key: str, as_of: date) -> EtrModel | None:
+    """The platform's ETR model that an organisation too small for its own (per age group)
+    falls back on (statistics.md), the same in every path:
+
+    * ``current``: the model stored with the current platform snapshot (fitted by the
+      nightly recompute); None before the first one — no full read of the platform per
+      change.
+    * a fixed reference date: the model stored with the platform's figures of that date
+      (published and frozen at a month-end; the nightly publishes the platform first);
+      else the current one when it has this very reference date; else fitted now from
+      every organisation's sessions as of that date, exactly as the platform's own
+      figures of that date fit it (one read).
+
+    Reads no client data into the result: only anonymous coefficients."""
+    stored = StatsSnapshot.objects.filter(
+        scope_kind=ScopeKind.PLATFORM,
+        organisation_id=0,
+        scope_id=0,
+        age_group="all",
+        payload__has_key="etr_model",
+    )
+    model = stored.filter(period_key=period_key).values_list("payload__etr_model", flat=True)
+    found = model.first()
+    if found is None and period_key != CURRENT:
+        found = (
+            stored.filter(period_key=CURRENT, as_of=as_of)
+            .values_list("payload__etr_model", flat=True)
+            .first()
+        )
+    if found:
+        return EtrModel.from_dict(found)
+    if period_key == CURRENT:
+        return None
+    return platform_etr_fit(sessions_frame_bulk(None), context_for(None), as_of=as_of)
+
+
+def platform_etr_fit(frame: pd.DataFrame, ctx: Context, *, as_of: date) -> EtrModel | None:
+    """The platform's ETR model from every organisation's sessions as of ``as_of``: the
+    closed and active episodes (each organisation's inactivity window), default settings
+    — what :func:`compute_payloads` fits for the platform scope. None without sessions."""
+    as_of_ts = pd.Timestamp(as_of)
+    frame = sort_by_episode(frame.loc[frame["session_date"] <= as_of_ts])
+    if frame.empty:
+        return None
+    _groups, _parts, ep = _episodes(frame, ctx, as_of_ts)
+    pts = ors_points(frame)
+    mask = reference_mask(pts, ep)
+    return etr_fit(frame, StatsSettings(), points=pts if mask is None else pts.loc[mask])
+
+
 def stats_compute_scope(
     *, kind: str, organisation_id: int, scope_id: int, as_of: date, period_key: str, age_group: str
 ) -> StatsSnapshot | None:
@@ -836,6 +864,8 @@ def stats_compute_scope(
         frame = sessions_frame_bulk(None)
         sel = Selection(therapists=set(), units=set(), organisations=set(), platform=True)
     else:
+        # The platform fallback of the ETR, as in every other path (statistics.md).
+        ctx.platform_model = platform_etr_model(period_key=period_key, as_of=as_of)
         frame = sessions_frame_bulk([organisation_id])
         sel = Selection(therapists=set(), units=set(), organisations=set(), platform=False)
         if kind == ScopeKind.THERAPIST:
@@ -865,12 +895,15 @@ def stats_compute_family(
     as_of: date,
     wanted: Iterable[tuple[str, int, str]],
     frame: pd.DataFrame | None = None,
+    platform_model: EtrModel | None = None,
 ) -> int:
     """Compute and store several scopes' snapshots of one organisation (or, with
     ``organisation_id`` 0, the platform) for one period in one go: the siblings that the
     anonymisation of a unit or organisation needs (stats.siblings). One frame read (or
     the caller's ``frame`` of the same organisation), one vectorised computation per age
-    group; a scope without sessions gets empty figures."""
+    group; a scope without sessions gets empty figures. ``platform_model``: the platform
+    ETR model for the organisation's fallback when the caller has it already
+    (:func:`platform_etr_model` of the period otherwise)."""
     by_age: dict[str, set[tuple[str, int]]] = defaultdict(set)
     for kind, sid, age in wanted:
         if age not in AGE_FILTERS:
@@ -880,6 +913,10 @@ def stats_compute_family(
         return 0
     platform = organisation_id == 0
     ctx = context_for(None if platform else [organisation_id])
+    if not platform:
+        ctx.platform_model = platform_model or platform_etr_model(
+            period_key=period_key, as_of=as_of
+        )
     if frame is None:
         frame = sessions_frame_bulk(None if platform else [organisation_id])
     n = 0
@@ -939,16 +976,21 @@ def publication_ensure(
             return found
         platform = organisation_id == 0
         frame = sessions_frame_bulk(None if platform else [organisation_id])
+        # The platform ETR model of this date for the organisation's fallback: read (or
+        # fitted) once, used by the figures and the fingerprint alike.
+        fallback = None if platform else platform_etr_model(period_key=period_key, as_of=as_of)
         stats_compute_family(
             organisation_id=organisation_id,
             period_key=period_key,
             as_of=as_of,
             wanted=required,
             frame=frame,
+            platform_model=fallback,
         )
         ctx = context_for(None if platform else [organisation_id])
-        # The ETR model the published figures were computed with (stored with the root's
-        # snapshot): ETR memberships are part of the fingerprint.
+        # The ETR model the published figures were computed with (the own model stored
+        # with the root's snapshot, with the platform fallback): ETR memberships are part
+        # of the fingerprint.
         root = StatsSnapshot.objects.filter(
             scope_kind=ScopeKind.PLATFORM if platform else ScopeKind.ORGANISATION,
             organisation_id=organisation_id,
@@ -957,7 +999,11 @@ def publication_ensure(
             age_group="all",
         ).values_list("payload__etr_model", flat=True)
         stored = root.first()
-        models = {organisation_id: EtrModel.from_dict(stored)} if stored else {}
+        models = (
+            {organisation_id: etr_with_fallback(EtrModel.from_dict(stored), fallback)}
+            if stored
+            else {}
+        )
         states = episode_states(
             frame,
             as_of=as_of,
@@ -1001,11 +1047,13 @@ def stats_publish_closed_month(*, today: date | None = None) -> int:
     done = set(
         Publication.objects.filter(period_key=period_key).values_list("organisation_id", flat=True)
     )
-    wanted = [
+    # The platform first: its figures of that date (and ETR model) are then stored and
+    # frozen before the organisations' publications take their ETR fallback from them.
+    wanted = ([0] if 0 not in done else []) + [
         org_id
         for org_id in Organisation.objects.filter(is_active=True).values_list("pk", flat=True)
         if org_id not in done
-    ] + ([0] if 0 not in done else [])
+    ]
     from .selectors import SiblingFamily, publication_held
 
     for org_id in wanted:

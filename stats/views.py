@@ -21,6 +21,7 @@ from datapolicy.scoping import TenantPageMixin
 from datapolicy.services import Action, access_log_write
 
 from . import charts, exports
+from .frames import org_stats_settings
 from .models import ScopeKind
 from .permissions import DASHBOARD_ROLES, ORG_WIDE_ROLES, ScopeAccess, scope_access, small_cell_k
 from .selectors import (
@@ -141,7 +142,7 @@ class StatsMixin(TenantPageMixin):
             "as_of": snap.as_of,
             "table_rows": lambda: _table_rows(figs),
             "outcome_rows": lambda: _outcome_rows(figs),
-            "trajectory_fig": lambda: charts.trajectory_figure(figs.trajectory),
+            "trajectory_fig": lambda: self.trajectory_fig(figs.trajectory, age),
             "implementation_fig": chart(charts.implementation_figure, "implementation"),
             "spread_fig": chart(charts.spread_figure, "spread", "show_spread"),
             "etr_view": lambda: _etr_view(figs),
@@ -151,6 +152,16 @@ class StatsMixin(TenantPageMixin):
             "query": self.request.GET.urlencode(),
         }
         return figs, ctx
+
+    def trajectory_fig(self, points: list[dict[str, Any]], age: str) -> dict[str, Any]:
+        """The median trajectory with the organisation's cutoffs (its settings)."""
+        settings = org_stats_settings(self.organisation)
+        return charts.trajectory_figure(
+            points,
+            ors_cutoffs=settings.ors_cutoffs,
+            srs_cutoff=settings.srs_cutoff,
+            age_group=age,
+        )
 
 
 def display_number(value: float, decimals: int) -> str:
@@ -193,7 +204,7 @@ def _table_rows(figs: Figures) -> list[dict[str, Any]]:
     ]
     effect: dict[str, Any] = {"label": _("Effect size") + " (d / %)"}
     for side in ("active", "inactive"):
-        d_text, d_reason = _text(figs, side, "effect_size_d", 2)
+        d_text, d_reason = _text(figs, side, "effect_size_d", 1)
         p_text, p_reason = _text(figs, side, "effect_size_pct", 1)
         effect[side] = {"text": f"{d_text} / {p_text} %", "reason": d_reason or p_reason}
     rows.append(effect)
@@ -221,7 +232,7 @@ def _etr_view(figs: Figures) -> dict[str, str]:
         "dropout": count_share("dropout", "dropout_share"),
         "relative_effect_size": small
         if "relative_effect_size" in hidden
-        else ("–" if rel is None else display_number(rel, 2)),
+        else ("–" if rel is None else display_number(rel, 1)),
     }
 
 
@@ -391,7 +402,8 @@ class PlatformBenchmarkView(LoginRequiredMixin, TemplateView):
             {
                 "figures": figs,
                 "table_rows": _table_rows(figs),
-                "trajectory_fig": charts.trajectory_figure(figs.trajectory),
+                # Across organisations: the cutoffs of statistics.md (the defaults).
+                "trajectory_fig": charts.trajectory_figure(figs.trajectory, age_group=age),
                 "computed_at": snap.computed_at,
                 "as_of": snap.as_of,
                 "period": period,

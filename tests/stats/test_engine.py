@@ -346,7 +346,7 @@ def test_median_trajectory_as_of():
 
 
 def test_alerts():
-    n30, n31 = AS_OF - timedelta(days=30), AS_OF - timedelta(days=31)
+    n29, n30 = AS_OF - timedelta(days=29), AS_OF - timedelta(days=30)
     recent = [d(6, 1), d(6, 10), d(6, 20)]
     sessions = frame(
         # 1: last SRS 35.9 < 36 → alliance
@@ -364,9 +364,10 @@ def test_alerts():
         episode(6, [(recent[0], 20.0, None), (recent[1], 15.0, None)]),
         # 7: ORS 20 → 15.1 (−4.9) → no deterioration
         episode(7, [(recent[0], 20.0, None), (recent[1], 15.1, None)]),
-        # 8: last session 30 days ago → no contact alert not yet; 9: 31 days → alert
-        episode(8, [(n30, 20.0, None)]),
-        episode(9, [(n31, 20.0, None)]),
+        # 8: last session 29 days ago → no contact alert not yet; 9: 30 days without a
+        # session → alert (statistics.md: "no session for 30 days")
+        episode(8, [(n29, 20.0, None)]),
+        episode(9, [(n30, 20.0, None)]),
         # 10: closed → no alerts at all (not active)
         episode(10, [(recent[0], 20.0, 30.0)], closed_on=recent[1]),
         # 11: session after as_of ignored: as of AS_OF only one ORS → nothing judged
