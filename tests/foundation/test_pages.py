@@ -269,3 +269,12 @@ def test_the_leaders_start_page_counts_what_is_shared_without_names(client: Any,
     assert "1 client graph is shared with you for supervision." in page
     # Anonymised: neither the therapist's name nor the client's code.
     assert org1.therapist_a.get_full_name() not in page and "LH-1" not in page
+
+
+def test_every_page_offers_the_other_language(client: Any, org1: Any) -> None:
+    """English is available everywhere, also on the anonymised dashboards (whose header
+    is their own and used to lack the switch)."""
+    client.force_login(org1.leader)
+    for url in (reverse("leader_home"), reverse("stats_index"), reverse("stats_organisation")):
+        page = client.get(url).content.decode()
+        assert 'name="language" value="en"' in page, url
