@@ -14,5 +14,6 @@ def tenancy(request: HttpRequest) -> dict:
         "role_labels": [Role(r).label for r in sorted(roles)],
         "is_therapist": Role.THERAPIST in roles,
         "is_leader": Role.UNIT_LEADER in roles,
-        "is_admin": bool(roles & {Role.DP_ADMIN, Role.SYSTEM_OWNER}),
+        "is_mi": Role.MI_OFFICER in roles,
+        "has_admin_pages": bool(roles & {Role.DP_ADMIN, Role.SYSTEM_OWNER}),
     }

@@ -12,19 +12,46 @@ from .validators import reject_cpr
 
 
 class DateInput(forms.DateInput):
+    """An HTML date field: its value must be ISO (a Danish "03.12.2026" is dropped by
+    the browser, so a default date would vanish)."""
+
     input_type = "date"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(format="%Y-%m-%d", **kwargs)
 
 
 class DateTimeInput(forms.DateTimeInput):
+    """An HTML datetime-local field (ISO value, as ``DateInput``)."""
+
     input_type = "datetime-local"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
+
+
+def person_label(user: Any) -> str:
+    """A person by name, with the username to tell two namesakes apart."""
+    name = user.get_full_name()
+    return f"{name} ({user.username})" if name else str(user.username)
+
+
+class PersonChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return person_label(obj)
+
+
+class PeopleChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return person_label(obj)
 
 
 class GrantForm(forms.Form):
     kind = forms.ChoiceField(label=_("What is shared"), choices=Grant.Kind.choices)
-    grantor: forms.ModelChoiceField = forms.ModelChoiceField(
+    grantor: forms.ModelChoiceField = PersonChoiceField(
         label=_("Therapist who shares"), queryset=None, required=False
     )
-    grantee: forms.ModelChoiceField = forms.ModelChoiceField(label=_("Shared with"), queryset=None)
+    grantee: forms.ModelChoiceField = PersonChoiceField(label=_("Shared with"), queryset=None)
     episode: forms.ModelChoiceField = forms.ModelChoiceField(
         label=_("Client (episode)"), queryset=None, required=False
     )
@@ -103,7 +130,7 @@ class PolicySettingsForm(forms.Form):
         help_text=_("Empty: keep until deleted by hand."),
     )
     small_cell_k = forms.IntegerField(label=_("Small-cell threshold k"), min_value=3)
-    approvers: forms.ModelMultipleChoiceField = forms.ModelMultipleChoiceField(
+    approvers: forms.ModelMultipleChoiceField = PeopleChoiceField(
         label=_("Report approvers"), queryset=None, required=False
     )
 

@@ -132,10 +132,22 @@ def therapist_choices(*, organisation: Organisation) -> Any:
     return User.objects.filter(pk__in=ids, is_active=True).order_by("first_name", "last_name")
 
 
+# Who may open the report pages, and so approve a report.
+REPORT_APPROVER_ROLES = frozenset(
+    {Role.UNIT_LEADER, Role.MI_OFFICER, Role.DP_ADMIN, Role.SYSTEM_OWNER}
+)
+
+
 def member_choices(*, organisation: Organisation) -> Any:
+    """The people who may be named report approvers: active members in a role that can
+    open the report pages (a therapist cannot)."""
     from .models import User
 
-    ids = Membership.objects.for_org(organisation).filter(is_active=True).values("user_id")
+    ids = (
+        Membership.objects.for_org(organisation)
+        .filter(is_active=True, role__in=REPORT_APPROVER_ROLES)
+        .values("user_id")
+    )
     return User.objects.filter(pk__in=ids, is_active=True).order_by("first_name", "last_name")
 
 

@@ -227,18 +227,20 @@ def test_the_menu_leads_each_role_to_its_work(client: Any, org1: Any) -> None:
     administrators their pages (before: a leader's menu was empty)."""
     expected = {
         "therapist_a": {"caseload", "stats_index", "dp_grants"},
-        "leader": {"stats_index", "dp_grants"},
-        "analyst": {"stats_index"},
+        "leader": {"stats_index", "dp_grants", "dp_reports"},
+        "analyst": {"stats_index", "dp_reports"},
         "dp_admin": {"stats_index", "admin_home"},
         "owner": {"stats_index", "admin_home"},
     }
-    every = {"caseload", "stats_index", "dp_grants", "admin_home"}
+    every = {"caseload", "stats_index", "dp_grants", "dp_reports", "admin_home"}
     for persona, names in expected.items():
         client.force_login(getattr(org1, persona))
-        page = client.get(reverse("home"), follow=True).content.decode()
-        menu = page.split('class="mainnav"')[1].split("</nav>")[0]
-        for name in every:
-            assert (f'href="{reverse(name)}"' in menu) == (name in names), (persona, name)
+        # The same menu on the start page and on the dashboards (their own header).
+        for url in (reverse("home"), reverse("stats_index")):
+            page = client.get(url, follow=True).content.decode()
+            menu = page.split('class="mainnav"')[1].split("</nav>")[0]
+            for name in every:
+                assert (f'href="{reverse(name)}"' in menu) == (name in names), (persona, name)
 
 
 def test_the_leaders_start_page_counts_what_is_shared_without_names(client: Any, org1: Any) -> None:
@@ -278,3 +280,33 @@ def test_every_page_offers_the_other_language(client: Any, org1: Any) -> None:
     for url in (reverse("leader_home"), reverse("stats_index"), reverse("stats_organisation")):
         page = client.get(url).content.decode()
         assert 'name="language" value="en"' in page, url
+
+
+def test_a_leader_opens_what_is_shared_from_the_shares_page(client: Any, org1: Any) -> None:
+    from django.utils import timezone
+
+    from datapolicy.services import grant_create
+
+    now = timezone.now()
+    episode = make_episode(org1, code="LS-1")
+    for kind, extra in (("own_figures", {}), ("client_graph", {"episode": episode})):
+        grant_create(
+            actor=org1.therapist_a,
+            organisation=org1.org,
+            kind=kind,
+            grantee=org1.leader,
+            purpose="supervision",
+            starts_at=now - dt.timedelta(minutes=1),
+            expires_at=now + dt.timedelta(days=1),
+            **extra,
+        )
+    client.force_login(org1.leader)
+    page = client.get(reverse("dp_grants")).content.decode()
+    figures = reverse("stats_therapist", kwargs={"user_id": org1.therapist_a.pk})
+    graph = reverse("episode_detail", kwargs={"pk": episode.pk})
+    assert f'href="{figures}"' in page and f'href="{graph}"' in page
+    assert client.get(figures).status_code == 200 and client.get(graph).status_code == 200
+    # The sharing therapist's own page has no such links (they are not the grantee).
+    client.force_login(org1.therapist_a)
+    page = client.get(reverse("dp_grants")).content.decode()
+    assert f'href="{figures}"' not in page
