@@ -6,6 +6,7 @@ import csv
 import io
 from typing import Any
 
+from django.utils import formats
 from django.utils.translation import gettext as _
 
 from .selectors import Figures
@@ -69,7 +70,14 @@ def rows_for(figures: Figures, table: str) -> list[list[Any]]:
         return rows
     if table == "trajectory":
         head = ["session_number", "ors_median", "n_ors", "srs_median", "n_srs"]
-        return [head] + [[p.get(c) for c in head] for p in figures.trajectory]
+        titles = [
+            _("Session number"),
+            _("Median ORS"),
+            _("Episodes with an ORS"),
+            _("Median SRS"),
+            _("Episodes with an SRS"),
+        ]
+        return [titles] + [[p.get(c) for c in head] for p in figures.trajectory]
     if table == "implementation":
         head = [
             "month",
@@ -80,20 +88,69 @@ def rows_for(figures: Figures, table: str) -> list[list[Any]]:
             "share_with_srs",
             "active_therapists",
         ]
-        return [head] + [
-            [str(r.get(c)) if c == "month" else r.get(c) for c in head]
-            for r in figures.implementation
+        titles = [
+            _("Month"),
+            _("Sessions"),
+            _("Sessions with an ORS"),
+            _("Sessions with an SRS"),
+            _("Share of sessions with an ORS (%)"),
+            _("Share of sessions with an SRS (%)"),
+            _("Therapists who registered"),
         ]
+
+        def impl(r: dict[str, Any], c: str) -> Any:
+            value = r.get(c)
+            if c == "month":
+                return str(value)[:7]  # 2026-01
+            if c.startswith("share_") and isinstance(value, int | float):
+                return value * 100  # shown in per cent, as the chart
+            return value
+
+        return [titles] + [[impl(r, c) for c in head] for r in figures.implementation]
     if table == "quality":
-        return [["figure", "value"]] + [[k, v] for k, v in figures.quality.items()]
+        names = dict(quality_label_rows())
+        return [[_("Figure"), _("Number")]] + [
+            [names.get(k, k), v] for k, v in figures.quality.items()
+        ]
     raise ValueError("unknown table")
 
 
+def quality_label_rows() -> list[tuple[str, str]]:
+    return [
+        ("ghost_episodes", _("Ghost episodes (therapist deactivated)")),
+        ("open_past_inactivity", _("Open episodes past the inactivity window")),
+        ("duplicate_same_date_sessions", _("Extra sessions on the same date")),
+        ("srs_without_ors", _("Sessions with SRS but without ORS")),
+        ("intake_above_cutoff", _("Intake ORS above the cutoff")),
+    ]
+
+
+def _display(value: Any) -> Any:
+    """A figure as the page shows it: whole numbers as integers, the rest rounded to one
+    decimal (statistics.md: round for display only) — an export is a display."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if float(value).is_integer():
+        return int(value)
+    return round(float(value), 1)
+
+
 def to_csv(rows: list[list[Any]]) -> bytes:
+    """Semicolon-separated with numbers in the language's notation (a decimal comma in
+    Danish), so that a Danish spreadsheet reads them as numbers."""
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter=";")
     for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
+        cells = []
+        for v in row:
+            shown = _display(v)
+            if shown is None:
+                cells.append("")
+            elif isinstance(shown, float):
+                cells.append(formats.number_format(shown, 1))
+            else:
+                cells.append(shown)
+        writer.writerow(cells)
     return ("\ufeff" + buf.getvalue()).encode("utf-8")  # BOM: Excel opens UTF-8 correctly
 
 
@@ -104,7 +161,11 @@ def to_xlsx(rows: list[list[Any]], title: str) -> bytes:
     ws = wb.active
     ws.title = title[:31]
     for row in rows:
-        ws.append(row)
+        ws.append([_display(v) for v in row])
+    for cells in ws.iter_rows():
+        for c in cells:
+            if isinstance(c.value, float):
+                c.number_format = "0.0"
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

@@ -298,9 +298,17 @@ def test_therapist_page_and_exports(client: Any, scenario: dict[str, Any]) -> No
     lines = csv_text.splitlines()
     assert lines[1].split(";") == ["Klienter", "3", "1"]
     assert lines[2].split(";") == ["Sessioner", "5", "2"]
+    # Figures as the page shows them, in Danish notation (a Danish spreadsheet reads
+    # "1.6666666666666667" as text or a wrong number): active 5 sessions / 3 episodes =
+    # 1.67 -> "1,7"; inactive 2 / 1 = 2 -> "2"; ORS at start active (15 + 20) / 2 = 17.5,
+    # inactive 10.
+    assert lines[3].split(";")[1:] == ["1,7", "2"]
+    assert lines[6].split(";")[1:] == ["17,5", "10"]
     xlsx = client.get(url.replace(".csv", ".xlsx"))
     sheet = load_workbook(io.BytesIO(xlsx.content)).active
     assert sheet.cell(row=2, column=2).value == 3
+    assert sheet.cell(row=4, column=2).value == 1.7
+    assert sheet.cell(row=4, column=2).number_format == "0.0"
     assert client.get(url.replace("statistics.csv", "nope.csv")).status_code == 404
 
 
