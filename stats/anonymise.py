@@ -43,12 +43,16 @@ __all__ = [
     "REASON_FEW_THERAPISTS",
     "may_show_therapist_spread",
     "reason_small",
+    "spread_min_therapists",
     "suppress_table",
     "suppress_trajectory",
 ]
 
 MIN_K = 3  # datapolicy.md: the threshold k is an organisation setting, minimum 3
 MIN_THERAPISTS_FOR_SPREAD = 3
+# The spread between therapists is shown (as median and quartiles only) with at least
+# max(5, k) therapists with values: with 3, min/median/max would be the three values.
+MIN_THERAPISTS_FOR_SPREAD_SUMMARY = 5
 # datapolicy.md: an aggregated scope (unit, organisation) of fewer therapists is not shown
 # to roles without identity rights (a colleague's figures would follow from one's own).
 MIN_THERAPISTS_FOR_SCOPE = 3
@@ -315,5 +319,13 @@ def suppress_trajectory(traj: pd.DataFrame, *, k: int) -> pd.DataFrame:
 
 
 def may_show_therapist_spread(n_therapists: int) -> bool:
-    """A unit dashboard shows per-therapist spread only with at least 3 therapists."""
+    """No spread at all below 3 therapists (a necessary condition; the dashboards need
+    :func:`spread_min_therapists` therapists with values)."""
     return n_therapists >= MIN_THERAPISTS_FOR_SPREAD
+
+
+def spread_min_therapists(k: int) -> int:
+    """Therapists with values (each with k clients with an ORS change) a unit or
+    organisation needs before its spread between therapists (median and quartiles) is
+    shown: max(5, k)."""
+    return max(MIN_THERAPISTS_FOR_SPREAD_SUMMARY, k)

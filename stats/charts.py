@@ -13,6 +13,9 @@ from .engine import AGE_GROUPS, DEFAULT_SETTINGS
 FONT = {"family": "system-ui, sans-serif", "size": 14}
 CUTOFF_COLOUR = "#b3261e"
 ORS_CUTOFF_DASH = {"adult": "dash", "youth": "dashdot", "child": "longdash"}
+# Plotly's config for the dashboard charts (templates/stats/_base.html merges it): no
+# modebar — on a touch device (iPad) it covers the lines and cannot be moved away.
+CONFIG: dict[str, Any] = {"displayModeBar": False, "displaylogo": False, "responsive": True}
 
 
 def _n_text(n: Any) -> str:
@@ -134,6 +137,7 @@ def trajectory_figure(
             "shapes": shapes,
             "annotations": annotations,
         },
+        "config": CONFIG,
     }
 
 
@@ -167,10 +171,18 @@ def implementation_figure(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "layout": {
             "font": FONT,
             "yaxis": {"title": {"text": "%"}, "range": [0, 100]},
-            "yaxis2": {"overlaying": "y", "side": "right", "rangemode": "tozero"},
-            "margin": {"l": 50, "r": 10, "t": 10, "b": 50},
+            "yaxis2": {
+                "overlaying": "y",
+                "side": "right",
+                "rangemode": "tozero",
+                "title": {"text": _("Active therapists")},
+                "automargin": True,
+            },
+            # room for the right axis' tick labels and title (10 px clipped them)
+            "margin": {"l": 50, "r": 70, "t": 10, "b": 50},
             "legend": {"orientation": "h"},
         },
+        "config": CONFIG,
     }
 
 
@@ -197,21 +209,45 @@ def benchmark_figure(
             "font": FONT,
             "xaxis": {"title": {"text": _("Session number")}, "dtick": 1},
             "yaxis": {"title": {"text": _("Median ORS")}, "range": [0, 40]},
-            "margin": {"l": 50, "r": 10, "t": 10, "b": 50},
-            "legend": {"orientation": "h"},
+            # the legend above the plot: below it, it covered the x-axis title
+            "margin": {"l": 50, "r": 10, "t": 40, "b": 50},
+            "legend": {
+                "orientation": "h",
+                "x": 0,
+                "xanchor": "left",
+                "y": 1.02,
+                "yanchor": "bottom",
+            },
         },
+        "config": CONFIG,
     }
 
 
-def spread_figure(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def spread_figure(summary: dict[str, Any]) -> dict[str, Any]:
+    """The spread between therapists from its summary only (stats.selectors: median and
+    quartiles, rounded): a box from the lower to the upper quartile with the median, no
+    whiskers (the fences are the quartiles), no points — no therapist's own value."""
+    name = _("Mean ORS change per therapist (active episodes)")
     return {
         "data": [
             {
                 "type": "box",
-                "name": _("Mean ORS change per therapist"),
-                "y": [r["ors_change"] for r in rows if r.get("ors_change") is not None],
+                "name": name,
+                "x": [name],
+                "q1": [summary["q1"]],
+                "median": [summary["median"]],
+                "q3": [summary["q3"]],
+                "lowerfence": [summary["q1"]],
+                "upperfence": [summary["q3"]],
                 "boxpoints": False,
+                "hoverinfo": "skip",
             }
         ],
-        "layout": {"font": FONT, "margin": {"l": 50, "r": 10, "t": 10, "b": 30}},
+        "layout": {
+            "font": FONT,
+            "margin": {"l": 50, "r": 10, "t": 10, "b": 30},
+            "xaxis": {"showticklabels": False},
+            "yaxis": {"title": {"text": _("Mean ORS change")}},
+        },
+        "config": CONFIG,
     }

@@ -18,6 +18,7 @@ from .anonymise import (
     REASON_FEW_THERAPISTS,
     may_show_therapist_spread,
     reason_small,
+    spread_min_therapists,
     suppress_trajectory,
 )
 from .engine import STATISTICS_COLUMNS
@@ -158,10 +159,15 @@ class Figures:
     etr_suppressed: dict[str, str]
     implementation: list[dict[str, Any]]
     quality: dict[str, Any]
-    spread: list[dict[str, Any]]
+    # The spread between therapists as summary statistics only (never one therapist's
+    # value): {"n_therapists", "median", "q1", "q3"}, rounded; {} when not shown.
+    spread: dict[str, Any]
     show_spread: bool
     # set when the whole scope is hidden (fewer than 3 therapists in the selection)
     hidden_reason: str | None = None
+    # why a unit/organisation shows no spread: "few" (fewer than spread_min_therapists(k)
+    # therapists with values) or "held" (held back by a publication); None when shown
+    spread_notice: str | None = None
 
 
 def _nan_to_none(v: Any) -> Any:
@@ -417,7 +423,7 @@ def figures_for(
     from django.core.cache import cache
 
     if not anonymised:
-        key = f"stats:fig:{snapshot.pk}:{snapshot.computed_at.timestamp()}:0:{k}"
+        key = f"stats:fig2:{snapshot.pk}:{snapshot.computed_at.timestamp()}:0:{k}"
         cached = cache.get(key)
         if cached is None:
             cached = _figures_data(snapshot.payload, anonymised=False, k=k, mask=None)
@@ -428,7 +434,7 @@ def figures_for(
         # or with consent, identified); refuse rather than guess.
         raise ValueError("a therapist's figures have no anonymised form")
     family = family or sibling_family(snapshot)
-    key = f"stats:fig:{snapshot.pk}:{family.version}:1:{k}"
+    key = f"stats:fig2:{snapshot.pk}:{family.version}:1:{k}"
     cached = cache.get(key)
     if cached is None:
         part = (str(snapshot.scope_kind), int(snapshot.scope_id), snapshot.age_group)
@@ -476,7 +482,9 @@ def _figures_data(
     etr = dict(p.get("etr") or {})
     etr_suppressed: dict[str, str] = {}
     implementation = list(p.get("implementation") or [])
-    spread = list(p.get("therapist_spread") or [])
+    spread_rows = list(p.get("therapist_spread") or [])
+    spread: dict[str, Any] = {}
+    spread_notice: str | None = None
     quality = dict(p.get("quality") or {})
     show_spread = False
     hidden_reason: str | None = None
@@ -497,9 +505,10 @@ def _figures_data(
                 etr_suppressed=dict.fromkeys(ETR_SHOWN, REASON_FEW_THERAPISTS),
                 implementation=[],
                 quality={},
-                spread=[],
+                spread={},
                 show_spread=False,
                 hidden_reason=hidden_reason,
+                spread_notice=None,
             )
         # The statistics table: primary and complementary suppression over the siblings.
         for side in ("active", "inactive"):
@@ -568,17 +577,18 @@ def _figures_data(
             and str(r["month"]) not in i_mask
             and int(r.get("active_therapists") or 0) >= MIN_THERAPISTS_FOR_SCOPE
         ]
-        # Per-therapist spread: only with >= 3 therapists, anonymous, each of >= k clients,
-        # and not where one therapist's row changed by 1 … k−1 clients since an earlier
-        # published month-end (stats.publications).
-        spread = [r for r in spread if int(r.get("n_ors_change") or 0) >= k]
-        show_spread = (
-            may_show_therapist_spread(int(p.get("n_therapists", 0)))
-            and len(spread) >= 3
-            and not mask.get("spread_hidden")
+        # The spread between therapists (active episodes, per therapist): only summary
+        # statistics (median and quartiles, rounded), only with at least max(5, k)
+        # therapists who each have k clients with two ORS, and not where one therapist's
+        # row changed by 1 … k−1 clients since an earlier published month-end
+        # (stats.publications). Each therapist's own value never leaves the server.
+        spread, spread_notice = _spread_summary(
+            spread_rows,
+            k=k,
+            n_therapists=int(p.get("n_therapists", 0)),
+            held=bool(mask.get("spread_hidden")),
         )
-        if not show_spread:
-            spread = []
+        show_spread = bool(spread)
     return dict(
         table=table,
         suppressed=suppressed,
@@ -590,7 +600,45 @@ def _figures_data(
         spread=spread,
         show_spread=show_spread,
         hidden_reason=hidden_reason,
+        spread_notice=spread_notice,
     )
+
+
+def _round1(value: float) -> float:
+    """One decimal, half away from zero (as the pages display numbers)."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    return float(Decimal(repr(float(value))).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def _spread_summary(
+    rows: list[dict[str, Any]], *, k: int, n_therapists: int, held: bool
+) -> tuple[dict[str, Any], str | None]:
+    """(summary, notice) of the per-therapist mean ORS change of active episodes.
+
+    Only therapists with at least k clients with an ORS change count. The summary is the
+    number of those therapists, the median and the quartiles (numpy's linear method),
+    rounded to one decimal: no minimum or maximum, no single value. Shown only with at
+    least ``spread_min_therapists(k)`` such therapists (with 3, min/median/max ARE the
+    three values; a leader with two consented shares would get the third)."""
+    import numpy as np
+
+    values = [
+        float(r["ors_change"])
+        for r in rows
+        if r.get("ors_change") is not None and int(r.get("n_ors_change") or 0) >= k
+    ]
+    if held:
+        return {}, "held"
+    if not may_show_therapist_spread(n_therapists) or len(values) < spread_min_therapists(k):
+        return {}, "few"
+    q1, median, q3 = (float(v) for v in np.percentile(values, [25, 50, 75]))
+    return {
+        "n_therapists": len(values),
+        "median": _round1(median),
+        "q1": _round1(q1),
+        "q3": _round1(q3),
+    }, None
 
 
 ETR_SHOWN = (

@@ -3,6 +3,7 @@ exports. Thin: authorisation in stats.permissions, figures from stats.selectors.
 
 from __future__ import annotations
 
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from django.contrib.auth.mixins import LoginRequiredMixin
@@ -21,13 +22,24 @@ from datapolicy.scoping import TenantPageMixin
 from datapolicy.services import Action, access_log_write
 
 from . import charts, exports
+from .anonymise import (
+    MIN_THERAPISTS_FOR_SCOPE,
+    REASON_COMPLEMENTARY,
+    REASON_FEW_THERAPISTS,
+    reason_small,
+    spread_min_therapists,
+)
 from .frames import org_stats_settings
 from .models import ScopeKind
 from .permissions import DASHBOARD_ROLES, ORG_WIDE_ROLES, ScopeAccess, scope_access, small_cell_k
+from .publications import REASON_CHANGED
 from .selectors import (
     AGE_FILTERS,
     ANONYMISED_PERIODS,
+    MIN_BENCHMARK_ORGANISATIONS,
     PERIODS,
+    REASON_FEW_ORGANISATIONS,
+    REASON_OTHERS_SMALL,
     Figures,
     benchmark_figures,
     figures_for,
@@ -145,9 +157,12 @@ class StatsMixin(TenantPageMixin):
             "trajectory_fig": lambda: self.trajectory_fig(figs.trajectory, age),
             "implementation_fig": chart(charts.implementation_figure, "implementation"),
             "spread_fig": chart(charts.spread_figure, "spread", "show_spread"),
+            "spread_view": lambda: _spread_view(figs),
+            "spread_applies": access.kind in (ScopeKind.UNIT, ScopeKind.ORGANISATION),
             "etr_view": lambda: _etr_view(figs),
             # the fragment cache key of the panels (a new computation changes computed_at)
-            "panels_key": f"{snap.pk}-{version}-{access.anonymised}-{k}",
+            # ("r7": fragments cached before the spread became summary-only are not reused)
+            "panels_key": f"r7-{snap.pk}-{version}-{access.anonymised}-{k}",
             "export_tables": exports.TABLES,
             "query": self.request.GET.urlencode(),
         }
@@ -174,12 +189,60 @@ def display_number(value: float, decimals: int) -> str:
     return str(number_format(rounded, decimals))
 
 
+def reason_text(reason: str) -> str:
+    """A suppression reason in the active language. The reasons are stored and compared
+    as stable English keys (stats.anonymise, stats.publications, stats.selectors; the API
+    gives them as they are) and translated here, when a page or an export shows them."""
+    import re
+
+    m = re.fullmatch(r"fewer than (\d+) clients", reason or "")
+    if m:
+        return _("fewer than %(k)s clients") % {"k": m.group(1)}
+    texts = {
+        REASON_COMPLEMENTARY: lambda: _(
+            "hidden so that a suppressed neighbouring figure cannot be recovered by subtraction"
+        ),
+        REASON_FEW_THERAPISTS: lambda: (
+            _(
+                "fewer than %(n)s therapists in this selection: one therapist's figures could be "
+                "derived"
+            )
+            % {"n": MIN_THERAPISTS_FOR_SCOPE}
+        ),
+        REASON_CHANGED: lambda: _(
+            "hidden so that this month-end cannot be subtracted from an earlier published one"
+        ),
+        REASON_FEW_ORGANISATIONS: lambda: (
+            _(
+                "fewer than %(n)s organisations with episodes here: the others' figures would be "
+                "one organisation's"
+            )
+            % {"n": MIN_BENCHMARK_ORGANISATIONS}
+        ),
+        REASON_OTHERS_SMALL: lambda: _(
+            "hidden: the other organisations' part of this figure rests on too few clients"
+        ),
+    }
+    text = texts.get(reason)
+    return text() if text is not None else str(reason)
+
+
+def is_small(reason: str | None, k: int) -> bool:
+    """Hidden because the figure itself rests on 1 … k−1 clients ("< k" is true)."""
+    return reason == reason_small(k)
+
+
 def _text(figs: Figures, side: str, col: str, decimals: int) -> tuple[str, str | None]:
-    """A cell as display text (localised number, "< k" when hidden, "–" when empty)."""
+    """A cell as display text: a localised number; "< k" when hidden as a small cell;
+    "hidden" when hidden for another reason (a complement, a held-back change, too few
+    therapists …: such a cell may hold many clients, so "< k" would be false — the table
+    explains it in a footnote); "–" when empty."""
     reason = figs.suppressed[side].get(col)
     value = figs.table[side].get(col)
     if value is None:
-        return (f"< {figs.k}" if reason else "–"), reason
+        if not reason:
+            return "–", None
+        return (f"< {figs.k}" if is_small(reason, figs.k) else _("hidden")), reason
     return display_number(value, decimals), None
 
 
@@ -191,7 +254,34 @@ def _cell(figs: Figures, side: str, col: str, decimals: int = 1) -> dict[str, An
 COUNT_COLUMNS = {"episodes", "sessions"}
 
 
-def _table_rows(figs: Figures) -> list[dict[str, Any]]:
+class DisplayRows(list[dict[str, Any]]):
+    """Table rows with ``notes``: the reasons of the cells hidden for another reason than
+    a small cell, numbered; each such cell carries its ``mark`` (shown next to "hidden"
+    and explained under the table — a title tooltip is never seen on an iPad)."""
+
+    notes: list[dict[str, Any]]
+
+
+def _with_notes(rows: list[dict[str, Any]], k: int) -> DisplayRows:
+    out = DisplayRows(rows)
+    out.notes = []
+    marks: dict[str, int] = {}
+    for row in out:
+        for side in ("active", "inactive"):
+            cell = row[side]
+            reason = cell.get("reason")
+            cell["mark"] = None
+            if reason:
+                cell["reason"] = reason_text(reason)
+                if not is_small(reason, k):
+                    if reason not in marks:
+                        marks[reason] = len(marks) + 1
+                        out.notes.append({"mark": marks[reason], "text": cell["reason"]})
+                    cell["mark"] = marks[reason]
+    return out
+
+
+def _table_rows(figs: Figures) -> DisplayRows:
     """The seed's table as display rows (formatted here, not by template includes: a
     dashboard request must stay cheap)."""
     rows = [
@@ -206,37 +296,92 @@ def _table_rows(figs: Figures) -> list[dict[str, Any]]:
     for side in ("active", "inactive"):
         d_text, d_reason = _text(figs, side, "effect_size_d", 1)
         p_text, p_reason = _text(figs, side, "effect_size_pct", 1)
-        effect[side] = {"text": f"{d_text} / {p_text} %", "reason": d_reason or p_reason}
+        if d_reason and p_reason:
+            # both hidden: one mark for the cell, not "< 5 / < 5 %"
+            effect[side] = {"text": d_text, "reason": d_reason}
+        else:
+            pct = f"{p_text} %" if p_reason is None and p_text != "–" else p_text
+            effect[side] = {"text": f"{d_text} / {pct}", "reason": d_reason or p_reason}
     rows.append(effect)
-    return rows
+    return _with_notes(rows, figs.k)
 
 
 def _etr_view(figs: Figures) -> dict[str, str]:
-    """ETR figures as display strings ("< k" when hidden, "–" when not available)."""
+    """ETR figures as display strings ("< k" when hidden as a small cell, "hidden" with
+    the reason when hidden otherwise, "–" when not available)."""
     e, hidden = figs.etr, figs.etr_suppressed
-    small = f"< {figs.k}"
+
+    def mark(col: str) -> str:
+        reason = hidden[col]
+        if is_small(reason, figs.k):
+            return f"< {figs.k}"
+        return f"{_('hidden')} ({reason_text(reason)})"
 
     def count_share(count: str, share: str) -> str:
         if count in hidden:
-            return small
+            return mark(count)
         if e.get(share) is None:
             return "–"
         return f"{e.get(count)} ({display_number(e[share] * 100, 1)} %)"
 
     rel = e.get("relative_effect_size")
+    # The ended episodes that cannot be judged (one ORS; no expected-response point) are
+    # shown on identified figures only: on anonymised ones they are not yet covered by
+    # the siblings' grid and the publication control (docs/datapolicy.md, Limits).
+    unjudged = (
+        {}
+        if figs.anonymised
+        else {c: str(e.get(c, "–")) for c in ("ended_single_ors", "ended_no_etr")}
+    )
     return {
-        "ended_evaluable": small
+        **unjudged,
+        "ended_evaluable": mark("ended_evaluable")
         if "ended_evaluable" in hidden
         else str(e.get("ended_evaluable", "–")),
         "reaching_target": count_share("reaching_target", "reaching_target_share"),
         "dropout": count_share("dropout", "dropout_share"),
-        "relative_effect_size": small
+        "relative_effect_size": mark("relative_effect_size")
         if "relative_effect_size" in hidden
         else ("–" if rel is None else display_number(rel, 1)),
     }
 
 
-def _outcome_rows(figs: Figures) -> list[dict[str, Any]]:
+def _spread_view(figs: Figures) -> dict[str, Any]:
+    """The spread's summary as display text (the chart has no hover on a touch device),
+    or the notice why it is not shown."""
+    s = figs.spread
+    if s:
+        return {
+            "text": _(
+                "%(n)s therapists. Median %(median)s; half of the therapists lie between "
+                "%(q1)s and %(q3)s (the middle 50 %%, interquartile range)."
+            )
+            % {
+                "n": s["n_therapists"],
+                "median": display_number(s["median"], 1),
+                "q1": display_number(s["q1"], 1),
+                "q3": display_number(s["q3"], 1),
+            }
+        }
+    if figs.spread_notice == "held":
+        return {
+            "notice": _(
+                "The spread between therapists is not shown for this month-end: a "
+                "therapist's figures changed by too few clients since an earlier published "
+                "month-end."
+            )
+        }
+    return {
+        "notice": _(
+            "The spread between therapists is shown only with at least %(n)s therapists who "
+            "each have at least %(k)s clients with two ORS: with fewer, one therapist's "
+            "figures could be worked out."
+        )
+        % {"n": spread_min_therapists(figs.k), "k": figs.k}
+    }
+
+
+def _outcome_rows(figs: Figures) -> DisplayRows:
     out = []
     for col, label in exports.outcome_label_rows():
         row: dict[str, Any] = {"label": label}
@@ -247,7 +392,7 @@ def _outcome_rows(figs: Figures) -> list[dict[str, Any]]:
                 c["text"] += f" ({display_number(c['value'] / n * 100, 1)} %)"
             row[side] = c
         out.append(row)
-    return out
+    return _with_notes(out, figs.k)
 
 
 class StatsIndexView(StatsMixin, TemplateView):
@@ -373,6 +518,9 @@ class BenchmarkView(StatsMixin, TemplateView):
         return ctx
 
 
+PLATFORM_K = 5  # docs/datapolicy.md: the default small-cell threshold
+
+
 class PlatformBenchmarkView(LoginRequiredMixin, TemplateView):
     """The platform operator: only the cross-organisation figures, anonymised."""
 
@@ -397,10 +545,13 @@ class PlatformBenchmarkView(LoginRequiredMixin, TemplateView):
             as_of=as_of,
             age_group=age,
         )
-        figs = figures_for(snap, anonymised=True, k=5)
+        # Across organisations: the default k (no organisation's setting applies).
+        k = PLATFORM_K
+        figs = figures_for(snap, anonymised=True, k=k)
         ctx.update(
             {
                 "figures": figs,
+                "k": k,
                 "table_rows": _table_rows(figs),
                 # Across organisations: the cutoffs of statistics.md (the defaults).
                 "trajectory_fig": charts.trajectory_figure(figs.trajectory, age_group=age),
@@ -434,6 +585,14 @@ class ExportView(StatsMixin, View):
             scope_id=scope_id,
         )
         figs, _ctx = self.load(access)
+        # the reasons of hidden cells in the active language (stored as English keys)
+        # (``figs`` is lazy: copy its fields rather than dataclasses.replace it)
+        fields = {f.name: getattr(figs, f.name) for f in dataclass_fields(Figures)}
+        fields["suppressed"] = {
+            side: {c: reason_text(r) for c, r in cells.items()}
+            for side, cells in figs.suppressed.items()
+        }
+        figs = Figures(**fields)
         rows = exports.rows_for(figs, table)
         name = f"{kind}-{scope_id}-{table}-{figs.snapshot.as_of.isoformat()}"
         if fmt == "csv":

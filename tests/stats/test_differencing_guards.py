@@ -24,8 +24,8 @@ def test_quality_counts_are_suppressed_for_a_leader(org1, login) -> None:
         record(make_episode(org1, code=f"QQ-{i + 2}", therapist=t), END, ors="12.0")
     c = login(org1.leader)
     text = c.get(f"/stats/export/unit/{org1.unit.pk}/quality.csv").content.decode("utf-8-sig")
-    assert "intake_above_cutoff;< 5" in text
-    assert "intake_above_cutoff;1" not in text
+    assert "ORS ved start over cutoff;< 5" in text
+    assert "ORS ved start over cutoff;1" not in text
     page = c.get(f"/stats/unit/{org1.unit.pk}/").content.decode()
     assert "&lt; 5" in page
 

@@ -81,18 +81,25 @@ def _snapshot(
     )
 
 
-def test_spread_needs_three_therapists_each_with_k_clients() -> None:
-    three = [{"episodes": 20, "n_ors_change": n, "ors_change": 1.0} for n in (5, 6, 7)]
-    assert figures_for(_snapshot(three), anonymised=True, k=5).show_spread
+def test_spread_needs_max_5_k_therapists_each_with_k_clients() -> None:
+    """(Review round 7: with 3 therapists min/median/max were the three values; now
+    only median and quartiles, with at least max(5, k) therapists with values.)"""
+    five = [{"episodes": 20, "n_ors_change": n, "ors_change": 1.0} for n in (5, 6, 7, 8, 9)]
+    figs = figures_for(_snapshot(five), anonymised=True, k=5)
+    assert figs.show_spread
+    assert figs.spread == {"n_therapists": 5, "median": 1.0, "q1": 1.0, "q3": 1.0}
+    three = five[:3]
+    figs = figures_for(_snapshot(three), anonymised=True, k=5)
+    assert not figs.show_spread and figs.spread == {} and figs.spread_notice == "few"
     two = three[:2]
     figs = figures_for(_snapshot(two), anonymised=True, k=5)
-    assert not figs.show_spread and figs.spread == []
+    assert not figs.show_spread and figs.spread == {}
     # (with 2 therapists the whole scope is hidden; 4 therapists, 2 of them with >= k:)
     figs = figures_for(_snapshot(two, n_therapists=4), anonymised=True, k=5)
     assert figs.hidden_reason is None and figs.table["active"]["episodes"] == 40
-    assert not figs.show_spread and figs.spread == []
-    # one of three has only 4 clients with a change: only 2 left → no spread at all
-    small = [*three[:2], {"episodes": 9, "n_ors_change": 4, "ors_change": 9.0}]
+    assert not figs.show_spread and figs.spread == {}
+    # one of five has only 4 clients with a change: only 4 left → no spread at all
+    small = [*five[:4], {"episodes": 9, "n_ors_change": 4, "ors_change": 9.0}]
     assert figures_for(_snapshot(small), anonymised=True, k=5).hidden_reason is None
     assert not figures_for(_snapshot(small), anonymised=True, k=5).show_spread
     # a therapist's own view is never suppressed (no spread there either way)

@@ -179,18 +179,20 @@ def test_spread_recovers_a_client_who_turned_inactive(client: Any, org1: OrgPers
     import re
 
     p = org1
-    team = [add_therapist(p, f"sp{i}", unit=p.other_unit) for i in range(3)]
+    # (five therapists: the spread is shown only with max(5, k) therapists with values,
+    # review round 7; each with 5 clients with two ORS, A with the target 6)
+    team = [add_therapist(p, f"sp{i}", unit=p.other_unit) for i in range(5)]
     with _at(dt.date(2026, 3, 5)):
         target = make_episode(
             p, code="SP-T", therapist=team[0], unit=p.other_unit, started_on=dt.date(2025, 11, 20)
         )
         record(target, dt.date(2025, 11, 20), ors="8.0", srs="36.0")
         record(target, dt.date(2025, 12, 20), ors="31.0", srs="36.0")
-        for i in range(16):
+        for i in range(25):
             e = make_episode(
                 p,
                 code=f"SP-{i}",
-                therapist=team[i % 3],
+                therapist=team[i % 5],
                 unit=p.other_unit,
                 started_on=dt.date(2026, 2, 2),
             )
@@ -211,7 +213,10 @@ def test_spread_recovers_a_client_who_turned_inactive(client: Any, org1: OrgPers
 
     def spread(page: str) -> Any:
         m = re.search(r'<script id="fig-spread" type="application/json">(.*?)</script>', page, re.S)
-        return None if m is None else json.loads(m.group(1))["data"][0]["y"]
+        if m is None:
+            return None
+        trace = json.loads(m.group(1))["data"][0]
+        return [trace["q1"], trace["median"], trace["q3"]]
 
     assert api["active"]["episodes"] is None  # the change IS held back in the table
     assert spread(feb) is not None
