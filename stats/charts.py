@@ -3,6 +3,7 @@ plotly.min.js). Plain dicts, not plotly.graph_objects: a page builds them in mic
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -77,6 +78,8 @@ def _cutoff_lines(
             "text": label,
             "showarrow": False,
             "font": {"size": 12, "color": CUTOFF_COLOUR},
+            # Readable where a median line passes behind the label.
+            "bgcolor": "rgba(255, 255, 255, 0.85)",
         }
         for label, value, _dash in lines
     ]
@@ -143,6 +146,10 @@ def trajectory_figure(
 
 def implementation_figure(rows: list[dict[str, Any]]) -> dict[str, Any]:
     months = [str(r["month"])[:7] for r in rows]
+    # Whole therapists on the right axis (plotly synced its ticks to the left axis and
+    # drew "3.158", which a Danish reader takes for three thousand).
+    most = max((r["active_therapists"] or 0 for r in rows), default=0)
+    step = max(1, math.ceil(most / 5))
     return {
         "data": [
             {
@@ -177,6 +184,10 @@ def implementation_figure(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 "rangemode": "tozero",
                 "title": {"text": _("Active therapists")},
                 "automargin": True,
+                "tickmode": "linear",
+                "tick0": 0,
+                "dtick": step,
+                "showgrid": False,
             },
             # room for the right axis' tick labels and title (10 px clipped them)
             "margin": {"l": 50, "r": 70, "t": 10, "b": 50},

@@ -6,7 +6,9 @@
   if (!el || !fig || !window.Plotly) return;
   var figure = JSON.parse(fig.textContent);
   var config = JSON.parse(document.getElementById("graph-config").textContent);
-  window.Plotly.newPlot(el, figure.data, figure.layout, config);
+  // Numbers in the page's language: a decimal comma in Danish.
+  var layout = Object.assign({separators: document.documentElement.lang === "da" ? ",." : ".,"}, figure.layout);
+  window.Plotly.newPlot(el, figure.data, layout, config);
   window.addEventListener("orientationchange", function () {
     window.setTimeout(function () { window.Plotly.Plots.resize(el); }, 200);
   });
