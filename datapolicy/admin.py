@@ -178,6 +178,13 @@ class OrganisationAdmin(AccessLoggedAdmin):
         "srs_cutoff",
         "retention_days",
     )
+    # SECURITY: retention and k are the data-policy admin's, set on the settings page
+    # through organisation_policy_update (retention >= inactivity window, k >= 3).
+    # Changed here they would bypass those rules (a retention of one day would delete
+    # active episodes), so the system owner only sees them. The inactivity window (a
+    # statistics setting, like the cutoffs) stays the system owner's: the retention job
+    # never deletes within it, whatever the stored retention (datapolicy.retention).
+    readonly_fields = ("small_cell_k", "retention_days")
 
     def get_queryset(self, request: HttpRequest) -> Any:
         org = getattr(request, "organisation", None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from typing import Any
 
 import pandas as pd
@@ -17,6 +18,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -328,6 +330,16 @@ def may_approve(actor: Any, report: Report) -> bool:
     )
 
 
+def may_withdraw(actor: Any, report: Report) -> bool:
+    """The report's author, a named approver or a data-policy admin (the page shows the
+    button only to them)."""
+    return (
+        report.created_by_id == actor.pk
+        or Role.DP_ADMIN in roles_of(actor, report.organisation_id)
+        or report.organisation.report_approvers.filter(pk=actor.pk).exists()
+    )
+
+
 @transaction.atomic
 def report_approve(
     *, actor: Any, report: Report, note: str = "", request: HttpRequest | None = None
@@ -355,12 +367,7 @@ def report_withdraw(
     *, actor: Any, report: Report, note: str = "", request: HttpRequest | None = None
 ) -> Report:
     """The author, a named approver or a data-policy admin withdraws a report."""
-    allowed = (
-        report.created_by_id == actor.pk
-        or Role.DP_ADMIN in roles_of(actor, report.organisation_id)
-        or report.organisation.report_approvers.filter(pk=actor.pk).exists()
-    )
-    if not allowed:
+    if not may_withdraw(actor, report):
         raise PermissionDenied
     if report.status == Report.Status.WITHDRAWN:
         raise ValidationError(_("The report is already withdrawn."))
@@ -385,6 +392,17 @@ def report_export(*, actor: Any, report: Report, request: HttpRequest | None = N
     return data
 
 
+def spreadsheet_text(value: Any) -> Any:
+    """A text value a spreadsheet would run as a formula (it starts with = + - @, or an
+    apostrophe) gets a leading apostrophe: the session export's guard
+    (``measures.importer.FORMULA_START``). Other values are returned unchanged."""
+    from measures.importer import FORMULA_START
+
+    if isinstance(value, str) and re.match(FORMULA_START, value):
+        return "'" + value
+    return value
+
+
 def report_xlsx(report: Report) -> bytes:
     from openpyxl import Workbook
 
@@ -392,23 +410,28 @@ def report_xlsx(report: Report) -> bytes:
     ws = wb.active
     assert ws is not None
     ws.title = "Rapport"
+
+    def append(values: list[Any]) -> None:
+        # SECURITY: every text cell guarded (the title and names are free text).
+        ws.append([spreadsheet_text(str(v) if isinstance(v, Promise) else v) for v in values])
+
     figures = report.figures
-    ws.append([report.title])
-    ws.append([_("Period"), report.selection.get("period", "")])
-    ws.append([_("Computed as of"), figures.get("as_of", "")])
-    ws.append([_("Small-cell threshold k"), figures.get("k", "")])
+    append([report.title])
+    append([_("Period"), report.selection.get("period", "")])
+    append([_("Computed as of"), figures.get("as_of", "")])
+    append([_("Small-cell threshold k"), figures.get("k", "")])
     approved = report.events.filter(action="approved").select_related("actor").last()
     if approved is not None:
-        ws.append([_("Approved by"), approved.actor.get_full_name(), approved.at.isoformat()])
-    ws.append([])
-    ws.append(["", *[column_label(c) for c in figures.get("columns", [])]])
+        append([_("Approved by"), approved.actor.get_full_name(), approved.at.isoformat()])
+    append([])
+    append(["", *[column_label(c) for c in figures.get("columns", [])]])
     for row in figures.get("rows", []):
         label = _("Active") if row["active"] else _("Inactive")
         cells = [
             f"< {figures['k']}" if c in row["hidden"] else row["values"].get(c)
             for c in figures.get("columns", [])
         ]
-        ws.append([label, *cells])
+        append([label, *cells])
     if figures.get("trajectory"):
         ws2 = wb.create_sheet("Forløb")
         ws2.append(["session_number", "ors_median", "srs_median", "n_ors", "n_srs"])

@@ -6,12 +6,14 @@ can still be recognised. Deleting the episode cascades to its sessions, scores, 
 grants and guardian rows (clients.EpisodeUserObjectPermission has a direct foreign key);
 a client left without episodes is deleted with its consents. The access log keeps only
 numeric ids and is itself kept (it is the record that the deletion happened): every
-deleted client gets a "delete" entry by "retention".
+deleted client gets a "delete" entry by "retention", and so does every deleted episode
+of a client who keeps another episode (object "episode", the client's id).
 
 An episode is past retention when its last activity (the latest of its last session,
 its closing date and its start) is more than ``retention_days`` before ``today`` and it
 is inactive (closed, or without a session within the inactivity window, which is never
-longer than retention: see ``organisation_policy_update``). Runs work in batches, are
+longer than retention: see ``organisation_policy_update``; the job itself also applies
+at least the inactivity window, ``effective_retention_days``). Runs work in batches, are
 idempotent (a second run finds nothing) and record counts only in a RetentionRun.
 """
 
@@ -30,10 +32,21 @@ from .services import Action, access_log_write
 BATCH_SIZE = 500
 
 
-def retention_cutoff(organisation: Organisation, today: dt.date) -> dt.date | None:
+def effective_retention_days(organisation: Organisation) -> int | None:
+    """The retention the job applies: the setting, but never shorter than the
+    inactivity window. ``organisation_policy_update`` refuses a shorter one; this guard
+    holds even if a bad value reached the database another way (an active episode,
+    one with a session within the inactivity window, is never past retention)."""
     if not organisation.retention_days:
         return None
-    return today - dt.timedelta(days=organisation.retention_days)
+    return max(organisation.retention_days, organisation.inactivity_days)
+
+
+def retention_cutoff(organisation: Organisation, today: dt.date) -> dt.date | None:
+    days = effective_retention_days(organisation)
+    if days is None:
+        return None
+    return today - dt.timedelta(days=days)
 
 
 def episodes_past_retention(*, organisation: Organisation, today: dt.date) -> Any:
@@ -59,9 +72,18 @@ def episodes_past_retention(*, organisation: Organisation, today: dt.date) -> An
 
 
 def retention_run(
-    *, organisation: Organisation, today: dt.date, actor: Any = None, batch_size: int = BATCH_SIZE
+    *,
+    organisation: Organisation,
+    today: dt.date,
+    actor: Any = None,
+    batch_size: int = BATCH_SIZE,
+    role: str = "",
+    request: Any = None,
 ) -> RetentionRun:
-    """Delete what is past retention, in batches; record and announce what was done."""
+    """Delete what is past retention, in batches; record and announce what was done.
+
+    A manual run (``actor``, from the settings page) is logged with the role it was run
+    in and the request's address and path."""
     from clients.models import Client, Episode
 
     cutoff = retention_cutoff(organisation, today)
@@ -92,7 +114,14 @@ def retention_run(
                 if orphan_ids:
                     Client.objects.for_org(organisation).filter(pk__in=orphan_ids).delete()
                     clients_deleted += len(orphan_ids)
-                    _log_erasures(organisation, orphan_ids)
+                # A client who keeps another episode gets an entry per deleted episode,
+                # so that their log export (right of access) shows that erasure too.
+                orphan_set = set(orphan_ids)
+                _log_erasures(
+                    organisation,
+                    [("client", c, c) for c in orphan_ids]
+                    + [("episode", row[0], row[3]) for row in batch if row[3] not in orphan_set],
+                )
             unit_ids.update(row[1] for row in batch)
             therapist_ids.update(row[2] for row in batch)
     with transaction.atomic():
@@ -115,16 +144,22 @@ def retention_run(
                 action=Action.RETENTION,
                 object_type="retentionrun",
                 object_id=run.pk,
+                role=role,
+                request=request,
             )
         if episodes_deleted:
             _announce(organisation.pk, sorted(unit_ids), sorted(therapist_ids))
     return run
 
 
-def _log_erasures(organisation: Organisation, client_ids: list[int]) -> None:
-    """One access-log entry per deleted client, so that the client's log export (right
-    of access) shows the erasure. Written in bulk (inserts only: the append-only guard
-    in AccessLog.save concerns updates); ids only, by "retention"."""
+def _log_erasures(organisation: Organisation, erased: list[tuple[str, int, int]]) -> None:
+    """One access-log entry per deleted client, and per deleted episode of a client who
+    keeps another one, so that the client's log export (right of access) shows the
+    erasure. ``erased``: (object type, object id, client id). Written in bulk (inserts
+    only: the append-only guard in AccessLog.save concerns updates); ids only, by
+    "retention"."""
+    if not erased:
+        return
     AccessLog.objects.bulk_create(
         [
             AccessLog(
@@ -133,11 +168,11 @@ def _log_erasures(organisation: Organisation, client_ids: list[int]) -> None:
                 username="retention",
                 role="",
                 action=Action.DELETE,
-                object_type="client",
-                object_id=client_id,
+                object_type=object_type,
+                object_id=object_id,
                 client_id=client_id,
             )
-            for client_id in client_ids
+            for object_type, object_id, client_id in erased
         ],
         batch_size=BATCH_SIZE,
     )

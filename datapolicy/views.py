@@ -16,7 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -35,11 +35,13 @@ from .models import AgeGroup, Grant, Membership, Report, RetentionRun, Role, Uni
 from .reports import (
     column_label,
     may_approve,
+    may_withdraw,
     period_choices,
     report_approve,
     report_create,
     report_export,
     report_withdraw,
+    spreadsheet_text,
 )
 from .retention import retention_run
 from .scoping import TenantPageMixin
@@ -68,6 +70,66 @@ from .services import (
     organisation_policy_update,
 )
 from .user_import import users_import_csv
+
+# Labels of the access log's codes (the log stores codes; pages and the client's
+# export show these, in the request's language). An unknown code shows as it is.
+ACTION_LABELS = {
+    "view": gettext_lazy("Viewed"),
+    "list": gettext_lazy("Listed"),
+    "create": gettext_lazy("Created"),
+    "update": gettext_lazy("Updated"),
+    "delete": gettext_lazy("Deleted"),
+    "close": gettext_lazy("Closed"),
+    "reopen": gettext_lazy("Reopened"),
+    "transfer": gettext_lazy("Transferred"),
+    "export": gettext_lazy("Exported"),
+    "grant": gettext_lazy("Shared"),
+    "revoke": gettext_lazy("Revoked"),
+    "withdraw": gettext_lazy("Withdrawn"),
+    "approve": gettext_lazy("Approved"),
+    "search": gettext_lazy("Searched"),
+    "retention": gettext_lazy("Retention run"),
+    "import": gettext_lazy("Imported"),
+}
+OBJECT_LABELS = {
+    "client": gettext_lazy("Client"),
+    "episode": gettext_lazy("Episode"),
+    "session": gettext_lazy("Session"),
+    "sessions": gettext_lazy("Sessions"),
+    "sessiondraft": gettext_lazy("Session draft"),
+    "caseload": gettext_lazy("Caseload"),
+    "consent": gettext_lazy("Consent"),
+    "grant": gettext_lazy("Share"),
+    "report": gettext_lazy("Report"),
+    "organisation": gettext_lazy("Organisation"),
+    "unit": gettext_lazy("Unit"),
+    "membership": gettext_lazy("Role (membership)"),
+    "user": gettext_lazy("User"),
+    "user_password": gettext_lazy("Password"),
+    "accesslog": gettext_lazy("Access log"),
+    "retentionrun": gettext_lazy("Retention run"),
+    "therapist_figures": gettext_lazy("Therapist's figures"),
+    "client_mode_pin": gettext_lazy("Client-mode PIN"),
+    "apikey": gettext_lazy("API key"),
+}
+REPORT_EVENT_LABELS = {
+    "created": gettext_lazy("Created"),
+    "approved": gettext_lazy("Approved"),
+    "exported": gettext_lazy("Exported"),
+    "withdrawn": gettext_lazy("Withdrawn"),
+}
+
+
+def action_label(code: str) -> str:
+    return str(ACTION_LABELS.get(code, code))
+
+
+def object_label(code: str) -> str:
+    return str(OBJECT_LABELS.get(code, code))
+
+
+def role_label(code: str) -> str:
+    return str(Role(code).label) if code in Role.values else code
 
 
 class HomeView(LoginRequiredMixin, View):
@@ -174,10 +236,15 @@ class GrantListView(_PolicyPage):
     allowed_roles = frozenset({Role.THERAPIST, Role.UNIT_LEADER, Role.DP_ADMIN})
     template_name = "datapolicy/grants.html"
 
+    page_size = 50
+
     def get(self, request: HttpRequest) -> HttpResponse:
-        grants = list(
-            grants_for(user=request.user, roles=self.roles, organisation=self.organisation)
-        )
+        # 50 per page: only the page shown is rendered and logged.
+        page = Paginator(
+            grants_for(user=request.user, roles=self.roles, organisation=self.organisation),
+            self.page_size,
+        ).get_page(request.GET.get("page"))
+        grants = list(page.object_list)
         # A client-graph share names one client's episode (by code for its therapist, by
         # number for the others): one entry per such client, so that the client's own
         # log shows the read; a list without any is one entry without a client.
@@ -195,6 +262,7 @@ class GrantListView(_PolicyPage):
             g.show_code = g.episode_id is not None and g.episode.therapist_id == request.user.pk  # type: ignore[attr-defined, union-attr]
         return self.render(
             grants=grants,
+            page=page,
             is_admin=Role.DP_ADMIN in self.roles,
             may_create=bool(self.roles & GrantCreateView.allowed_roles),
         )
@@ -288,13 +356,16 @@ class ConsentListView(_PolicyPage):
 
     allowed_roles = frozenset({Role.THERAPIST, Role.DP_ADMIN})
     template_name = "datapolicy/consents.html"
+    page_size = 50
 
     def _page(self, form: ConsentForm) -> HttpResponse:
-        consents = list(
-            consents_for(user=self.request.user, roles=self.roles, organisation=self.organisation)
-        )
+        page = Paginator(
+            consents_for(user=self.request.user, roles=self.roles, organisation=self.organisation),
+            self.page_size,
+        ).get_page(self.request.GET.get("page"))
+        consents = list(page.object_list)
         # The list shows client codes: a read of client-level data, logged per client
-        # shown (one insert) so that each client's own log shows it.
+        # shown (one insert; only the page shown) so that each client's own log shows it.
         access_log_list(
             actor=self.request.user,
             organisation=self.organisation,
@@ -303,7 +374,7 @@ class ConsentListView(_PolicyPage):
             role=self.acting_role,
             request=self.request,
         )
-        return self.render(form=form, consents=consents)
+        return self.render(form=form, consents=consents, page=page)
 
     def get(self, request: HttpRequest) -> HttpResponse:
         return self._page(ConsentForm(initial={"given_on": timezone.localdate()}))
@@ -368,7 +439,7 @@ class AccessLogView(_PolicyPage):
         """The search form is POSTed; a client code is turned into the client's number
         before redirecting, so that a code never stands in a URL (server logs, history)."""
         org = self.organisation
-        form = AccessLogSearchForm(request.POST, actions=access_log_actions(organisation=org))
+        form = _search_form(request.POST, org)
         if not form.is_valid():
             return self.render(form=form, entries=[], page=None, query="", client_id=None)
         d = form.cleaned_data
@@ -386,9 +457,7 @@ class AccessLogView(_PolicyPage):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         org = self.organisation
-        form = AccessLogSearchForm(
-            request.GET or None, actions=access_log_actions(organisation=org)
-        )
+        form = _search_form(request.GET or None, org)
         entries: Any = []
         page = None
         client_id = _client_param(request)
@@ -417,12 +486,28 @@ class AccessLogView(_PolicyPage):
                 action=d.get("action", ""),
             )
             page = Paginator(qs, self.page_size).get_page(request.GET.get("page"))
-            entries = page.object_list
+            entries = list(page.object_list)
+            for e in entries:
+                # Labels in the request's language; the log itself keeps the codes.
+                e.role_label = role_label(e.role)
+                e.action_label = action_label(e.action)
+                e.object_label = object_label(e.object_type)
         query = request.GET.copy()
         query.pop("page", None)
         return self.render(
             form=form, entries=entries, page=page, query=query.urlencode(), client_id=client_id
         )
+
+
+def _search_form(data: Any, organisation: Any) -> AccessLogSearchForm:
+    """The log search form; its action filter shows labels (the values stay codes)."""
+    actions = access_log_actions(organisation=organisation)
+    form = AccessLogSearchForm(data, actions=actions)
+    form.fields["action"].choices = [  # type: ignore[attr-defined]
+        ("", _("All")),
+        *[(a, action_label(a)) for a in actions],
+    ]
+    return form
 
 
 def _client_param(request: HttpRequest) -> int | None:
@@ -463,20 +548,35 @@ class AccessLogExportView(_PolicyPage):
         rows = access_log_search(organisation=org, client_ids=client_ids).order_by("at", "pk")
         buf = io.StringIO()
         writer = csv.writer(buf)
+        # For the client: headers and labels in the request's language, times in local
+        # time (as the page shows them, with the UTC offset), and every text cell
+        # guarded against spreadsheet formulas (user names may start with - + @).
         writer.writerow(
-            ["time", "user", "role", "action", "object_type", "object_id", "ip", "path"]
+            [
+                _("Time"),
+                _("User"),
+                _("Role"),
+                _("Action"),
+                _("Object"),
+                _("Object no."),
+                "IP",
+                _("Address (path)"),
+            ]
         )
         for e in rows:
             writer.writerow(
                 [
-                    e.at.isoformat(),
-                    e.username,
-                    e.role,
-                    e.action,
-                    e.object_type,
-                    e.object_id,
-                    e.ip or "",
-                    e.path,
+                    spreadsheet_text(v)
+                    for v in (
+                        timezone.localtime(e.at).isoformat(sep=" ", timespec="seconds"),
+                        e.username,
+                        role_label(e.role),
+                        action_label(e.action),
+                        object_label(e.object_type),
+                        e.object_id if e.object_id is not None else "",
+                        e.ip or "",
+                        e.path,
+                    )
                 ]
             )
         response = HttpResponse(buf.getvalue(), content_type="text/csv; charset=utf-8")
@@ -580,8 +680,14 @@ class ReportDetailView(_PolicyPage):
             if report.selection.get("age_group")
             else "",
             trajectory=figures.get("trajectory", []),
-            events=report.events.select_related("actor"),
+            events=[
+                (e, REPORT_EVENT_LABELS.get(e.action, e.action))
+                for e in report.events.select_related("actor")
+            ],
             may_approve=report.status == Report.Status.DRAFT and may_approve(request.user, report),
+            # Only to those the withdrawal admits (the others would get a bare 403).
+            may_withdraw=report.status != Report.Status.WITHDRAWN
+            and may_withdraw(request.user, report),
             may_export=report.status == Report.Status.APPROVED
             and bool(self.roles & REPORT_EXPORTERS),
         )
@@ -613,12 +719,12 @@ class _ReportStepView(_PolicyPage):
 
 class ReportApproveView(_ReportStepView):
     service = report_approve
-    done_message = _lazy("The report is approved.")
+    done_message = gettext_lazy("The report is approved.")
 
 
 class ReportWithdrawView(_ReportStepView):
     service = report_withdraw
-    done_message = _lazy("The report is withdrawn.")
+    done_message = gettext_lazy("The report is withdrawn.")
 
 
 class ReportExportView(_PolicyPage):
@@ -692,7 +798,11 @@ class RetentionRunView(_PolicyPage):
 
     def post(self, request: HttpRequest) -> HttpResponse:
         run = retention_run(
-            organisation=self.organisation, today=timezone.localdate(), actor=request.user
+            organisation=self.organisation,
+            today=timezone.localdate(),
+            actor=request.user,
+            role=self.acting_role,
+            request=request,
         )
         messages.success(
             request,

@@ -120,13 +120,14 @@ class TestSearch:
         other = make_episode(org1, code="EXP-2")
         _entry(org1.org, org1.therapist_a, obj=mine, action="view")
         client.force_login(org1.dp_admin)
+        client.cookies["django_language"] = "en"  # labels in the request's language
         response = client.get(reverse("dp_access_log_export"), {"client": mine.client_id})
         assert response.status_code == 200
         assert response["Content-Type"].startswith("text/csv")
         rows = list(csv.DictReader(io.StringIO(response.content.decode())))
         # create client, create episode, view episode, this export; nothing of EXP-2.
-        assert [r["action"] for r in rows] == ["create", "create", "view", "export"]
-        assert {r["object_type"] for r in rows} == {"client", "episode", "accesslog"}
+        assert [r["Action"] for r in rows] == ["Created", "Created", "Viewed", "Exported"]
+        assert {r["Object"] for r in rows} == {"Client", "Episode", "Access log"}
         assert "EXP-1" not in response.content.decode()  # ids only, never the code
         exported = AccessLog.objects.filter(
             organisation=org1.org, action="export", object_type="accesslog"
