@@ -321,12 +321,16 @@ def test_leader_export_applies_the_same_suppression(
         "stats_export",
         kwargs={"kind": "unit", "scope_id": org1.unit.pk, "table": "statistics", "fmt": "csv"},
     )
-    with override("en"):
-        rows = client.get(url).content.decode("utf-8-sig").splitlines()
+    # The export follows the page's language (Danish by default), reasons included.
+    rows = client.get(url).content.decode("utf-8-sig").splitlines()
     clients_row = rows[1].split(";")
-    assert clients_row[0] == "Klienter" and clients_row[1].startswith("skjult")
-    assert clients_row[2].startswith("skjult")  # 3 inactive: small cell too
-    assert "fewer than 5 clients" in clients_row[1] and "therapists" not in rows[1]
+    assert clients_row[0] == "Klienter"
+    assert clients_row[1] == "skjult (færre end 5 klienter)"
+    assert clients_row[2] == "skjult (færre end 5 klienter)"  # 3 inactive: small cell too
+    assert "terapeut" not in rows[1]
+    client.cookies["django_language"] = "en"
+    rows = client.get(url).content.decode("utf-8-sig").splitlines()
+    assert rows[1].split(";")[:2] == ["Clients", "hidden (fewer than 5 clients)"]
 
 
 def test_dashboards_filters_and_benchmark_render(client: Any, scenario: dict[str, Any]) -> None:
