@@ -40,9 +40,13 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+## make messages: extract the strings, fill Danish from locale/da/*.json, compile (under a
+## lock, so that two developers' runs on one checkout do not interleave)
 messages: $(STAMP)
-	cd . && $(BIN)/python manage.py makemessages -l da --ignore=.venv --ignore=staticfiles
-	$(BIN)/python manage.py compilemessages --ignore=.venv
+	flock /tmp/fitplatform-i18n.lock sh -c '\
+	  DJANGO_DEBUG=true $(BIN)/python manage.py makemessages -l da --ignore=.venv --ignore=staticfiles && \
+	  $(BIN)/python scripts/fill_po.py locale/da/LC_MESSAGES/django.po locale/da/*.json && \
+	  DJANGO_DEBUG=true $(BIN)/python manage.py compilemessages --ignore=.venv'
 
 ## make bench: both benchmarks against PostgreSQL (BENCH_DATABASE_URL, default a
 ## database fit_stats_bench that the statistics benchmark fills with 1,000,000 sessions)
