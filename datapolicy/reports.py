@@ -93,15 +93,19 @@ def period_bounds(code: str) -> tuple[dt.date, dt.date]:
 
 
 def period_choices(today: dt.date, years: int = 3) -> list[tuple[str, str]]:
-    """The fixed periods that have started, newest first (this year and ``years``-1 back)."""
-    out: list[tuple[str, str]] = []
+    """The fixed periods that have ended (their last day before ``today``) of this year
+    and ``years``-1 back, the most recently ended first (the longer of two that end on
+    the same day first). An unfinished period (the current quarter, half or year) is not
+    offered: its frozen figures would be a part-period under a whole period's name."""
+    ended: list[tuple[dt.date, dt.date, str]] = []
     for year in range(today.year, today.year - years, -1):
         for part in ("", "-H2", "-H1", "-Q4", "-Q3", "-Q2", "-Q1"):
             code = f"{year}{part}"
-            start, _end = period_bounds(code)
-            if start <= today:
-                out.append((code, code))
-    return out
+            start, end = period_bounds(code)
+            if end < today:
+                ended.append((end, start, code))
+    ended.sort(key=lambda p: (-p[0].toordinal(), p[1]))
+    return [(code, code) for _end, _start, code in ended]
 
 
 # --- Figures ------------------------------------------------------------------------
@@ -393,9 +397,10 @@ def report_export(*, actor: Any, report: Report, request: HttpRequest | None = N
 
 
 def spreadsheet_text(value: Any) -> Any:
-    """A text value a spreadsheet would run as a formula (it starts with = + - @, or an
-    apostrophe) gets a leading apostrophe: the session export's guard
-    (``measures.importer.FORMULA_START``). Other values are returned unchanged."""
+    """A text value a spreadsheet would run as a formula (it starts with = + - @, a tab
+    or a carriage return — OWASP's CSV-injection list — or an apostrophe) gets a leading
+    apostrophe: the session export's guard (``measures.importer.FORMULA_START``), so
+    every export guards alike. Other values are returned unchanged."""
     from measures.importer import FORMULA_START
 
     if isinstance(value, str) and re.match(FORMULA_START, value):

@@ -1,8 +1,9 @@
 """GET /api/v1/stats/<scope>/<id>/?as_of=YYYY-MM-DD — the statistics contract.
 
 Unrounded numbers. Roles and scopes as on the pages (stats.permissions). For anonymised
-scopes (unit, organisation) hidden values are null and ``suppressed`` says why; a scope
-of fewer than 3 therapists is hidden as a whole (``hidden_reason``).
+scopes (unit, organisation) hidden values are null and ``suppressed`` says why (in the
+request's language) with a stable code in ``suppressed_codes``; a scope of fewer than 3
+therapists is hidden as a whole (``hidden_reason``, ``hidden_code``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from .selectors import (
     period_as_of,
     snapshot_get,
 )
+from .views import REASON_CODES, reason_code, reason_text
 
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -97,12 +99,26 @@ class StatsResponseSerializer(serializers.Serializer):
     trajectory = TrajectoryPointSerializer(many=True)
     suppressed = serializers.DictField(
         child=serializers.DictField(child=serializers.CharField()),
-        help_text="active/inactive -> field -> reason the value is null",
+        help_text="active/inactive -> field -> why the value is null, as text in the "
+        "request's language (Danish unless English is chosen); compare suppressed_codes, "
+        "not these texts",
+    )
+    suppressed_codes = serializers.DictField(
+        child=serializers.DictField(child=serializers.ChoiceField(choices=REASON_CODES)),
+        help_text="active/inactive -> field -> stable code of the reason: small_cell (fewer "
+        "than k clients), complement (hidden so that a hidden neighbour cannot be recovered "
+        "by subtraction), few_therapists, changed_since_publication, few_organisations, "
+        "others_small, other",
     )
     hidden_reason = serializers.CharField(
         allow_null=True,
         help_text="set when the whole scope is hidden (anonymised, fewer than 3 therapists "
-        "in this selection); every figure is then null",
+        "in this selection); every figure is then null. Text in the request's language",
+    )
+    hidden_code = serializers.ChoiceField(
+        choices=REASON_CODES,
+        allow_null=True,
+        help_text="stable code of hidden_reason (null when the scope is shown)",
     )
 
 
@@ -134,11 +150,17 @@ def figures_to_contract(figs: Figures, kind: str, scope_id: int) -> dict[str, An
             }
             for p in figs.trajectory
         ],
+        # the reasons in the active language (stored as English keys), with stable codes
         "suppressed": {
-            s: {f: r for f, r in figs.suppressed[s].items() if f in SIDE_FIELDS}
+            s: {f: reason_text(r) for f, r in figs.suppressed[s].items() if f in SIDE_FIELDS}
             for s in ("active", "inactive")
         },
-        "hidden_reason": figs.hidden_reason,
+        "suppressed_codes": {
+            s: {f: reason_code(r) for f, r in figs.suppressed[s].items() if f in SIDE_FIELDS}
+            for s in ("active", "inactive")
+        },
+        "hidden_reason": reason_text(figs.hidden_reason) if figs.hidden_reason else None,
+        "hidden_code": reason_code(figs.hidden_reason) if figs.hidden_reason else None,
     }
 
 

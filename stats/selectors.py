@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -158,7 +158,7 @@ class Figures:
     etr: dict[str, Any]
     etr_suppressed: dict[str, str]
     implementation: list[dict[str, Any]]
-    quality: dict[str, Any]
+    quality: dict[str, Any]  # column -> count (None = hidden)
     # The spread between therapists as summary statistics only (never one therapist's
     # value): {"n_therapists", "median", "q1", "q3"}, rounded; {} when not shown.
     spread: dict[str, Any]
@@ -168,6 +168,8 @@ class Figures:
     # why a unit/organisation shows no spread: "few" (fewer than spread_min_therapists(k)
     # therapists with values) or "held" (held back by a publication); None when shown
     spread_notice: str | None = None
+    # column -> reason of a hidden data-quality count (as ``suppressed``)
+    quality_suppressed: dict[str, str] = field(default_factory=dict)
 
 
 def _nan_to_none(v: Any) -> Any:
@@ -423,7 +425,7 @@ def figures_for(
     from django.core.cache import cache
 
     if not anonymised:
-        key = f"stats:fig2:{snapshot.pk}:{snapshot.computed_at.timestamp()}:0:{k}"
+        key = f"stats:fig3:{snapshot.pk}:{snapshot.computed_at.timestamp()}:0:{k}"
         cached = cache.get(key)
         if cached is None:
             cached = _figures_data(snapshot.payload, anonymised=False, k=k, mask=None)
@@ -434,7 +436,7 @@ def figures_for(
         # or with consent, identified); refuse rather than guess.
         raise ValueError("a therapist's figures have no anonymised form")
     family = family or sibling_family(snapshot)
-    key = f"stats:fig2:{snapshot.pk}:{family.version}:1:{k}"
+    key = f"stats:fig3:{snapshot.pk}:{family.version}:1:{k}"
     cached = cache.get(key)
     if cached is None:
         part = (str(snapshot.scope_kind), int(snapshot.scope_id), snapshot.age_group)
@@ -486,6 +488,7 @@ def _figures_data(
     spread: dict[str, Any] = {}
     spread_notice: str | None = None
     quality = dict(p.get("quality") or {})
+    quality_suppressed: dict[str, str] = {}
     show_spread = False
     hidden_reason: str | None = None
     if anonymised:
@@ -519,12 +522,14 @@ def _figures_data(
                     suppressed[side][c] = why
             table[side] = row
         # SECURITY: data-quality counts are client counts too ("intake above the cutoff"
-        # is health data): a count of 1..k-1 is shown as "< k", never as the number; the
-        # siblings' complements likewise.
+        # is health data): a count of 1..k-1 is hidden (shown as "< k"), never as the
+        # number; the siblings' complements and held-back counts are hidden with their
+        # own reason (shown as "hidden": such a count may well be k or more).
         q_mask = mask.get("quality") or {}
-        quality = {
-            c: (f"< {k}" if (0 < int(v or 0) < k or c in q_mask) else v) for c, v in quality.items()
-        }
+        for c, v in list(quality.items()):
+            if 0 < int(v or 0) < k or c in q_mask:
+                quality[c] = None
+                quality_suppressed[c] = q_mask.get(c) or reason_small(k)
         if trajectory:
             tdf = pd.DataFrame(trajectory).set_index("session_number")
             tdf = suppress_trajectory(tdf, k=k).reset_index()
@@ -601,6 +606,7 @@ def _figures_data(
         show_spread=show_spread,
         hidden_reason=hidden_reason,
         spread_notice=spread_notice,
+        quality_suppressed=quality_suppressed,
     )
 
 

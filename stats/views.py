@@ -59,14 +59,27 @@ def _export_base(kind: str, scope_id: int) -> str:
 
 def period_choices(anonymised: bool = False) -> list[tuple[str, str]]:
     """The periods a page offers: anonymised figures only at closed month-ends
-    (stats.publications), one's own also until today."""
+    (stats.publications), one's own also until today.
+
+    A dashboard period is a reference date, not a window (statistics.md: the reference
+    date is "today, or the end of the chosen period"): "last year" is every episode with
+    sessions up to and including last 31 December, as of that day. The labels say so
+    and name the date, so that nobody reads them as "the sessions of last year" (which is
+    what a report's period means, datapolicy.reports)."""
+    from django.utils.formats import date_format
+
+    def until(text: str, period: str) -> str:
+        return text % {"date": date_format(period_as_of(period)[1], "j. F Y")}
+
     labels = {
-        "all": _("Until today"),
-        "month": _("Last month"),
-        "quarter": _("Last quarter"),
-        "year": _("Last year"),
+        "all": lambda: _("Until today"),
+        "month": lambda: until(_("Everything up to the end of last month (%(date)s)"), "month"),
+        "quarter": lambda: until(
+            _("Everything up to the end of last quarter (%(date)s)"), "quarter"
+        ),
+        "year": lambda: until(_("Everything up to the end of last year (%(date)s)"), "year"),
     }
-    return [(p, labels[p]) for p in (ANONYMISED_PERIODS if anonymised else PERIODS)]
+    return [(p, labels[p]()) for p in (ANONYMISED_PERIODS if anonymised else PERIODS)]
 
 
 def age_choices() -> list[tuple[str, str]]:
@@ -160,9 +173,10 @@ class StatsMixin(TenantPageMixin):
             "spread_view": lambda: _spread_view(figs),
             "spread_applies": access.kind in (ScopeKind.UNIT, ScopeKind.ORGANISATION),
             "etr_view": lambda: _etr_view(figs),
+            "quality_rows": lambda: _quality_rows(figs),
             # the fragment cache key of the panels (a new computation changes computed_at)
-            # ("r7": fragments cached before the spread became summary-only are not reused)
-            "panels_key": f"r7-{snap.pk}-{version}-{access.anonymised}-{k}",
+            # ("r8": fragments cached before the quality table's reasons are not reused)
+            "panels_key": f"r8-{snap.pk}-{version}-{access.anonymised}-{k}",
             "export_tables": exports.TABLES,
             "query": self.request.GET.urlencode(),
         }
@@ -227,6 +241,34 @@ def reason_text(reason: str) -> str:
     return text() if text is not None else str(reason)
 
 
+# Stable, machine-readable codes of the suppression reasons (the API gives them beside the
+# translated text; an integration compares codes, never texts).
+REASON_CODES = (
+    "small_cell",
+    "complement",
+    "few_therapists",
+    "changed_since_publication",
+    "few_organisations",
+    "others_small",
+    "other",
+)
+
+
+def reason_code(reason: str | None) -> str:
+    """The code of a stored reason (one of ``REASON_CODES``; "other" for an unknown one)."""
+    import re
+
+    if re.fullmatch(r"fewer than (\d+) clients", reason or ""):
+        return "small_cell"
+    return {
+        REASON_COMPLEMENTARY: "complement",
+        REASON_FEW_THERAPISTS: "few_therapists",
+        REASON_CHANGED: "changed_since_publication",
+        REASON_FEW_ORGANISATIONS: "few_organisations",
+        REASON_OTHERS_SMALL: "others_small",
+    }.get(reason or "", "other")
+
+
 def is_small(reason: str | None, k: int) -> bool:
     """Hidden because the figure itself rests on 1 … k−1 clients ("< k" is true)."""
     return reason == reason_small(k)
@@ -262,12 +304,14 @@ class DisplayRows(list[dict[str, Any]]):
     notes: list[dict[str, Any]]
 
 
-def _with_notes(rows: list[dict[str, Any]], k: int) -> DisplayRows:
+def _with_notes(
+    rows: list[dict[str, Any]], k: int, sides: tuple[str, ...] = ("active", "inactive")
+) -> DisplayRows:
     out = DisplayRows(rows)
     out.notes = []
     marks: dict[str, int] = {}
     for row in out:
-        for side in ("active", "inactive"):
+        for side in sides:
             cell = row[side]
             reason = cell.get("reason")
             cell["mark"] = None
@@ -304,6 +348,33 @@ def _table_rows(figs: Figures) -> DisplayRows:
             effect[side] = {"text": f"{d_text} / {pct}", "reason": d_reason or p_reason}
     rows.append(effect)
     return _with_notes(rows, figs.k)
+
+
+def _quality_rows(figs: Figures) -> DisplayRows:
+    """The data-quality counts as display rows (one cell, ``value``), hidden cells as the
+    statistics table shows them: "< k" only for a small cell, otherwise "hidden" with a
+    numbered reason under the table (a complement may hold many clients)."""
+    rows = []
+    for col, label in exports.quality_label_rows():
+        if col not in figs.quality:
+            continue
+        value = figs.quality[col]
+        reason = figs.quality_suppressed.get(col)
+        if value is None and reason:
+            text = f"< {figs.k}" if is_small(reason, figs.k) else _("hidden")
+        elif value is None:
+            text = "–"
+        else:
+            text, reason = display_number(value, 0), None
+        rows.append({"label": label, "value": {"value": value, "text": text, "reason": reason}})
+    return _with_notes(rows, figs.k, sides=("value",))
+
+
+def _quality_export_text(figs: Figures, col: str) -> str:
+    reason = figs.quality_suppressed[col]
+    if is_small(reason, figs.k):
+        return f"< {figs.k}"
+    return _("hidden") + f" ({reason_text(reason)})"
 
 
 def _etr_view(figs: Figures) -> dict[str, str]:
@@ -591,6 +662,12 @@ class ExportView(StatsMixin, View):
         fields["suppressed"] = {
             side: {c: reason_text(r) for c, r in cells.items()}
             for side, cells in figs.suppressed.items()
+        }
+        # hidden data-quality counts as the page shows them: "< k" for a small count,
+        # otherwise "hidden (reason)" (a complement may hold many clients)
+        fields["quality"] = {
+            c: _quality_export_text(figs, c) if c in figs.quality_suppressed else v
+            for c, v in figs.quality.items()
         }
         figs = Figures(**fields)
         rows = exports.rows_for(figs, table)

@@ -6,9 +6,11 @@
   if (!el || !fig || !window.Plotly) return;
   var figure = JSON.parse(fig.textContent);
   var config = JSON.parse(document.getElementById("graph-config").textContent);
+  var da = document.documentElement.lang === "da";
   // Numbers in the page's language: a decimal comma in Danish.
   var layout = Object.assign({separators: document.documentElement.lang === "da" ? ",." : ".,"}, figure.layout);
-  window.Plotly.newPlot(el, figure.data, layout, config);
+  // Month and day names in the page's language (js/plotly-locale-da.js registers "da").
+  window.Plotly.newPlot(el, figure.data, layout, Object.assign({locale: da ? "da" : "en"}, config));
   window.addEventListener("orientationchange", function () {
     window.setTimeout(function () { window.Plotly.Plots.resize(el); }, 200);
   });

@@ -26,8 +26,9 @@ from datapolicy.reports import (
 )
 from tests.conftest import make_episode, record
 
-NOW = dt.datetime(2026, 6, 15, 12, 0, tzinfo=dt.UTC)
-ORG_2026 = {"scope": "org", "period": "2026"}
+# Only ended periods are offered (review round 8): on 1 July the first half has ended.
+NOW = dt.datetime(2026, 7, 1, 12, 0, tzinfo=dt.UTC)
+ORG_2026 = {"scope": "org", "period": "2026-H1"}
 
 
 @pytest.fixture
@@ -136,7 +137,7 @@ class TestFrozenFigures:
 
     def test_unit_scope_and_period(self, org1: Any, frozen: Any) -> None:
         six_episodes(org1)
-        unit_sel = {"scope": "unit", "unit_id": org1.other_unit.pk, "period": "2026"}
+        unit_sel = {"scope": "unit", "unit_id": org1.other_unit.pk, "period": "2026-H1"}
         empty = report_create(
             actor=org1.analyst, organisation=org1.org, title="Other unit", selection=unit_sel
         )
@@ -154,7 +155,8 @@ class TestFrozenFigures:
 class TestSelectionIsFixed:
     def test_only_fixed_periods_are_offered(self) -> None:
         codes = [c for c, _label in period_choices(dt.date(2026, 6, 15))]
-        assert codes[:4] == ["2026", "2026-H1", "2026-Q2", "2026-Q1"]  # H2, Q3, Q4 not begun
+        # only ended periods: 2026, H1 and Q2 have not ended on 15 June
+        assert codes[:4] == ["2026-Q1", "2025", "2025-H2", "2025-Q4"]
         for code in codes:
             start, end = period_bounds(code)
             assert start.day == 1 and start.month in (1, 4, 7, 10)

@@ -367,7 +367,7 @@ def test_a_month_end_is_frozen_and_the_next_one_hides_a_small_change(
         mar = _api(client, org1.analyst, *unit_b).json()
         assert mar["as_of"] == "2026-03-31"
         assert mar["active"]["episodes"] is None and mar["active"]["ors_start"] is None
-        assert mar["suppressed"]["active"]["episodes"] == REASON_CHANGED
+        assert mar["suppressed_codes"]["active"]["episodes"] == "changed_since_publication"
         org = _api(client, org1.analyst, "organisation", org1.org.pk).json()
         assert org["active"]["episodes"] is None  # 21 − 18 = B's 3 as well
         # Unit A did not change: shown (B and the organisation are both hidden, so A is

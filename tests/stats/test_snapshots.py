@@ -211,7 +211,8 @@ def test_leader_sees_unit_anonymised_with_reasons(
     assert body["anonymised"] is True and body["k"] == 5
     # 3 active episodes < k = 5: the whole active row is hidden, with the reason
     assert body["active"]["episodes"] is None and body["active"]["ors_change"] is None
-    assert body["suppressed"]["active"]["episodes"] == "fewer than 5 clients"
+    assert body["suppressed"]["active"]["episodes"] == "færre end 5 klienter"
+    assert body["suppressed_codes"]["active"]["episodes"] == "small_cell"
     assert body["hidden_reason"] is None
     # trajectory points rest on < 5 episodes each: none is shown
     assert body["trajectory"] == []
