@@ -16,7 +16,13 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
 from .models import Membership, Organisation, Role, Unit, User
-from .services import Action, access_log_write
+from .services import (
+    FORBIDDEN_DETAIL_KEYS,
+    Action,
+    access_log_write,
+    changes_of,
+    membership_subject,
+)
 
 
 def _is_system_owner(request: HttpRequest) -> bool:
@@ -55,14 +61,76 @@ admin.site.site_header = "fitplatform"
 admin.site.site_title = "fitplatform"
 
 
+def _initial_value(form: Any, name: str) -> Any:
+    """A field's value before the change, as an object where the form holds an id (a
+    foreign key's initial value is its primary key)."""
+    from django import forms
+
+    field = form.fields[name]
+    value = form.get_initial_for_field(field, name)
+    queryset = getattr(field, "queryset", None)
+    if isinstance(field, forms.ModelMultipleChoiceField) and queryset is not None:
+        pks = [getattr(v, "pk", v) for v in value or []]
+        return list(queryset.filter(pk__in=pks))
+    if isinstance(field, forms.ModelChoiceField) and queryset is not None:
+        if value in (None, "") or hasattr(value, "pk"):
+            return value
+        return queryset.filter(pk=value).first() or f"#{value}"
+    return value
+
+
+def _form_changes(form: Any, add: bool) -> dict[str, Any]:
+    """What an admin form changed: ``{"changes": {field: [old, new]}}`` and, for secret
+    fields (any password field), only their names in ``"changed"``."""
+    changes: dict[str, Any] = {}
+    secret: list[str] = []
+    for name in form.changed_data:
+        # SECURITY: a password (or anything named like a secret) is named, never kept.
+        if "password" in name or name.lower() in FORBIDDEN_DETAIL_KEYS:
+            label = "password" if "password" in name else name
+            if label not in secret:
+                secret.append(label)
+            continue
+        old = None if add else _initial_value(form, name)
+        changes.update(changes_of({name: old}, {name: form.cleaned_data.get(name)}))
+    details: dict[str, Any] = {"changes": changes}
+    if secret:
+        details["changed"] = secret
+    return details
+
+
 class AccessLoggedAdmin(admin.ModelAdmin):
     """Every change made in the admin also goes into the append-only access log (the
     admin's own LogEntry table can be edited by the database owner and is not searched
-    by the data-policy admin). A password set by the system owner is logged as its own
-    object type, ``user_password``: the one admin action that could be used to act as
-    someone else, so the data-policy admin can find it."""
+    by the data-policy admin), with what changed: field: old -> new (``details``). A
+    password set by the system owner is logged as its own object type,
+    ``user_password``: the one admin action that could be used to act as someone else,
+    so the data-policy admin can find it; its value is never logged."""
 
-    def _log(self, request: HttpRequest, obj: Any, action: str, object_type: str = "") -> None:
+    def construct_change_message(
+        self, request: HttpRequest, form: Any, formsets: Any, add: bool = False
+    ) -> Any:
+        # Called just before log_addition / log_change, while the form still holds the
+        # values before the change (form.initial).
+        request._fit_admin_details = _form_changes(form, add)  # type: ignore[attr-defined]
+        return super().construct_change_message(request, form, formsets, add)
+
+    def _details(self, request: HttpRequest, obj: Any) -> dict[str, Any]:
+        details = dict(request.__dict__.pop("_fit_admin_details", None) or {})
+        if isinstance(obj, Membership):
+            return {**membership_subject(obj), **details}
+        if isinstance(obj, User):
+            return {"user": obj.username, **details}
+        return details
+
+    def _log(
+        self,
+        request: HttpRequest,
+        obj: Any,
+        action: str,
+        object_type: str = "",
+        details: dict[str, Any] | None = None,
+    ) -> None:
         access_log_write(
             actor=request.user,
             organisation=request.organisation,  # type: ignore[attr-defined]
@@ -71,15 +139,20 @@ class AccessLoggedAdmin(admin.ModelAdmin):
             object_type=object_type or None,
             role=Role.SYSTEM_OWNER,
             request=request,
+            details=details,
         )
 
     def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
-        self._log(request, obj, Action.CREATE)
+        self._log(request, obj, Action.CREATE, details=self._details(request, obj))
         return super().log_addition(request, obj, message)
 
     def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
         password = isinstance(obj, User) and "password" in str(message)
-        self._log(request, obj, Action.UPDATE, "user_password" if password else "")
+        details = self._details(request, obj)
+        if password:
+            # The password form's fields are all secret: the entry names the change only.
+            details = {"user": obj.username, "changed": ["password"]}
+        self._log(request, obj, Action.UPDATE, "user_password" if password else "", details=details)
         return super().log_change(request, obj, message)
 
 

@@ -122,7 +122,13 @@ def apikey_create(
         created_by=actor,
     )
     access_log_write(
-        actor=actor, organisation=organisation, action=Action.CREATE, obj=key, request=request
+        actor=actor,
+        organisation=organisation,
+        action=Action.CREATE,
+        obj=key,
+        request=request,
+        # SECURITY: what the key may do and as whom; never the key, its prefix or hash.
+        details={"name": key.name, "user": user.username, "scopes": scopes},
     )
     return key, raw
 
@@ -139,6 +145,7 @@ def apikey_revoke(*, actor: Any, key: ApiKey, request: Any = None) -> ApiKey:
             action="revoke",
             obj=key,
             request=request,
+            details={"name": key.name, "user": key.user.username, "scopes": list(key.scopes)},
         )
     return key
 

@@ -180,6 +180,13 @@ class AccessLog(models.Model):
     The application never updates or deletes rows; on PostgreSQL a trigger refuses
     UPDATE and DELETE. ``client_id`` is kept as a plain number (not a foreign key) so
     that the log outlives an erased client and can be exported for the right of access.
+
+    ``client_code_hash`` is set only on the entry that records a client's erasure: a
+    keyed hash of organisation and code (``services.client_code_hash``), so that the
+    data-policy admin can still find that client's log by its code while the log keeps
+    no code in clear. ``details`` says what an administrative change changed (who, which
+    role, field: old -> new); never health data, passwords, key secrets or client codes
+    (``services.access_log_write`` refuses such keys).
     """
 
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
@@ -195,12 +202,21 @@ class AccessLog(models.Model):
     at = models.DateTimeField(auto_now_add=True, db_index=False)
     ip = models.GenericIPAddressField(null=True)
     path = models.CharField(max_length=300, blank=True)
+    # NULL on every entry but a client's erasure (a few per client ever), so that the
+    # partial index below stays small; "" would be a value.
+    client_code_hash = models.CharField(max_length=64, null=True, editable=False)  # noqa: DJ001
+    details = models.JSONField(null=True, editable=False)
 
     class Meta:
         indexes = [
             models.Index(fields=["organisation", "at"]),
             models.Index(fields=["organisation", "client_id", "at"]),
             models.Index(fields=["organisation", "user", "at"]),
+            models.Index(
+                fields=["organisation", "client_code_hash"],
+                condition=Q(client_code_hash__isnull=False),
+                name="accesslog_erased_client_code",
+            ),
         ]
 
     def __str__(self) -> str:

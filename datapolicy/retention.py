@@ -6,8 +6,10 @@ can still be recognised. Deleting the episode cascades to its sessions, scores, 
 grants and guardian rows (clients.EpisodeUserObjectPermission has a direct foreign key);
 a client left without episodes is deleted with its consents. The access log keeps only
 numeric ids and is itself kept (it is the record that the deletion happened): every
-deleted client gets a "delete" entry by "retention", and so does every deleted episode
-of a client who keeps another episode (object "episode", the client's id).
+deleted client gets a "delete" entry by "retention" (with a keyed hash of the client's
+code, so that the log is still found by the code, which is gone), and so does every
+deleted episode of a client who keeps another episode (object "episode", the client's
+id).
 
 An episode is past retention when its last activity (the latest of its last session,
 its closing date and its start) is more than ``retention_days`` before ``today`` and it
@@ -27,7 +29,7 @@ from django.db.models import DateField, Max, Value
 from django.db.models.functions import Coalesce, Greatest
 
 from .models import AccessLog, Organisation, RetentionRun
-from .services import Action, access_log_write
+from .services import Action, access_log_write, client_code_hash
 
 BATCH_SIZE = 500
 
@@ -105,22 +107,23 @@ def retention_run(
                 client_ids = {row[3] for row in batch}
                 Episode.objects.for_org(organisation).filter(pk__in=ids).delete()
                 episodes_deleted += len(ids)
-                orphans = (
+                # The codes are read before the deletion: the erasure entry keeps a
+                # keyed hash of each (never the code), so the log is found by code.
+                orphans = dict(
                     Client.objects.for_org(organisation)
                     .filter(pk__in=client_ids, episodes__isnull=True)
-                    .values_list("pk", flat=True)
+                    .values_list("pk", "code")
                 )
-                orphan_ids = list(orphans)
+                orphan_ids = sorted(orphans)
                 if orphan_ids:
                     Client.objects.for_org(organisation).filter(pk__in=orphan_ids).delete()
                     clients_deleted += len(orphan_ids)
                 # A client who keeps another episode gets an entry per deleted episode,
                 # so that their log export (right of access) shows that erasure too.
-                orphan_set = set(orphan_ids)
                 _log_erasures(
                     organisation,
-                    [("client", c, c) for c in orphan_ids]
-                    + [("episode", row[0], row[3]) for row in batch if row[3] not in orphan_set],
+                    [("client", c, c, orphans[c]) for c in orphan_ids]
+                    + [("episode", row[0], row[3], None) for row in batch if row[3] not in orphans],
                 )
             unit_ids.update(row[1] for row in batch)
             therapist_ids.update(row[2] for row in batch)
@@ -152,12 +155,18 @@ def retention_run(
     return run
 
 
-def _log_erasures(organisation: Organisation, erased: list[tuple[str, int, int]]) -> None:
+def _log_erasures(
+    organisation: Organisation, erased: list[tuple[str, int, int, str | None]]
+) -> None:
     """One access-log entry per deleted client, and per deleted episode of a client who
     keeps another one, so that the client's log export (right of access) shows the
-    erasure. ``erased``: (object type, object id, client id). Written in bulk (inserts
-    only: the append-only guard in AccessLog.save concerns updates); ids only, by
-    "retention"."""
+    erasure. ``erased``: (object type, object id, client id, the deleted client's code or
+    None). Written in bulk (inserts only: the append-only guard in AccessLog.save
+    concerns updates); ids only, by "retention".
+
+    SECURITY: a deleted client's entry keeps a keyed hash of organisation and code
+    (``client_code_hash``), never the code: the data-policy admin can still answer "who
+    looked at client X" by typing X, and the log holds no pseudonym in clear."""
     if not erased:
         return
     AccessLog.objects.bulk_create(
@@ -171,8 +180,13 @@ def _log_erasures(organisation: Organisation, erased: list[tuple[str, int, int]]
                 object_type=object_type,
                 object_id=object_id,
                 client_id=client_id,
+                client_code_hash=(
+                    client_code_hash(organisation_id=organisation.pk, code=code)
+                    if code is not None
+                    else None
+                ),
             )
-            for object_type, object_id, client_id in erased
+            for object_type, object_id, client_id, code in erased
         ],
         batch_size=BATCH_SIZE,
     )

@@ -12,15 +12,31 @@ from .models import AccessLog, Consent, Grant, Membership, Organisation, Role
 
 
 def client_ids_for_code(*, organisation: Organisation, code: str) -> list[int]:
-    """The client id behind a code, within ``organisation`` only (case-insensitive)."""
+    """The client numbers behind a code, within ``organisation`` only (case-insensitive):
+    the client who has it now, and every erased client who had it (their erasure entry
+    in the log keeps a keyed hash of organisation and code, never the code). A code
+    given again after an erasure names more than one client."""
     from clients.models import Client
+
+    from .services import client_code_hashes
 
     code = (code or "").strip()
     if not code:
         return []
-    return list(
+    live = (
         Client.objects.for_org(organisation).filter(code__iexact=code).values_list("pk", flat=True)
     )
+    # SECURITY: scoped by hand (AccessLog outlives clients); the hash is keyed with the
+    # organisation too, so another organisation's erased client never matches.
+    erased = (
+        AccessLog.objects.filter(
+            organisation=organisation,
+            client_code_hash__in=client_code_hashes(organisation_id=organisation.pk, code=code),
+        )
+        .exclude(client_id=None)
+        .values_list("client_id", flat=True)
+    )
+    return sorted({int(i) for i in live} | {int(i) for i in erased if i is not None})
 
 
 def client_ids_for_number(*, organisation: Organisation, client_id: int) -> list[int]:

@@ -67,6 +67,123 @@ def _client_ip(request: HttpRequest | None) -> str | None:
         return remote
 
 
+# --- The keyed hash of a client code (erased clients' log) -------------------------
+
+_CODE_HASH_SALT = "fitplatform.datapolicy.AccessLog.client_code_hash"
+
+
+def _code_hash_secrets() -> list[str]:
+    """The keys an erased client's code hash is made with: the first writes, all are
+    tried when searching. ``FITPLATFORM["ACCESS_LOG_KEY"]`` (env
+    ``DJANGO_ACCESS_LOG_KEY``) if set, then ``SECRET_KEY`` and its fallbacks, so that a
+    rotated ``SECRET_KEY`` kept in ``SECRET_KEY_FALLBACKS`` (or set as the dedicated
+    key) still finds the hashes written under it."""
+    from django.conf import settings
+
+    keys = [
+        settings.FITPLATFORM.get("ACCESS_LOG_KEY") or "",
+        settings.SECRET_KEY,
+        *getattr(settings, "SECRET_KEY_FALLBACKS", []),
+    ]
+    return list(dict.fromkeys(k for k in keys if k))
+
+
+def client_code_hash(*, organisation_id: int, code: str, secret: str | None = None) -> str:
+    """HMAC-SHA256 (hex) of the organisation and the client code, as the pages compare
+    codes (stripped, case-insensitive). SECURITY: keyed, because codes are guessable
+    (initials + a number): without the key a leaked log does not give them back, nor
+    link one organisation's entries to another's."""
+    from django.utils.crypto import salted_hmac
+
+    value = f"{int(organisation_id)}\x1f{(code or '').strip().upper()}"
+    secret = secret or _code_hash_secrets()[0]
+    return salted_hmac(_CODE_HASH_SALT, value, secret=secret, algorithm="sha256").hexdigest()
+
+
+def client_code_hashes(*, organisation_id: int, code: str) -> list[str]:
+    """The hashes of a typed code under every key in use (see ``_code_hash_secrets``)."""
+    return [
+        client_code_hash(organisation_id=organisation_id, code=code, secret=k)
+        for k in _code_hash_secrets()
+    ]
+
+
+# --- Details of administrative changes --------------------------------------------
+
+# SECURITY: never in an entry's details: secrets (a password, its hash, a PIN, an API
+# key or its hash) and client codes (pseudonyms of health data).
+FORBIDDEN_DETAIL_KEYS = frozenset(
+    {
+        "password",
+        "password1",
+        "password2",
+        "client_mode_pin",
+        "key",
+        "raw_key",
+        "key_hash",
+        "prefix",
+        "secret",
+        "client_code",
+        "client_codes",
+    }
+)
+
+
+def _check_details(details: Any) -> None:
+    """Refuse a forbidden key anywhere in ``details`` (fail closed: a caller that would
+    log a secret or a client code is a bug, not something to store)."""
+    if isinstance(details, dict):
+        for key, value in details.items():
+            if str(key).lower() in FORBIDDEN_DETAIL_KEYS:
+                raise ValueError(f"access-log details must not hold {key!r}")
+            _check_details(value)
+    elif isinstance(details, list | tuple):
+        for value in details:
+            _check_details(value)
+
+
+def plain_value(value: Any) -> Any:
+    """A value as the log's details keep it (JSON): a person by user name, a unit by
+    its code, other objects by their text; numbers, booleans and None as they are."""
+    import decimal
+
+    from django.db.models import Model, QuerySet
+
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, decimal.Decimal | float):
+        return str(value)
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    if isinstance(value, Model):
+        for attribute in ("username", "code"):
+            if hasattr(value, attribute):
+                return str(getattr(value, attribute))
+        return str(value)
+    if isinstance(value, QuerySet | list | tuple | set | frozenset):
+        return sorted((plain_value(v) for v in value), key=str)
+    return str(value)
+
+
+def changes_of(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    """``{field: [old, new]}`` for the fields whose plain values differ."""
+    changes = {}
+    for name, new in after.items():
+        old_plain, new_plain = plain_value(before.get(name)), plain_value(new)
+        if old_plain != new_plain:
+            changes[name] = [old_plain, new_plain]
+    return changes
+
+
+def membership_subject(membership: Membership) -> dict[str, Any]:
+    """Whose role a membership is, for the details of its log entries."""
+    return {
+        "user": membership.user.username,
+        "role": membership.role,
+        "unit": membership.unit.code if membership.unit is not None else "",
+    }
+
+
 def access_log_write(
     *,
     actor: Any,
@@ -78,16 +195,20 @@ def access_log_write(
     client_id: int | None = None,
     role: str = "",
     request: HttpRequest | None = None,
+    details: dict[str, Any] | None = None,
 ) -> AccessLog:
     """Append one entry. Pass ``obj`` (a Client, Episode, Session ...) or type + id.
 
-    Stores ids and the action only: never scores or client codes.
+    Stores ids and the action only: never scores or client codes. ``details``: what an
+    administrative change changed (not health data; secrets and client codes refused).
     """
     if obj is not None:
         object_type = object_type or obj._meta.model_name
         object_id = obj.pk
         if client_id is None:
             client_id = _client_id_of(obj)
+    if details is not None:
+        _check_details(details)
     org_id = organisation if isinstance(organisation, int) else organisation.pk
     role = role or _request_role(request)
     return AccessLog.objects.create(
@@ -101,6 +222,7 @@ def access_log_write(
         client_id=client_id,
         ip=_client_ip(request),
         path=(request.path[:300] if request is not None else ""),
+        details=details,
     )
 
 
@@ -468,6 +590,14 @@ def organisation_policy_update(
         errors["approvers"] = _("Approvers must be members of the organisation.")
     if errors:
         raise ValidationError(errors)
+    # The values before the change as stored (the caller's object may be stale), read
+    # under a lock so that two saves log each other's values correctly.
+    stored = Organisation.objects.select_for_update().get(pk=organisation.pk)
+    before = {
+        "retention_days": stored.retention_days,
+        "small_cell_k": stored.small_cell_k,
+        "report_approvers": list(stored.report_approvers.all()),
+    }
     organisation.retention_days = retention_days
     organisation.small_cell_k = small_cell_k
     organisation.save(update_fields=["retention_days", "small_cell_k"])
@@ -480,6 +610,16 @@ def organisation_policy_update(
         object_id=organisation.pk,
         role=_acting_role(roles_of(actor, organisation)),
         request=request,
+        details={
+            "changes": changes_of(
+                before,
+                {
+                    "retention_days": retention_days,
+                    "small_cell_k": small_cell_k,
+                    "report_approvers": approvers,
+                },
+            )
+        },
     )
     return organisation
 
@@ -508,6 +648,13 @@ def membership_set_active(
                 "organisation must do it."
             )
         )
+    # As stored (the caller's object may be stale), under a lock.
+    was_active = (
+        Membership.objects.for_org(organisation_id)
+        .select_for_update()
+        .values_list("is_active", flat=True)
+        .get(pk=membership.pk)
+    )
     membership.is_active = active
     membership.save(update_fields=["is_active"])
     access_log_write(
@@ -518,6 +665,10 @@ def membership_set_active(
         object_id=membership.pk,
         role=Role.SYSTEM_OWNER,
         request=request,
+        details={
+            **membership_subject(membership),
+            "changes": changes_of({"is_active": was_active}, {"is_active": active}),
+        },
     )
     return membership
 

@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 
 from .access import roles_of
 from .models import Membership, Organisation, Role, Unit, User
-from .services import Action, access_log_write
+from .services import Action, access_log_write, membership_subject
 from .validators import looks_like_cpr
 
 COLUMNS = ("name", "email", "unit", "role")
@@ -178,6 +178,10 @@ def users_import_csv(
     if errors:
         return ImportResult(0, 0, errors)
     created_users = created_memberships = 0
+    # What the import did, for its log entry: who was created and which roles were
+    # given (names, e-mail addresses, role and unit codes; never a password).
+    users_created: list[str] = []
+    memberships_created: list[dict[str, str]] = []
     with transaction.atomic():
         for row in rows:
             user = _matching_user(organisation, row.email)
@@ -196,10 +200,13 @@ def users_import_csv(
                 user.set_unusable_password()
                 user.save()
                 created_users += 1
-            _m, made = Membership.objects.for_org(organisation).get_or_create(
+                users_created.append(user.username)
+            membership, made = Membership.objects.for_org(organisation).get_or_create(
                 organisation=organisation, user=user, unit=row.unit, role=row.role
             )
             created_memberships += int(made)
+            if made:
+                memberships_created.append(membership_subject(membership))
         access_log_write(
             actor=actor,
             organisation=organisation,
@@ -207,5 +214,9 @@ def users_import_csv(
             object_type="membership",
             role=Role.SYSTEM_OWNER,
             request=request,
+            details={
+                "users_created": users_created,
+                "memberships_created": memberships_created,
+            },
         )
     return ImportResult(created_users, created_memberships, [])

@@ -62,6 +62,7 @@ from .services import (
     Action,
     access_log_list,
     access_log_write,
+    access_log_write_many,
     consent_record,
     consent_withdraw,
     grant_create,
@@ -70,6 +71,7 @@ from .services import (
     organisation_policy_update,
 )
 from .user_import import users_import_csv
+from .validators import ascii_id
 
 # Labels of the access log's codes (the log stores codes; pages and the client's
 # export show these, in the request's language). An unknown code shows as it is.
@@ -118,6 +120,99 @@ REPORT_EVENT_LABELS = {
     "exported": gettext_lazy("Exported"),
     "withdrawn": gettext_lazy("Withdrawn"),
 }
+
+
+# Labels of the keys and fields in an administrative change's details (the log keeps
+# the names; a model field not listed here shows its own verbose name).
+DETAIL_LABELS = {
+    "user": gettext_lazy("User"),
+    "role": gettext_lazy("Role"),
+    "unit": gettext_lazy("Unit"),
+    "name": gettext_lazy("Name"),
+    "scopes": gettext_lazy("Scopes"),
+    "report_approvers": gettext_lazy("Report approvers"),
+    "users_created": gettext_lazy("Users created"),
+    "memberships_created": gettext_lazy("Roles given"),
+    "password": gettext_lazy("Password"),
+}
+# The models whose fields an entry's object type names (for their verbose names).
+DETAIL_MODELS = {
+    "organisation": "datapolicy.Organisation",
+    "membership": "datapolicy.Membership",
+    "user": "datapolicy.User",
+    "user_password": "datapolicy.User",
+    "unit": "datapolicy.Unit",
+    "apikey": "datapolicy.ApiKey",
+}
+
+
+def _detail_label(name: str, object_type: str) -> str:
+    from django.apps import apps
+    from django.core.exceptions import FieldDoesNotExist
+    from django.utils.text import capfirst
+
+    if name in DETAIL_LABELS:
+        return str(DETAIL_LABELS[name])
+    model = DETAIL_MODELS.get(object_type)
+    if model is not None:
+        try:
+            field = apps.get_model(model)._meta.get_field(name)
+        except FieldDoesNotExist:
+            pass
+        else:
+            return str(capfirst(getattr(field, "verbose_name", name)))
+    return name
+
+
+def _detail_value(name: str, value: Any) -> str:
+    if value is None or value == "" or value == []:
+        return "–"
+    if isinstance(value, bool):
+        return str(_("Yes") if value else _("No"))
+    if isinstance(value, list):
+        return ", ".join(_detail_value(name, v) for v in value)
+    if name == "role":
+        return role_label(str(value))
+    return str(value)
+
+
+def detail_lines(entry: Any) -> list[str]:
+    """An administrative change's details as lines for the log page, in the request's
+    language: whose role, then each changed field as "field: old → new"."""
+    details = entry.details or {}
+    if not isinstance(details, dict):
+        return []
+    kind = entry.object_type
+    lines = []
+    subject = [_detail_value(k, details[k]) for k in ("user", "role", "unit") if details.get(k)]
+    if subject:
+        lines.append(", ".join(subject))
+    for name, change in (details.get("changes") or {}).items():
+        old, new = change if isinstance(change, list) and len(change) == 2 else (None, change)
+        lines.append(
+            f"{_detail_label(name, kind)}: {_detail_value(name, old)} → {_detail_value(name, new)}"
+        )
+    for name in details.get("changed") or []:
+        lines.append(
+            _("%(field)s: changed (the value is not logged)") % {"field": _detail_label(name, kind)}
+        )
+    if details.get("users_created"):
+        lines.append(
+            f"{_detail_label('users_created', kind)}: "
+            f"{_detail_value('users_created', details['users_created'])}"
+        )
+    if details.get("memberships_created"):
+        given = [
+            ", ".join(_detail_value(k, m.get(k)) for k in ("user", "role", "unit") if m.get(k))
+            for m in details["memberships_created"]
+            if isinstance(m, dict)
+        ]
+        lines.append(f"{_detail_label('memberships_created', kind)}: {'; '.join(given)}")
+    shown = {"user", "role", "unit", "changes", "changed", "users_created", "memberships_created"}
+    for name, value in details.items():
+        if name not in shown:
+            lines.append(f"{_detail_label(name, kind)}: {_detail_value(name, value)}")
+    return lines
 
 
 def action_label(code: str) -> str:
@@ -441,7 +536,7 @@ class AccessLogView(_PolicyPage):
         org = self.organisation
         form = _search_form(request.POST, org)
         if not form.is_valid():
-            return self.render(form=form, entries=[], page=None, query="", client_id=None)
+            return self.render(form=form, entries=[], page=None, query="", client_ids=None)
         d = form.cleaned_data
         params: dict[str, Any] = {
             "username": d.get("username") or "",
@@ -450,9 +545,11 @@ class AccessLogView(_PolicyPage):
             "date_to": d["date_to"].isoformat() if d.get("date_to") else "",
         }
         if d.get("client_code"):
+            # The client who has the code now and any erased client who had it (found
+            # by the keyed hash on their erasure entry); 0: no such client, finds nothing.
             ids = client_ids_for_code(organisation=org, code=d["client_code"])
-            params["client"] = ids[0] if ids else 0  # 0: no such client, finds nothing
-        query = urlencode({k: v for k, v in params.items() if v != ""})
+            params["client"] = ids or [0]
+        query = urlencode({k: v for k, v in params.items() if v != ""}, doseq=True)
         return redirect(f"{request.path}?{query}")
 
     def get(self, request: HttpRequest) -> HttpResponse:
@@ -460,20 +557,21 @@ class AccessLogView(_PolicyPage):
         form = _search_form(request.GET or None, org)
         entries: Any = []
         page = None
-        client_id = _client_param(request)
+        numbers = _client_params(request)
+        client_ids = None
         if form.is_valid() or not request.GET:
             d = form.cleaned_data if request.GET else {}
-            client_ids = None
-            if client_id is not None:
-                client_ids = [client_id] if client_id > 0 else []
+            if numbers is not None:
+                client_ids = [n for n in numbers if n > 0]
                 if client_ids:
-                    # Searching one client's log is itself a read of client-level data.
-                    access_log_write(
+                    # Searching a client's log is itself a read of client-level data:
+                    # one entry per client searched (one insert).
+                    access_log_write_many(
                         actor=request.user,
                         organisation=org,
                         action=Action.SEARCH,
                         object_type="accesslog",
-                        client_id=client_ids[0],
+                        client_ids=client_ids,
                         role=self.acting_role,
                         request=request,
                     )
@@ -492,10 +590,11 @@ class AccessLogView(_PolicyPage):
                 e.role_label = role_label(e.role)
                 e.action_label = action_label(e.action)
                 e.object_label = object_label(e.object_type)
+                e.detail_lines = detail_lines(e)
         query = request.GET.copy()
         query.pop("page", None)
         return self.render(
-            form=form, entries=entries, page=page, query=query.urlencode(), client_id=client_id
+            form=form, entries=entries, page=page, query=query.urlencode(), client_ids=client_ids
         )
 
 
@@ -508,6 +607,15 @@ def _search_form(data: Any, organisation: Any) -> AccessLogSearchForm:
         *[(a, action_label(a)) for a in actions],
     ]
     return form
+
+
+def _client_params(request: HttpRequest) -> list[int] | None:
+    """The clients' numbers from ``?client=`` (one or more: a code given again after an
+    erasure names several); numbers only, never codes, in URLs. A bad value is 0."""
+    raw = request.GET.getlist("client")
+    if not raw:
+        return None
+    return sorted({ascii_id(value) or 0 for value in raw[:20]})
 
 
 def _client_param(request: HttpRequest) -> int | None:

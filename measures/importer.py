@@ -77,12 +77,14 @@ OPTIONAL = (
 COLUMNS = (*REQUIRED, *OPTIONAL)
 AGE_GROUPS = ("adult", "youth", "child")
 # Free text the export writes. A value that a spreadsheet would run as a formula (it
-# starts with = + - @) is written with a leading apostrophe, which spreadsheets show as
-# text, and the import removes that apostrophe again (FORMULA_START, _GUARDED); a value
-# that starts with an apostrophe gets one more, so that "'=x" comes back as "'=x".
+# starts with = + - @, or a tab or carriage return: OWASP's CSV-injection list) is
+# written with a leading apostrophe, which spreadsheets show as text, and the import
+# removes that apostrophe again (FORMULA_START, _GUARDED); a value that starts with an
+# apostrophe gets one more, so that "'=x" comes back as "'=x". The one guard of every
+# export: datapolicy.reports.spreadsheet_text uses it too.
 TEXT_COLUMNS = ("client_code", "therapist", "unit", "episode")
-FORMULA_START = r"^[=+\-@']"  # and the apostrophe itself, so that the guard reverses
-_GUARDED = r"^'(?=[=+\-@'])"
+FORMULA_START = r"^[=+\-@\t\r']"  # and the apostrophe itself, so that the guard reverses
+_GUARDED = r"^'(?=[=+\-@\t\r'])"
 MAX_ERRORS = 1000
 CHUNK = 50_000  # lines per progress report (reading and writing)
 _CODE_RE = r"^[\w.\-/ ]{1,40}$"  # clients.models.code_validator
