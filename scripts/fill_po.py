@@ -1,6 +1,7 @@
 """Fill translations in a .po file from a JSON dict {msgid: msgstr}.
 
 Usage: python scripts/fill_po.py locale/da/LC_MESSAGES/django.po translations.json
+A plural entry's translation is a list [singular, plural] under its singular msgid.
 Fills empty msgstr entries and replaces fuzzy guesses (msgmerge's "#, fuzzy" matches)
 with the given translation; existing confirmed translations are kept. Multi-line msgids
 are handled. Developer tool, not used at run time.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 
 def _unquote(lines: list[str]) -> str:
@@ -20,7 +22,7 @@ def _quote(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def fill(po_text: str, table: dict[str, str]) -> tuple[str, list[str]]:
+def fill(po_text: str, table: dict[str, Any]) -> tuple[str, list[str]]:
     out: list[str] = []
     missing: list[str] = []
     comments: list[str] = []
@@ -40,12 +42,23 @@ def fill(po_text: str, table: dict[str, str]) -> tuple[str, list[str]]:
                 i += 1
             msgid = _unquote(block)
             if i < len(lines) and lines[i].startswith("msgid_plural "):
-                # Plural entries are translated by hand (msgstr[0], msgstr[1]); kept as is.
+                # Plural entries: filled from a JSON list [singular, plural] under the
+                # singular msgid when still empty; otherwise kept as they are.
                 out.extend(comments)
                 out.append("msgid " + block[0])
                 out.extend(block[1:])
+                forms = table.get(msgid)
                 while i < len(lines) and lines[i].strip():
-                    if lines[i] == 'msgstr[0] ""':
+                    if lines[i].startswith("msgstr[") and isinstance(forms, list):
+                        empty = lines[i].endswith(' ""') and not (
+                            i + 1 < len(lines) and lines[i + 1].startswith('"')
+                        )
+                        n = int(lines[i][7 : lines[i].index("]")])
+                        if empty and n < len(forms):
+                            out.append(f"msgstr[{n}] " + _quote(forms[n]))
+                            i += 1
+                            continue
+                    if lines[i] == 'msgstr[0] ""' and not isinstance(forms, list):
                         missing.append(msgid)
                     out.append(lines[i])
                     i += 1
@@ -94,7 +107,7 @@ def fill(po_text: str, table: dict[str, str]) -> tuple[str, list[str]]:
 
 def main() -> int:
     po_path = sys.argv[1]
-    table: dict[str, str] = {}
+    table: dict[str, Any] = {}
     for json_path in sys.argv[2:]:
         with open(json_path, encoding="utf-8") as fh:
             table.update(json.load(fh))

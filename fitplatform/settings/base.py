@@ -7,6 +7,7 @@ Celery tasks run inline. Production sets ``DATABASE_URL``, ``REDIS_URL``,
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
@@ -45,6 +46,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
+    "axes",
     "guardian",
     "datapolicy",
     "clients",
@@ -54,6 +57,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "datapolicy.middleware.DanishFirstMiddleware",
@@ -66,6 +70,7 @@ MIDDLEWARE = [
     "datapolicy.middleware.TenantMiddleware",
     "measures.clientmode.ClientModeMiddleware",
     "datapolicy.api_auth.ApiNoStoreMiddleware",
+    "axes.middleware.AxesMiddleware",  # turns a locked-out login into its page (429)
 ]
 
 ROOT_URLCONF = "fitplatform.urls"
@@ -96,6 +101,8 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a login (before the password is checked) while it is locked out.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -237,6 +244,24 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env_int("DJANGO_SESSION_AGE", 8 * 3600, minimum=300)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): scripts only from our own static files (no inline
+# script, no eval), so that an injected <script> or onclick= never runs on a page that
+# shows a client's scores. Styles allow inline attributes: plotly positions its SVG with
+# them. Nothing is loaded from another origin (plotly and Swagger UI are served locally).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 SECURE_REFERRER_POLICY = "same-origin"
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -247,6 +272,27 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
+# --- Failed logins (django-axes) ---------------------------------------------------------
+# A password guessed from one place is stopped: after DJANGO_LOGIN_FAILURE_LIMIT (5)
+# wrong passwords for one username from one address, that username is refused from that
+# address (even with the right password) until DJANGO_LOGIN_COOLOFF_MINUTES (15) have
+# passed since the last try, on the login page and the admin's. Username and address
+# together: a municipality's iPads share one public address, so locking the address would
+# lock out every colleague, and locking the username alone would let anyone lock a
+# therapist out from anywhere. The address is the access log's (behind
+# DJANGO_TRUSTED_PROXY_COUNT proxies). Attempts are kept only while they count (deleted
+# on success and after the cool-off; passwords never stored); no login history is kept,
+# and the attempts are not in the system owner's admin (they span organisations): an
+# operator lifts a lock-out early with `manage.py axes_reset_username USERNAME`.
+AXES_FAILURE_LIMIT = env_int("DJANGO_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("DJANGO_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ADMIN = False
+AXES_CLIENT_IP_CALLABLE = "datapolicy.services._client_ip"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+
 # --- Logging: no health data in logs (services log ids only) --------------------------
 LOGGING = {
     "version": 1,
@@ -254,6 +300,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
+    # Failed logins and lock-outs (username, address) are warnings; not its start banner.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
 
 # SQLite (embedded mode only) cannot enforce the membership uniqueness with a NULL unit;

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client as HttpClient
+from django.urls import reverse
 from django.utils import translation
 
 from datapolicy.models import Membership, Role, User
@@ -143,4 +144,5 @@ class TestAdmin:
         assert c.get(url).status_code in (302, 404)
         c.post(url, {"password1": PASSWORD, "password2": PASSWORD, "usable_password": "true"})
         c2 = HttpClient()
-        assert not c2.login(username=victim.username, password=PASSWORD)
+        c2.post(reverse("login"), {"username": victim.username, "password": PASSWORD})
+        assert "_auth_user_id" not in c2.session
