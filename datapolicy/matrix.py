@@ -83,6 +83,12 @@ EXEMPT: dict[str, str] = {
     "choose_organisation": "lists only the user's own memberships",
     "api-schema": "public OpenAPI schema, no data",
     "api-docs": "public Swagger UI, no data",
+    "password_change": "one's own password only (tests/foundation/test_accounts.py)",
+    "password_change_done": "confirmation, no data",
+    "password_reset": "same answer for every address (tests/foundation/test_accounts.py)",
+    "password_reset_done": "confirmation, no data",
+    "password_reset_confirm": "one-time token sets that account's password only",
+    "password_reset_complete": "confirmation, no data",
 }
 EXEMPT_PREFIXES: dict[str, str] = {
     "admin:": (

@@ -1,12 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from datapolicy import accounts
 from datapolicy.api_urls import page_urlpatterns as api_key_pages
 
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("", include("datapolicy.urls")),
+    path("", include(accounts.urlpatterns)),
     path("clients/", include("clients.urls")),
     path("measures/", include("measures.urls")),
     path("stats/", include("stats.urls")),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
 
-from .env import env_bool, env_db, env_int, env_list, env_str
+from .env import env_bool, env_db, env_email, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -271,6 +271,21 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
+
+# --- E-mail: links to choose a password (datapolicy.accounts) -----------------------------
+# EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.dk:587. Without it a development
+# machine prints the mails on the console and production sends none; `check --deploy`
+# then warns (fitplatform.checks), as a forgotten password's link would never arrive.
+_EMAIL = env_email("EMAIL_URL", "consolemail://" if DEBUG else "dummymail://")
+EMAIL_BACKEND = _EMAIL["EMAIL_BACKEND"]
+EMAIL_HOST = _EMAIL.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = int(_EMAIL.get("EMAIL_PORT") or 25)
+EMAIL_HOST_USER = _EMAIL.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = _EMAIL.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = bool(_EMAIL.get("EMAIL_USE_TLS"))
+EMAIL_USE_SSL = bool(_EMAIL.get("EMAIL_USE_SSL"))
+EMAIL_TIMEOUT = 20
+DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "fitplatform <noreply@localhost>")
 
 # --- Failed logins (django-axes) ---------------------------------------------------------
 # A password guessed from one place is stopped: after DJANGO_LOGIN_FAILURE_LIMIT (5)

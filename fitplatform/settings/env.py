@@ -65,3 +65,16 @@ def env_db(name: str, default: str) -> dict:
     if "." not in str(config.get("ENGINE", "")):
         raise ImproperlyConfigured(f"{name}: unsupported database scheme in {raw.split(':')[0]!r}")
     return config
+
+
+def env_email(name: str, default: str) -> dict:
+    """Django's EMAIL_* settings from an e-mail URL (smtp://, smtp+tls://, consolemail://,
+    dummymail://, ...), as django-environ reads it."""
+    raw = os.environ.get(name) or default
+    try:
+        config = _env.email_url_config(raw)
+    except Exception as exc:  # django-environ raises several types
+        raise ImproperlyConfigured(f"{name} is not a valid e-mail URL: {exc}") from None
+    if "." not in str(config.get("EMAIL_BACKEND", "")):
+        raise ImproperlyConfigured(f"{name}: unsupported e-mail scheme in {raw.split(':')[0]!r}")
+    return config

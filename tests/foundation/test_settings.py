@@ -51,9 +51,23 @@ def test_check_deploy_is_clean_for_production_settings() -> None:
         DJANGO_SETTINGS_MODULE="fitplatform.settings.base",
         DJANGO_SECRET_KEY="q8#v!4s2-this-is-a-long-production-like-secret-key-9f3k2l1m0n",
         DJANGO_ALLOWED_HOSTS="fit.example.dk",
+        EMAIL_URL="smtp+tls://fit:secret@smtp.example.dk:587",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_when_no_email_is_sent() -> None:
+    env = {
+        "DJANGO_SETTINGS_MODULE": "fitplatform.settings.base",
+        "DJANGO_SECRET_KEY": "q8#v!4s2-this-is-a-long-production-like-secret-key-9f3k2l1m0n",
+        "DJANGO_ALLOWED_HOSTS": "fit.example.dk",
+        "EMAIL_URL": "",
+    }
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", **env)
+    assert result.returncode != 0 and "fitplatform.W001" in result.stderr + result.stdout
+    bad = _manage("check", **{**env, "EMAIL_URL": "carrier-pigeon://x"})
+    assert bad.returncode != 0 and "EMAIL_URL is not a valid e-mail URL" in bad.stderr
 
 
 def test_production_refuses_the_development_secret() -> None:
