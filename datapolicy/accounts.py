@@ -17,7 +17,11 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordResetForm
+from django.contrib.auth.tokens import default_token_generator
 from django.urls import path, reverse_lazy
+from django.utils import translation
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from .models import User
 
@@ -30,6 +34,39 @@ def reset_hours() -> int:
 class ResetForm(PasswordResetForm):
     def get_users(self, email: str) -> Iterator[Any]:
         return iter(User.objects.filter(email__iexact=email.strip(), is_active=True))
+
+
+def welcome_send(
+    *, user_ids: list[int], organisation_name: str, domain: str, use_https: bool, language: str
+) -> int:
+    """E-mail each new user a link to choose their first password (the reset link, with a
+    welcome text). Users who meanwhile chose one, or were deactivated, get nothing."""
+    form = ResetForm()
+    sent = 0
+    with translation.override(language):
+        for user in User.objects.filter(pk__in=user_ids, is_active=True).order_by("pk"):
+            if user.has_usable_password() or not user.email:
+                continue
+            context = {
+                "email": user.email,
+                "domain": domain,
+                "site_name": domain,
+                "uid": urlsafe_base64_encode(force_bytes(user.pk)),
+                "user": user,
+                "token": default_token_generator.make_token(user),
+                "protocol": "https" if use_https else "http",
+                "reset_hours": reset_hours(),
+                "organisation": organisation_name,
+            }
+            form.send_mail(
+                "registration/welcome_subject.txt",
+                "registration/welcome_email.txt",
+                context,
+                None,
+                user.email,
+            )
+            sent += 1
+    return sent
 
 
 class ResetView(auth_views.PasswordResetView):

@@ -1,4 +1,5 @@
-"""Nightly data-policy jobs (Celery beat). They take no data and are idempotent."""
+"""Data-policy jobs: nightly ones (Celery beat), which take no data and are idempotent,
+and the welcome e-mail to new users (user ids only)."""
 
 from __future__ import annotations
 
@@ -23,4 +24,22 @@ def grant_permissions_cleanup_nightly() -> int:
     return sum(
         grant_permissions_cleanup(organisation=org)
         for org in Organisation.objects.filter(is_active=True)
+    )
+
+
+@shared_task(name="datapolicy.welcome_mail")
+def welcome_mail(
+    user_ids: list[int], organisation_id: int, domain: str, use_https: bool, language: str
+) -> int:
+    """Send new users their link to choose a first password (datapolicy.accounts)."""
+    from .accounts import welcome_send
+    from .models import Organisation
+
+    organisation = Organisation.objects.get(pk=organisation_id)
+    return welcome_send(
+        user_ids=user_ids,
+        organisation_name=organisation.name,
+        domain=domain,
+        use_https=use_https,
+        language=language,
     )

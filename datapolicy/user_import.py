@@ -182,6 +182,7 @@ def users_import_csv(
     # given (names, e-mail addresses, role and unit codes; never a password).
     users_created: list[str] = []
     memberships_created: list[dict[str, str]] = []
+    new_user_ids: list[int] = []
     with transaction.atomic():
         for row in rows:
             user = _matching_user(organisation, row.email)
@@ -196,11 +197,13 @@ def users_import_csv(
                     first_name=first[:150],
                     last_name=last[:150],
                 )
-                # A new user sets a password through the password-reset e-mail.
+                # A new user chooses a password through the link of the welcome e-mail
+                # (sent below, after commit) or of "forgotten password".
                 user.set_unusable_password()
                 user.save()
                 created_users += 1
                 users_created.append(user.username)
+                new_user_ids.append(user.pk)
             membership, made = Membership.objects.for_org(organisation).get_or_create(
                 organisation=organisation, user=user, unit=row.unit, role=row.role
             )
@@ -219,4 +222,25 @@ def users_import_csv(
                 "memberships_created": memberships_created,
             },
         )
+        if request is not None and new_user_ids:
+            _welcome_after_commit(request, organisation, new_user_ids)
     return ImportResult(created_users, created_memberships, [])
+
+
+def _welcome_after_commit(
+    request: HttpRequest, organisation: Organisation, user_ids: list[int]
+) -> None:
+    """Queue the welcome e-mails once the users exist for everyone (after commit), with
+    the address the system owner used, so the link leads to the same platform."""
+    from django.utils import translation
+
+    from .tasks import welcome_mail
+
+    args = (
+        user_ids,
+        organisation.pk,
+        request.get_host(),
+        request.is_secure(),
+        translation.get_language() or "da",
+    )
+    transaction.on_commit(lambda: welcome_mail.delay(*args))

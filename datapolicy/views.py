@@ -985,7 +985,10 @@ class UserImportView(_PolicyPage):
                     if not errors:
                         messages.success(
                             request,
-                            _("%(users)s users and %(memberships)s memberships created.")
+                            _(
+                                "%(users)s users and %(memberships)s memberships created. "
+                                "New users get an e-mail with a link to choose their password."
+                            )
                             % {
                                 "users": result.created_users,
                                 "memberships": result.created_memberships,

@@ -149,3 +149,70 @@ def test_the_mail_follows_the_page_language(org1: Any) -> None:
     client.post(reverse("password_reset"), {"email": "leader@alpha.example"})
     assert mail.outbox[0].subject == "fitplatform: choose a new password"
     assert "within 72 hours" in mail.outbox[0].body
+
+
+def test_users_added_by_the_import_get_a_welcome_mail_with_their_link(
+    org1: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    existing = org1.therapist_b  # already has a password and a membership elsewhere here
+    existing.email = "bo@alpha.example"
+    existing.save()
+    client = Client()
+    client.force_login(org1.owner)
+    csv = (
+        "name,email,unit,role\n"
+        "Mette Holm,mette@alpha.example,ung,therapist\n"
+        "Lars Berg,lars@alpha.example,Rusmiddelcentret,unit_leader\n"
+        f"Bo Bek,{existing.email},,mi_officer\n"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        r = client.post(
+            reverse("dp_user_import"), {"file": SimpleUploadedFile("u.csv", csv.encode())}
+        )
+    assert r.status_code == 302
+    page = client.get(r["Location"]).content.decode()
+    assert "e-mail med et link" in page
+    # One mail per new user, in Danish, with the organisation's name and their username;
+    # the colleague who already has a password gets none.
+    assert sorted(m.to[0] for m in mail.outbox) == ["lars@alpha.example", "mette@alpha.example"]
+    mette = next(m for m in mail.outbox if m.to == ["mette@alpha.example"])
+    assert mette.subject == "Velkommen til fitplatform: vælg din adgangskode"
+    assert "Hej Mette Holm" in mette.body and org1.org.name in mette.body
+    assert "mette@alpha.example" in mette.body and "72 timer" in mette.body
+    assert "bed om et nyt på log ind-siden" in mette.body
+    # The link sets her first password.
+    new = Client()
+    r = new.get(_link(mette))
+    new.post(r["Location"], {"new_password1": NEW, "new_password2": NEW})
+    assert _can_log_in("mette@alpha.example", NEW)
+    # A file with an error creates nobody and sends nothing.
+    mail.outbox.clear()
+    bad = "name,email,unit,role\nKim Ny,kim@alpha.example,ung,therapist\nBo,x,ung,therapist\n"
+    with django_capture_on_commit_callbacks(execute=True):
+        r = client.post(
+            reverse("dp_user_import"), {"file": SimpleUploadedFile("u.csv", bad.encode())}
+        )
+    assert r.status_code == 200 and mail.outbox == []
+
+
+def test_no_welcome_mail_for_a_user_who_chose_a_password_meanwhile(org1: Any) -> None:
+    from datapolicy.accounts import welcome_send
+
+    user = User.objects.create_user(username="x@alpha.example", email="x@alpha.example")
+    user.set_unusable_password()
+    user.save()
+    chose = User.objects.create_user(username="y@alpha.example", email="y@alpha.example")
+    chose.set_password(NEW)
+    chose.save()
+    sent = welcome_send(
+        user_ids=[user.pk, chose.pk],
+        organisation_name="Alpha",
+        domain="fit.example.dk",
+        use_https=True,
+        language="en",
+    )
+    assert sent == 1 and [m.to for m in mail.outbox] == [["x@alpha.example"]]
+    assert mail.outbox[0].subject == "Welcome to fitplatform: choose your password"
+    assert "https://fit.example.dk/password/reset/" in mail.outbox[0].body
