@@ -16,7 +16,7 @@ from guardian.models import UserObjectPermissionBase
 
 from datapolicy.models import AgeGroup
 from datapolicy.tenancy import TenantModel, TenantQuerySet, organisation_field
-from datapolicy.validators import reject_cpr
+from datapolicy.validators import reject_control_characters, reject_cpr
 
 # The earliest date of an episode or a session anywhere (pages, API, import): earlier
 # dates are typos (FIT's scales are from the 2000s).
@@ -113,7 +113,10 @@ class Episode(TenantModel):
     # Age group at the start of the episode decides the scale and cutoff used.
     age_group = models.CharField(max_length=5, choices=AgeGroup.choices, default=AgeGroup.ADULT)
     label = models.CharField(
-        _("label"), max_length=40, blank=True, validators=[reject_cpr, date_name_validator]
+        _("label"),
+        max_length=40,
+        blank=True,
+        validators=[reject_cpr, reject_control_characters, date_name_validator],
     )
     started_on = models.DateField(_("started"))
     closed_on = models.DateField(_("closed on"), null=True, blank=True)

@@ -49,6 +49,20 @@ def reject_cpr(value: str | None) -> None:
         raise ValidationError(CPR_MESSAGE, code="cpr")
 
 
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def reject_control_characters(value: str | None) -> None:
+    """Validator of one-line names (an episode's label): no tab, line break or other
+    control character. The CSV import refuses them too; a carriage return inside a value
+    would split an exported row in a spreadsheet, past the formula guard."""
+    if value and _CONTROL_CHARACTER.search(value):
+        raise ValidationError(
+            _("The text contains a control character (such as a tab or a line break)."),
+            code="control",
+        )
+
+
 MAX_ID = 2**63 - 1  # PostgreSQL's bigint
 
 

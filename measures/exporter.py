@@ -107,7 +107,9 @@ def export_sessions(
     df = export_frame(organisation, with_client_ids=True)
     client_ids = df.pop("client_id").unique()
     buf = io.StringIO()
-    df.to_csv(buf, index=False, lineterminator="\n")
+    # CRLF line ends (RFC 4180): a value holding a line break or carriage return is then
+    # quoted, so a spreadsheet keeps it in its row (and behind the formula guard).
+    df.to_csv(buf, index=False, lineterminator="\r\n")
     access_log_write(
         actor=actor,
         organisation=organisation,
