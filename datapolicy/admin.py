@@ -14,6 +14,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from .models import Membership, Organisation, Role, Unit, User
 from .services import (
@@ -58,6 +59,7 @@ def _editable_users(request: HttpRequest) -> Any:
 
 admin.site.has_permission = _has_permission  # type: ignore[method-assign]
 admin.site.site_header = "fitplatform"
+admin.site.index_title = _("Organisation administration")
 admin.site.site_title = "fitplatform"
 
 
@@ -285,8 +287,8 @@ class UserAdmin(AccessLoggedAdmin, BaseUserAdmin):
     list_display = ("username", "first_name", "last_name", "email", "is_active")
     fieldsets = (
         (None, {"fields": ("username", "password")}),
-        ("Person", {"fields": ("first_name", "last_name", "email")}),
-        ("Status", {"fields": ("is_active",)}),
+        (_("Person"), {"fields": ("first_name", "last_name", "email")}),
+        (_("Status"), {"fields": ("is_active",)}),
     )
 
     def get_queryset(self, request: HttpRequest) -> Any:

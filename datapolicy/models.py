@@ -72,8 +72,8 @@ class Organisation(models.Model):
 
     name = models.CharField(_("name"), max_length=200, validators=[reject_cpr])
     slug = models.SlugField(_("short name"), max_length=60, unique=True, validators=[reject_cpr])
-    is_active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     # Statistics settings (defaults from statistics.md).
     inactivity_days = models.PositiveIntegerField(
@@ -106,10 +106,15 @@ class Organisation(models.Model):
         _("retention of inactive episodes (days)"), null=True, blank=True
     )
     report_approvers = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, blank=True, related_name="approver_for"
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="approver_for",
+        verbose_name=_("report approvers"),
     )
 
     class Meta:
+        verbose_name = _("organisation")
+        verbose_name_plural = _("organisations")
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(condition=Q(small_cell_k__gte=3), name="org_k_at_least_3"),
@@ -126,12 +131,19 @@ class Unit(TenantModel):
     """A department or team; units may nest (department -> team)."""
 
     parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+        verbose_name=_("parent unit"),
     )
     name = models.CharField(_("name"), max_length=200, validators=[reject_cpr])
     code = models.SlugField(_("code"), max_length=60, validators=[reject_cpr])
 
     class Meta(TenantModel.Meta):
+        verbose_name = _("unit")
+        verbose_name_plural = _("units")
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(fields=["organisation", "code"], name="unit_code_unique_in_org")
@@ -146,16 +158,26 @@ class Membership(TenantModel):
     """A user's role in an organisation (and, for unit-bound roles, a unit)."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        verbose_name=_("user"),
     )
     unit = models.ForeignKey(
-        Unit, null=True, blank=True, on_delete=models.PROTECT, related_name="memberships"
+        Unit,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="memberships",
+        verbose_name=_("unit"),
     )
     role = models.CharField(_("role"), max_length=20, choices=Role.choices)
     is_active = models.BooleanField(_("active"), default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta(TenantModel.Meta):
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
         constraints = [
             models.UniqueConstraint(
                 fields=["organisation", "user", "unit", "role"],
