@@ -8,7 +8,7 @@
   var config = JSON.parse(document.getElementById("graph-config").textContent);
   var da = document.documentElement.lang === "da";
   // Numbers in the page's language: a decimal comma in Danish.
-  var layout = Object.assign({separators: document.documentElement.lang === "da" ? ",." : ".,"}, figure.layout);
+  var layout = Object.assign({separators: da ? ",." : ".,"}, figure.layout);
   // Month and day names in the page's language (js/plotly-locale-da.js registers "da").
   window.Plotly.newPlot(el, figure.data, layout, Object.assign({locale: da ? "da" : "en"}, config));
   window.addEventListener("orientationchange", function () {
