@@ -7,9 +7,15 @@ guess); a user with several must pick one.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import ngettext
 
 from .access import organisations_of, roles_of
 from .models import Organisation
@@ -56,4 +62,40 @@ class DanishFirstMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request.META.pop("HTTP_ACCEPT_LANGUAGE", None)
+        return self.get_response(request)
+
+
+IDLE_KEY = "fit_last_seen"
+
+
+class IdleLogoutMiddleware:
+    """A login left untouched for ``SESSION_IDLE_MINUTES`` ends (a shared iPad put down
+    in a corridor does not stay open on a therapist's caseload for the rest of the day);
+    ``SESSION_COOKIE_AGE`` still bounds every login. Pages then go to the login page, which
+    says why and leads back; API calls continue unauthenticated (403). The time of the
+    last request is written to the session at most once a minute."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        minutes = int(settings.SESSION_IDLE_MINUTES)
+        if minutes > 0 and request.user.is_authenticated:
+            now = int(time.time())
+            last = request.session.get(IDLE_KEY)
+            if last is not None and now - int(last) > minutes * 60:
+                logout(request)
+                if not request.path.startswith("/api/"):
+                    messages.info(
+                        request,
+                        ngettext(
+                            "You were logged out after %(minutes)s minute without activity.",
+                            "You were logged out after %(minutes)s minutes without activity.",
+                            minutes,
+                        )
+                        % {"minutes": minutes},
+                    )
+                    return redirect_to_login(request.get_full_path())
+            elif last is None or now - int(last) >= 60:
+                request.session[IDLE_KEY] = now
         return self.get_response(request)

@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "datapolicy.middleware.IdleLogoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "datapolicy.middleware.TenantMiddleware",
     "measures.clientmode.ClientModeMiddleware",
@@ -242,6 +243,8 @@ SPECTACULAR_SETTINGS = {
 # --- Security (production defaults; DEBUG relaxes only what local HTTP needs) ---------
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env_int("DJANGO_SESSION_AGE", 8 * 3600, minimum=300)
+# A login untouched this long ends (datapolicy.middleware.IdleLogoutMiddleware); 0: never.
+SESSION_IDLE_MINUTES = env_int("DJANGO_SESSION_IDLE_MINUTES", 60, minimum=0)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 # Content-Security-Policy (django-csp): scripts only from our own static files (no inline
