@@ -6,7 +6,13 @@ import who has not yet set one — may ask for the link too (Django's form leave
 users out). The page always answers the same, whether or not the address is known, so it
 does not tell who has an account. The link (a one-time token, valid for
 ``PASSWORD_RESET_TIMEOUT``) carries a user id and a token, never a client code; the
-confirm view moves the token out of the URL before the form is shown.
+confirm view moves the token out of the URL before the form is shown, and refuses the
+link of a user deactivated since it was sent.
+
+Every password typed on these pages (the old one on the change page, and the PIN page's)
+is checked through ``authenticate()``, so django-axes counts a wrong one like a wrong
+login and refuses it while that username is locked at that address: whoever holds a
+login (an iPad left open, a stolen session) cannot guess the password without limit.
 """
 
 from __future__ import annotations
@@ -15,9 +21,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import authenticate
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.forms import PasswordResetForm
+from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm
 from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
 from django.urls import path, reverse_lazy
 from django.utils import translation
 from django.utils.encoding import force_bytes
@@ -31,21 +40,82 @@ def reset_hours() -> int:
     return max(1, int(settings.PASSWORD_RESET_TIMEOUT) // 3600)
 
 
+def password_matches(request: HttpRequest, user: Any, password: str) -> bool:
+    """Whether ``password`` is ``user``'s, checked as a login would be: through
+    ``authenticate()``, so that django-axes counts a wrong one (username and address, as
+    on the login page) and refuses every try while the pair is locked (the page then
+    becomes the lock-out page, HTTP 429). The user's login is not ended."""
+    if not password:
+        return False
+    found = authenticate(request, username=user.get_username(), password=password)
+    return found is not None and found.pk == user.pk
+
+
+class ChangeForm(PasswordChangeForm):
+    """Django's form; the old password is checked by :func:`password_matches`."""
+
+    def __init__(self, user: Any, *args: Any, request: HttpRequest, **kwargs: Any) -> None:
+        self.request = request
+        super().__init__(user, *args, **kwargs)
+
+    def clean_old_password(self) -> str:
+        old: str = self.cleaned_data["old_password"]
+        if not password_matches(self.request, self.user, old):
+            raise ValidationError(
+                self.error_messages["password_incorrect"], code="password_incorrect"
+            )
+        return old
+
+
+class ChangeView(auth_views.PasswordChangeView):
+    form_class = ChangeForm
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "request": self.request}
+
+
 class ResetForm(PasswordResetForm):
     def get_users(self, email: str) -> Iterator[Any]:
         return iter(User.objects.filter(email__iexact=email.strip(), is_active=True))
 
+    def save(self, *args: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
+        """Queue the mail instead of sending it while the page waits: an address with an
+        account would otherwise answer an SMTP round-trip later than one without, and
+        tell who has an account. The worker makes the token (never a task argument)."""
+        user_ids = [u.pk for u in self.get_users(self.cleaned_data["email"])]
+        if user_ids and request is not None:
+            link_mail_after_commit(request, "reset", user_ids)
 
-def welcome_send(
-    *, user_ids: list[int], organisation_name: str, domain: str, use_https: bool, language: str
+
+LINK_MAILS = {
+    # kind: (subject template, body template, only users without a usable password)
+    "reset": (
+        "registration/password_reset_subject.txt",
+        "registration/password_reset_email.txt",
+        False,
+    ),
+    "welcome": ("registration/welcome_subject.txt", "registration/welcome_email.txt", True),
+}
+
+
+def link_mail_send(
+    *,
+    kind: str,
+    user_ids: list[int],
+    organisation_name: str,
+    domain: str,
+    use_https: bool,
+    language: str,
 ) -> int:
-    """E-mail each new user a link to choose their first password (the reset link, with a
-    welcome text). Users who meanwhile chose one, or were deactivated, get nothing."""
+    """E-mail each user a one-time link to choose a password: ``reset`` (forgotten
+    password) or ``welcome`` (a new user from the CSV import; none for a user who
+    meanwhile chose a password). Deactivated users get nothing."""
+    subject, body, only_new = LINK_MAILS[kind]
     form = ResetForm()
     sent = 0
     with translation.override(language):
         for user in User.objects.filter(pk__in=user_ids, is_active=True).order_by("pk"):
-            if user.has_usable_password() or not user.email:
+            if (only_new and user.has_usable_password()) or not user.email:
                 continue
             context = {
                 "email": user.email,
@@ -58,25 +128,52 @@ def welcome_send(
                 "reset_hours": reset_hours(),
                 "organisation": organisation_name,
             }
-            form.send_mail(
-                "registration/welcome_subject.txt",
-                "registration/welcome_email.txt",
-                context,
-                None,
-                user.email,
-            )
+            form.send_mail(subject, body, context, None, user.email)
             sent += 1
     return sent
 
 
+def link_mail_after_commit(
+    request: HttpRequest, kind: str, user_ids: list[int], organisation_id: int | None = None
+) -> None:
+    """Queue :func:`link_mail_send` (Celery task, user ids only) once the transaction
+    commits, with the address the request used, so the link leads to the same platform
+    (``ALLOWED_HOSTS`` decides which addresses those can be)."""
+    from django.db import transaction
+
+    from .tasks import password_link_mail
+
+    args = (
+        kind,
+        user_ids,
+        organisation_id,
+        request.get_host(),
+        request.is_secure(),
+        translation.get_language() or settings.LANGUAGE_CODE,
+    )
+    transaction.on_commit(lambda: password_link_mail.delay(*args))
+
+
 class ResetView(auth_views.PasswordResetView):
     form_class = ResetForm
-    email_template_name = "registration/password_reset_email.txt"
     success_url = reverse_lazy("password_reset_done")
 
+
+class ResetConfirmView(auth_views.PasswordResetConfirmView):
+    def get_user(self, uidb64: str) -> Any:
+        # SECURITY: a link sent before the user was deactivated sets no password (the
+        # token does not cover is_active); the page says the link cannot be used.
+        user = super().get_user(uidb64)
+        return user if user is not None and user.is_active else None
+
     def form_valid(self, form: Any) -> Any:
-        self.extra_email_context = {"reset_hours": reset_hours()}
-        return super().form_valid(form)
+        # A password chosen through the mailed link lifts a lock-out of failed logins:
+        # whoever holds the mailbox may log in with the new one straight away.
+        from axes.utils import reset
+
+        response = super().form_valid(form)
+        reset(username=form.user.get_username())
+        return response
 
 
 class ResetDoneView(auth_views.PasswordResetDoneView):
@@ -85,7 +182,7 @@ class ResetDoneView(auth_views.PasswordResetDoneView):
 
 
 urlpatterns = [
-    path("password/change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("password/change/", ChangeView.as_view(), name="password_change"),
     path(
         "password/change/done/",
         auth_views.PasswordChangeDoneView.as_view(),
@@ -103,7 +200,7 @@ urlpatterns = [
     ),
     path(
         "password/reset/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(),
+        ResetConfirmView.as_view(),
         name="password_reset_confirm",
     ),
     path(

@@ -39,10 +39,12 @@ def _has_permission(request: HttpRequest) -> bool:
 
 
 def _users_elsewhere(organisation: Any) -> Any:
-    """Ids of users who hold a membership in another organisation."""
-    # A genuine cross-organisation check (ids only): such a user's account belongs to
-    # no single organisation, so no organisation's system owner may edit it.
-    return Membership.dangerously_unscoped.exclude(organisation=organisation).values("user_id")
+    """Ids of users no system owner of ``organisation`` may edit: those holding a
+    membership in another organisation, and the platform's own accounts (operator,
+    superusers) — the rule the CSV user import follows (``user_import.not_attachable``)."""
+    from .user_import import not_attachable
+
+    return User.objects.filter(not_attachable(organisation)).values("pk")
 
 
 def _editable_users(request: HttpRequest) -> Any:

@@ -1,5 +1,5 @@
 """Data-policy jobs: nightly ones (Celery beat), which take no data and are idempotent,
-and the welcome e-mail to new users (user ids only)."""
+and the e-mails with a link to choose a password (user ids only)."""
 
 from __future__ import annotations
 
@@ -27,18 +27,24 @@ def grant_permissions_cleanup_nightly() -> int:
     )
 
 
-@shared_task(name="datapolicy.welcome_mail")
-def welcome_mail(
-    user_ids: list[int], organisation_id: int, domain: str, use_https: bool, language: str
+@shared_task(name="datapolicy.password_link_mail")
+def password_link_mail(
+    kind: str,
+    user_ids: list[int],
+    organisation_id: int | None,
+    domain: str,
+    use_https: bool,
+    language: str,
 ) -> int:
-    """Send new users their link to choose a first password (datapolicy.accounts)."""
-    from .accounts import welcome_send
+    """Send users their one-time link to choose a password (datapolicy.accounts)."""
+    from .accounts import link_mail_send
     from .models import Organisation
 
-    organisation = Organisation.objects.get(pk=organisation_id)
-    return welcome_send(
+    name = Organisation.objects.get(pk=organisation_id).name if organisation_id else ""
+    return link_mail_send(
+        kind=kind,
         user_ids=user_ids,
-        organisation_name=organisation.name,
+        organisation_name=name,
         domain=domain,
         use_https=use_https,
         language=language,

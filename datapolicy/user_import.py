@@ -17,11 +17,13 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
 from .access import roles_of
+from .accounts import link_mail_after_commit
 from .models import Membership, Organisation, Role, Unit, User
 from .services import Action, access_log_write, membership_subject
 from .validators import looks_like_cpr
@@ -65,6 +67,7 @@ def _parse(
     units.update({u.name.lower(): u for u in units.values()})
     emails = {c[1].strip().lower() for c in lines[1:] if len(c) == len(COLUMNS)}
     elsewhere = _users_elsewhere(organisation, emails)
+    taken = _usernames_taken(emails)
     own = _actors_emails(organisation, emails, actor)
     seen: set[tuple[str, str, int | None]] = set()
     for number, cells in enumerate(lines[1:], start=2):
@@ -95,6 +98,15 @@ def _parse(
                         "this e-mail address belongs to a user of another organisation; "
                         "the platform operator or that organisation's system owner must "
                         "add them"
+                    )
+                )
+            elif email.lower() in taken:
+                # A new user's user name is their address; another account has it (an
+                # account whose e-mail changed since it was added): not a server error.
+                problems.append(
+                    _(
+                        "this e-mail address is another account's user name; the "
+                        "platform operator must add them"
                     )
                 )
             if email.lower() in own:
@@ -129,16 +141,37 @@ def _parse(
     return rows, errors
 
 
+def not_attachable(organisation: Organisation) -> Q:
+    """Users no organisation's system owner may attach (and then edit): those holding a
+    membership in another organisation, and the platform's own accounts (the platform
+    operator, superusers), which have no membership yet belong to no organisation."""
+    other = Membership.dangerously_unscoped.exclude(organisation=organisation)
+    return Q(pk__in=other.values("user_id")) | Q(is_platform_operator=True) | Q(is_superuser=True)
+
+
 def _users_elsewhere(organisation: Organisation, emails: set[str]) -> set[str]:
     """Those of ``emails`` (lower-cased) that belong to a user holding a membership in
-    another organisation."""
+    another organisation, or to a platform account (``not_attachable``)."""
     # A genuine cross-organisation check: only the file's e-mails are looked up.
-    other = Membership.dangerously_unscoped.exclude(organisation=organisation)
     return set(
         User.objects.annotate(email_lower=Lower("email"))
-        .filter(email_lower__in=emails - {""}, pk__in=other.values("user_id"))
+        .filter(not_attachable(organisation), email_lower__in=emails - {""})
         .values_list("email_lower", flat=True)
     )
+
+
+def _usernames_taken(emails: set[str]) -> set[str]:
+    """Those of ``emails`` (lower-cased) whose user could not be created: no account has
+    the address as its e-mail (so the import would create one, with the address as user
+    name), but an account already has it as its user name."""
+    names = {e[:150]: e for e in emails - {""}}
+    used = set(User.objects.filter(username__in=names).values_list("username", flat=True))
+    known = set(
+        User.objects.annotate(email_lower=Lower("email"))
+        .filter(email_lower__in=emails - {""})
+        .values_list("email_lower", flat=True)
+    )
+    return {names[u] for u in used} - known
 
 
 def _actors_emails(organisation: Organisation, emails: set[str], actor: Any) -> set[str]:
@@ -153,11 +186,11 @@ def _actors_emails(organisation: Organisation, emails: set[str], actor: Any) -> 
 
 def _matching_user(organisation: Organisation, email: str) -> User | None:
     """An existing user with this e-mail who has no membership or only this
-    organisation's (users of other organisations were refused by ``_parse``)."""
-    other = Membership.dangerously_unscoped.exclude(organisation=organisation)
+    organisation's (users of other organisations, and platform accounts, were refused
+    by ``_parse``)."""
     return (
         User.objects.filter(email__iexact=email)
-        .exclude(pk__in=other.values("user_id"))
+        .exclude(not_attachable(organisation))
         .order_by("pk")
         .first()
     )
@@ -223,24 +256,6 @@ def users_import_csv(
             },
         )
         if request is not None and new_user_ids:
-            _welcome_after_commit(request, organisation, new_user_ids)
+            # The welcome e-mails, once the users exist for everyone (after commit).
+            link_mail_after_commit(request, "welcome", new_user_ids, organisation.pk)
     return ImportResult(created_users, created_memberships, [])
-
-
-def _welcome_after_commit(
-    request: HttpRequest, organisation: Organisation, user_ids: list[int]
-) -> None:
-    """Queue the welcome e-mails once the users exist for everyone (after commit), with
-    the address the system owner used, so the link leads to the same platform."""
-    from django.utils import translation
-
-    from .tasks import welcome_mail
-
-    args = (
-        user_ids,
-        organisation.pk,
-        request.get_host(),
-        request.is_secure(),
-        translation.get_language() or "da",
-    )
-    transaction.on_commit(lambda: welcome_mail.delay(*args))

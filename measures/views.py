@@ -587,7 +587,10 @@ class PinView(EpisodeMixin, View):
     def post(self, request: HttpRequest) -> HttpResponse:
         form = PinForm(request.POST)
         if form.is_valid():
-            if not request.user.check_password(form.cleaned_data["password"]):
+            from datapolicy.accounts import password_matches
+
+            # SECURITY: checked as a login is, so django-axes counts wrong passwords.
+            if not password_matches(request, request.user, form.cleaned_data["password"]):
                 form.add_error("password", _("Wrong password."))
             else:
                 try:

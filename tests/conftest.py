@@ -221,3 +221,12 @@ def record(
         srs=ScoreInput(total=Decimal(srs)) if srs is not None else None,
         **kw,
     )
+
+
+@pytest.fixture
+def run_on_commit_at_once(monkeypatch: Any) -> None:
+    """Run work queued for after commit at once: a test's transaction never commits, and
+    what a request queues (e.g. an e-mail with a password link) would never happen."""
+    from django.db import transaction
+
+    monkeypatch.setattr(transaction, "on_commit", lambda func, using=None, robust=False: func())

@@ -18,7 +18,7 @@ from django.urls import reverse
 from datapolicy.models import User
 from measures.clientmode import SESSION_KEY
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("run_on_commit_at_once")]
 
 NEW = "Havregrød-og-kaffe-42"
 
@@ -198,7 +198,7 @@ def test_users_added_by_the_import_get_a_welcome_mail_with_their_link(
 
 
 def test_no_welcome_mail_for_a_user_who_chose_a_password_meanwhile(org1: Any) -> None:
-    from datapolicy.accounts import welcome_send
+    from datapolicy.accounts import link_mail_send
 
     user = User.objects.create_user(username="x@alpha.example", email="x@alpha.example")
     user.set_unusable_password()
@@ -206,7 +206,8 @@ def test_no_welcome_mail_for_a_user_who_chose_a_password_meanwhile(org1: Any) ->
     chose = User.objects.create_user(username="y@alpha.example", email="y@alpha.example")
     chose.set_password(NEW)
     chose.save()
-    sent = welcome_send(
+    sent = link_mail_send(
+        kind="welcome",
         user_ids=[user.pk, chose.pk],
         organisation_name="Alpha",
         domain="fit.example.dk",

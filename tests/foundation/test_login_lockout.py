@@ -122,3 +122,30 @@ def test_behind_the_proxy_the_forwarded_address_counts(org1: Any, settings: Any)
     other = Client()
     _post(other, name, "pw", ip="172.18.0.2", HTTP_X_FORWARDED_FOR="198.51.100.8")
     assert _logged_in(other)
+
+
+def test_a_password_chosen_through_the_mailed_link_lifts_the_lock(
+    org1: Any, run_on_commit_at_once: None
+) -> None:
+    import re
+
+    from django.core import mail
+
+    user = org1.therapist_a
+    user.email = "anna@alpha.example"
+    user.save()
+    client = Client()
+    for _ in range(5):
+        _post(client, user.username, WRONG)
+    page = _post(client, user.username, "pw").content.decode()
+    assert 'href="/password/reset/"' in page  # the lock-out page leads there
+    client.post(reverse("password_reset"), {"email": "anna@alpha.example"})
+    link = re.search(r"https?://[^/\s]+(/password/reset/\S+/)", mail.outbox[0].body)
+    assert link is not None
+    r = client.get(link.group(1))
+    client.post(
+        r["Location"],
+        {"new_password1": "Ny-kode-til-anna-7", "new_password2": "Ny-kode-til-anna-7"},
+    )
+    r = _post(client, user.username, "Ny-kode-til-anna-7")
+    assert r.status_code == 302 and _logged_in(client)
