@@ -47,6 +47,7 @@ from .selectors import (
     period_as_of,
     snapshot_get,
 )
+from .templatetags.stats_format import COUNT_COLUMNS
 
 
 def _export_base(kind: str, scope_id: int) -> str:
@@ -291,9 +292,6 @@ def _text(figs: Figures, side: str, col: str, decimals: int) -> tuple[str, str |
 def _cell(figs: Figures, side: str, col: str, decimals: int = 1) -> dict[str, Any]:
     text, reason = _text(figs, side, col, decimals)
     return {"value": figs.table[side].get(col), "text": text, "reason": reason}
-
-
-COUNT_COLUMNS = {"episodes", "sessions"}
 
 
 class DisplayRows(list[dict[str, Any]]):
