@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.translation import ngettext
 
 from .access import organisations_of, roles_of
+from .api_auth import KEYWORD
 from .models import Organisation
 
 SESSION_KEY = "fit_org_id"
@@ -55,14 +56,27 @@ class DanishFirstMiddleware:
     Django's LocaleMiddleware would follow the browser's Accept-Language, and a shared
     municipal iPad may well be set to English; the platform is Danish first, so the
     browser preference is ignored and only an explicit choice counts.
+
+    An integration calling the API with a key is no shared iPad: it states its language
+    the standard HTTP way, so ``Accept-Language`` counts for it (after the language
+    cookie, before the Danish default). Browser calls to the API follow the pages.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request.META.pop("HTTP_ACCEPT_LANGUAGE", None)
+        if not is_api_key_call(request):
+            request.META.pop("HTTP_ACCEPT_LANGUAGE", None)
         return self.get_response(request)
+
+
+def is_api_key_call(request: HttpRequest) -> bool:
+    """An ``/api/`` request that carries an API key (valid or not: the answer to a bad
+    key is also in the caller's language)."""
+    return request.path.startswith("/api/") and request.META.get(
+        "HTTP_AUTHORIZATION", ""
+    ).startswith(KEYWORD + " ")
 
 
 IDLE_KEY = "fit_last_seen"
