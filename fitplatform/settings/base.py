@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
@@ -33,6 +34,11 @@ if not DEBUG and _DEV_KEY and not env_bool("DJANGO_ALLOW_DEV_SECRET", False):
         "(or set DJANGO_DEBUG=true for local development)"
     )
 
+# Rotating the key: the new one in DJANGO_SECRET_KEY, the old one(s) here (comma
+# separated) until logins, reset links and signed values made with them have expired;
+# erased clients' code hashes are also looked up under them (docs/operations.md).
+SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS", [])
+
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
@@ -56,6 +62,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "fitplatform.health.HealthMiddleware",  # /healthz, /readyz: before host checks (probes)
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -326,10 +333,14 @@ LOGGING = {
 # PostgreSQL, which production and CI use, does.
 SILENCED_SYSTEM_CHECKS = ["models.W047"]
 
-FITPLATFORM = {
+FITPLATFORM: dict[str, Any] = {
     # Client-mode PIN attempts before the therapist must log in again.
     "CLIENT_MODE_MAX_PIN_ATTEMPTS": 5,
     # Reverse proxies in front of the app that append to X-Forwarded-For; the access
     # log takes the client address that many entries from the right (0: REMOTE_ADDR).
     "TRUSTED_PROXY_COUNT": env_int("DJANGO_TRUSTED_PROXY_COUNT", 0, minimum=0),
+    # The key of the access log's erased-client code hashes (datapolicy.services.
+    # client_code_hash); empty: SECRET_KEY. Set it to keep the hashes independent of a
+    # SECRET_KEY rotation (docs/operations.md).
+    "ACCESS_LOG_KEY": env_str("DJANGO_ACCESS_LOG_KEY", ""),
 }
