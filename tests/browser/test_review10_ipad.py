@@ -1,0 +1,156 @@
+"""Review 10: the therapist's iPad workflow at the iPad viewports, in Chromium with touch.
+
+The sizes are the iPads' CSS viewports in portrait (768×1024 iPad mini and 9.7", 810×1080
+iPad 10.2", 820×1180 iPad Air) and the same turned to landscape. Each test proves one
+defect found in the review fixed; its docstring says what was wrong before.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.db import connections
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.browser.test_ipad_entry import ARGS, CHROMIUM
+
+pytestmark = [pytest.mark.browser]
+
+PORTRAITS = [(768, 1024), (810, 1080), (820, 1180)]
+VIEWPORTS = PORTRAITS + [(h, w) for w, h in PORTRAITS]
+PIN = "2468"
+TOUCH = 44  # the smallest finger target we accept (Apple's HIG)
+
+# The region a tap on the link hits: the link itself, or the box its ::after covers
+# (the account block stretches its link over the name and the organisation).
+TAP_REGION = """(a) => {
+  const after = getComputedStyle(a, '::after');
+  const host = after.position === 'absolute' && after.content !== 'none' ? a.offsetParent : a;
+  const r = host.getBoundingClientRect();
+  const hits = [[r.left + r.width / 2, r.top + 3], [r.left + r.width / 2, r.bottom - 3],
+                [r.left + 3, r.top + r.height / 2], [r.right - 3, r.top + r.height / 2]]
+    .map(([x, y]) => document.elementFromPoint(x, y))
+    .map((el) => !!el && a.contains(el));
+  return {x: r.left, y: r.top, width: r.width, height: r.height, allHit: hits.every(Boolean)};
+}"""
+
+# Every box in the top bar must lie inside the viewport (nothing cut off to the right).
+TOPBAR_OVERFLOW = """() => {
+  const W = document.documentElement.clientWidth, out = [];
+  for (const el of document.querySelectorAll('.topbar, .topbar *')) {
+    const r = el.getBoundingClientRect();
+    if (r.width && (r.right > W + 0.5 || r.left < -0.5)) out.push(el.tagName + '.' + el.className);
+  }
+  return {out, scroll: document.documentElement.scrollWidth, width: W};
+}"""
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+            # The ORM calls ran in Playwright's greenlet: close its connection so the test
+            # database can be dropped.
+            connections.close_all()
+
+
+@pytest.fixture
+def plain_http(settings: Any) -> None:
+    # The live server speaks plain HTTP.
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+
+
+def _ipad(browser: Browser, width: int, height: int) -> Page:
+    ctx = browser.new_context(
+        viewport={"width": width, "height": height},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+        locale="da-DK",
+    )
+    return ctx.new_page()
+
+
+def _login(page: Page, base: str, username: str) -> None:
+    page.goto(base + "/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "pw")
+    page.click("button[type=submit]")
+    page.wait_for_url(base + "/clients/")
+
+
+def _long_names(org: Any) -> Any:
+    """A therapist and an organisation with realistic long names (the worst case)."""
+    therapist = org.therapist_a
+    therapist.first_name, therapist.last_name = "Anne-Mette", "Kristoffersen Holm"
+    therapist.save()
+    org.org.name = "Helsingør Kommune"
+    org.org.save()
+    return therapist
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.usefixtures("plain_http")
+def test_the_account_link_is_reachable_at_every_ipad_size(
+    live_server: Any, browser: Browser
+) -> None:
+    """It was hidden at 820 px and below (iPad portrait), and 22 px high above."""
+    from django.utils.translation import gettext
+
+    from tests.conftest import make_org
+
+    org = make_org("alpha")
+    therapist = _long_names(org)
+    base = live_server.url
+    for width, height in VIEWPORTS:
+        size = f"{width}x{height}"
+        page = _ipad(browser, width, height)
+        _login(page, base, therapist.username)
+        link = page.locator(".topbar a.user")
+        assert link.is_visible(), size
+        region = page.evaluate(TAP_REGION, link.element_handle())
+        assert region["width"] >= TOUCH and region["height"] >= TOUCH, (size, region)
+        assert region["allHit"], (size, region)
+        # The top bar stays one row and nothing in it leaves the screen.
+        overflow = page.evaluate(TOPBAR_OVERFLOW)
+        assert overflow["out"] == [] and overflow["scroll"] <= overflow["width"], (size, overflow)
+        nav = page.locator(".topbar .mainnav").bounding_box()
+        who = page.locator(".topbar .who").bounding_box()
+        assert nav is not None and who is not None
+        assert abs(nav["y"] - who["y"]) < 8, (size, nav, who)  # side by side, not wrapped
+        page.touchscreen.tap(region["x"] + region["width"] / 2, region["y"] + region["height"] - 6)
+        page.wait_for_url(base + "/password/change/")
+        assert page.locator("h1").inner_text() == gettext("Change password")
+        page.context.close()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.usefixtures("plain_http")
+def test_in_client_mode_the_account_stays_out_of_reach(live_server: Any, browser: Browser) -> None:
+    from measures.clientmode import user_pin_set
+    from tests.conftest import make_episode, make_org
+
+    org = make_org("alpha")
+    user_pin_set(actor=org.therapist_a, pin=PIN)
+    org.therapist_a.save()
+    episode = make_episode(org, code="KM-1001")
+    base = live_server.url
+    page = _ipad(browser, 768, 1024)
+    _login(page, base, org.therapist_a.username)
+    page.goto(f"{base}/measures/episodes/{episode.pk}/session/new/")
+    page.click("button.primary[type=submit]")
+    page.wait_for_url(base + "/measures/client/")
+    assert page.locator("a.user, a[href$='/password/change/']").count() == 0
+    page.goto(base + "/password/change/")
+    assert page.url == base + "/measures/client/"
