@@ -7,6 +7,7 @@ defect found in the review fixed; its docstring says what was wrong before.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -54,7 +55,10 @@ TOPBAR_OVERFLOW = """() => {
 @pytest.fixture
 def browser() -> Iterator[Browser]:
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        # Chromium would take a sideways swipe that the page lets through as "Back"
+        # (iPad Safari does so only from the screen's edge): off, as on the iPad.
+        args = [*ARGS, "--disable-features=OverscrollHistoryNavigation"]
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
         try:
             yield b
         finally:
@@ -154,3 +158,91 @@ def test_in_client_mode_the_account_stays_out_of_reach(live_server: Any, browser
     assert page.locator("a.user, a[href$='/password/change/']").count() == 0
     page.goto(base + "/password/change/")
     assert page.url == base + "/measures/client/"
+
+
+def _episode_with_history(org: Any, weeks: int = 10) -> Any:
+    from tests.conftest import make_episode, record
+
+    episode = make_episode(org, code="GR-1001", started_on=dt.date.today() - dt.timedelta(weeks=20))
+    today = dt.date.today()
+    for n in range(weeks, 0, -1):
+        record(episode, today - dt.timedelta(weeks=n), ors=f"{12 + n / 2:.1f}", srs="35.0")
+    return episode
+
+
+def _swipe(page: Page, x: float, y: float, dx: float, dy: float) -> None:
+    """A finger moving over the screen (real touch events, through the compositor)."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+    for step in range(1, 11):
+        point = {"x": x + dx * step / 10, "y": y + dy * step / 10}
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [point]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    page.wait_for_timeout(600)
+
+
+X_RANGE = "JSON.stringify(document.getElementById('graph')._fullLayout.xaxis.range)"
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.usefixtures("plain_http")
+def test_a_finger_on_the_graph_scrolls_the_page_and_zooms_nothing(
+    live_server: Any, browser: Browser
+) -> None:
+    """The graph fills most of the portrait screen. Before: a vertical swipe that started
+    on it did not scroll the page, and a sideways one zoomed the dates (sessions vanished;
+    plotly then said "Double-click to zoom back out", in English, on a device without a
+    double click)."""
+    from tests.conftest import make_org
+
+    org = make_org("alpha")
+    episode = _episode_with_history(org)
+    base = live_server.url
+    page = _ipad(browser, 768, 1024)
+    _login(page, base, org.therapist_a.username)
+    page.goto(f"{base}/clients/episodes/{episode.pk}/")
+    page.wait_for_selector("#graph .main-svg")
+    box = page.locator("#graph").bounding_box()
+    assert box is not None
+    before = page.evaluate(X_RANGE)
+    # Sideways over the ORS panel: the dates stay.
+    _swipe(page, box["x"] + 120, box["y"] + box["height"] * 0.3, 320, 20)
+    assert page.evaluate(X_RANGE) == before
+    assert "Double-click" not in (page.locator("#graph").text_content() or "")
+    # Upwards from the lower part of the graph: the page scrolls.
+    page.evaluate("window.scrollTo(0, 0)")
+    _swipe(page, box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.75, 0, -300)
+    assert page.evaluate("window.scrollY") > 100
+    assert page.evaluate(X_RANGE) == before
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.usefixtures("plain_http")
+def test_a_tapped_point_says_session_date_and_value_in_danish(
+    live_server: Any, browser: Browser
+) -> None:
+    """Before: "(nov 12, 2026, 14,2) 14,2 ORS" (plotly's own text, English date order)."""
+    from django.utils.formats import date_format
+
+    from measures.models import Session
+    from tests.conftest import make_org
+
+    org = make_org("alpha")
+    episode = _episode_with_history(org, weeks=3)
+    first = Session.objects.for_org(org.org).filter(episode=episode).order_by("date").first()
+    assert first is not None
+    base = live_server.url
+    page = _ipad(browser, 820, 1180)
+    _login(page, base, org.therapist_a.username)
+    page.goto(f"{base}/clients/episodes/{episode.pk}/")
+    page.wait_for_selector("#graph .main-svg")
+    point = page.locator("#graph .scatterlayer .trace .points path").first
+    point.scroll_into_view_if_needed()
+    box = point.bounding_box()
+    assert box is not None
+    page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_selector("#graph .hoverlayer .hovertext")
+    text = page.locator("#graph .hoverlayer").text_content() or ""
+    assert date_format(first.date) in text  # e.g. "12. november 2026"
+    assert "ORS 13,5" in text and str(first.number) in text
+    assert f"{first.date:%b} {first.date.day},".lower() not in text.lower()
