@@ -246,3 +246,41 @@ def test_a_tapped_point_says_session_date_and_value_in_danish(
     assert date_format(first.date) in text  # e.g. "12. november 2026"
     assert "ORS 13,5" in text and str(first.number) in text
     assert f"{first.date:%b} {first.date.day},".lower() not in text.lower()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.usefixtures("plain_http")
+def test_the_scale_lines_tell_a_screen_reader_their_ends_and_that_they_are_unmarked(
+    live_server: Any, browser: Browser
+) -> None:
+    """Before: no value at all until marked (read as the midpoint), and nothing said what
+    the ends of a line mean."""
+    from django.utils.translation import gettext
+
+    from tests.conftest import make_episode, make_org
+
+    org = make_org("alpha")
+    episode = make_episode(org, code="SR-1001")
+    base = live_server.url
+    page = _ipad(browser, 810, 1080)
+    _login(page, base, org.therapist_a.username)
+    page.goto(f"{base}/measures/episodes/{episode.pk}/session/new/")
+    page.click("button.primary[type=submit]")
+    page.wait_for_url(base + "/measures/client/")
+    hits = page.locator(".scale-hit")
+    assert hits.count() == 4
+    for i in range(4):
+        hit = hits.nth(i)
+        assert hit.get_attribute("aria-valuetext") == gettext("Not marked")
+        described = page.locator("#" + (hit.get_attribute("aria-describedby") or "missing"))
+        ends = [
+            hit.locator("xpath=../div[contains(@class,'scale-ends')]/span").nth(k).inner_text()
+            for k in (0, 1)
+        ]
+        description = described.inner_text()
+        assert ends[0] in description and ends[1] in description, (description, ends)
+    track = hits.nth(0).locator(".scale-track").bounding_box()
+    assert track is not None
+    page.touchscreen.tap(track["x"] + track["width"] * 0.64, track["y"] + 2)
+    assert hits.nth(0).get_attribute("aria-valuetext") == "6,4 cm"
+    assert hits.nth(0).get_attribute("aria-valuenow") == "6.4"
