@@ -284,3 +284,29 @@ def test_the_scale_lines_tell_a_screen_reader_their_ends_and_that_they_are_unmar
     page.touchscreen.tap(track["x"] + track["width"] * 0.64, track["y"] + 2)
     assert hits.nth(0).get_attribute("aria-valuetext") == "6,4 cm"
     assert hits.nth(0).get_attribute("aria-valuenow") == "6.4"
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.usefixtures("plain_http")
+def test_top_bar_and_login_links_are_finger_sized(live_server: Any, browser: Browser) -> None:
+    """Before: the brand link 29 px high, a short menu word ("Start") 39 px wide, the
+    login page's "Forgotten your password" link 19 px high."""
+    from tests.conftest import make_org
+
+    org = make_org("alpha")
+    base = live_server.url
+    page = _ipad(browser, 768, 1024)
+    page.goto(base + "/login/")
+    forgot = page.locator("a[href$='/password/reset/']").bounding_box()
+    assert forgot is not None and forgot["height"] >= TOUCH, forgot
+    _login(page, base, org.therapist_a.username)
+    page.goto(base + "/policy/grants/")  # its menu has the short "Start"
+    small = page.evaluate(
+        """(min) => [...document.querySelectorAll('.topbar a, .topbar button')]
+             .filter(el => el.offsetParent !== null && !el.closest('.account'))
+             .map(el => [el.textContent.trim(), el.getBoundingClientRect()])
+             .filter(([, r]) => r.width < min || r.height < min)
+             .map(([t, r]) => t + ' ' + Math.round(r.width) + 'x' + Math.round(r.height))""",
+        TOUCH,
+    )
+    assert small == []
