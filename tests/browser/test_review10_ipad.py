@@ -310,3 +310,28 @@ def test_top_bar_and_login_links_are_finger_sized(live_server: Any, browser: Bro
         TOUCH,
     )
     assert small == []
+
+
+@pytest.mark.django_db
+def test_a_session_without_an_srs_shows_a_dash_as_the_caseload_does(org1: Any, client: Any) -> None:
+    """Before: today's session, ORS given and SRS still to come, had an empty SRS cell."""
+    from tests.conftest import make_episode, record
+
+    episode = make_episode(org1)
+    session = record(episode, dt.date.today(), ors="21.0")
+    client.force_login(org1.therapist_a)
+    html = client.get(f"/clients/episodes/{episode.pk}/").content.decode()
+    row = html.split(f'data-session="{session.pk}"', 1)[1].split("</tr>", 1)[0]
+    cells = [c.split(">", 1)[1].split("</td>", 1)[0] for c in row.split("<td")[1:]]
+    assert cells[2] == "21,0" and cells[3] == "–", cells
+
+
+@pytest.mark.django_db
+def test_the_episode_alerts_are_a_named_group(org1: Any, client: Any) -> None:
+    """Before: aria-label on a plain div, which screen readers ignore."""
+    from tests.conftest import make_episode
+
+    episode = make_episode(org1)
+    client.force_login(org1.therapist_a)
+    html = client.get(f"/clients/episodes/{episode.pk}/").content.decode()
+    assert '<div class="alerts" role="group" aria-label="' in html
