@@ -327,6 +327,26 @@ def test_a_session_without_an_srs_shows_a_dash_as_the_caseload_does(org1: Any, c
 
 
 @pytest.mark.django_db
+def test_the_paper_form_names_each_field_with_its_scale(org1: Any, client: Any) -> None:
+    """Before: "Item 1" twice (ORS and SRS); a screen reader on an iPad does not always
+    read the fieldset's legend, so the two were the same field to the ear."""
+    import re
+
+    from tests.conftest import make_episode
+
+    episode = make_episode(org1)
+    client.force_login(org1.therapist_a)
+    html = client.get(f"/measures/episodes/{episode.pk}/paper/").content.decode()
+    labels = {}
+    for target, text in re.findall(r'<label for="(id_[os]rs_\w+)">(.*?)</label>', html):
+        labels[target] = re.sub(r"<[^>]+>", "", text).strip()
+    assert len(labels) == 10
+    for target, text in labels.items():
+        assert text.startswith(target[3:6].upper() + " "), (target, text)
+    assert len(set(labels.values())) == 10
+
+
+@pytest.mark.django_db
 def test_the_episode_alerts_are_a_named_group(org1: Any, client: Any) -> None:
     """Before: aria-label on a plain div, which screen readers ignore."""
     from tests.conftest import make_episode
