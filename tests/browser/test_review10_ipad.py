@@ -355,3 +355,20 @@ def test_the_episode_alerts_are_a_named_group(org1: Any, client: Any) -> None:
     client.force_login(org1.therapist_a)
     html = client.get(f"/clients/episodes/{episode.pk}/").content.decode()
     assert '<div class="alerts" role="group" aria-label="' in html
+
+
+@pytest.mark.django_db
+def test_codes_and_user_names_are_not_autocorrected(org1: Any, client: Any) -> None:
+    """Before: the iPad's keyboard could "correct" a client code or a user name as it is
+    typed (autocorrect and the spelling check are on for text inputs by default)."""
+    import re
+
+    page = client.get("/login/").content.decode()
+    client.force_login(org1.therapist_a)
+    pages = page + "".join(
+        client.get(url).content.decode() for url in ("/clients/new/", "/clients/")
+    )
+    inputs = re.findall(r"<input[^>]*name=\"(?:username|code|q)\"[^>]*>", pages)
+    assert len(inputs) == 3
+    for tag in inputs:
+        assert 'autocorrect="off"' in tag and 'spellcheck="false"' in tag, tag
