@@ -372,3 +372,34 @@ def test_codes_and_user_names_are_not_autocorrected(org1: Any, client: Any) -> N
     assert len(inputs) == 3
     for tag in inputs:
         assert 'autocorrect="off"' in tag and 'spellcheck="false"' in tag, tag
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.usefixtures("plain_http")
+def test_a_finger_on_my_statistics_figure_scrolls_the_page(
+    live_server: Any, browser: Browser
+) -> None:
+    """The therapist's own statistics ("Mine tal") on the iPad, as the client graph: a
+    swipe that began on a figure did not scroll the page, a sideways one zoomed it."""
+    from tests.conftest import make_org
+
+    org = make_org("alpha")
+    _episode_with_history(org)
+    base = live_server.url
+    page = _ipad(browser, 768, 1024)
+    _login(page, base, org.therapist_a.username)
+    page.goto(base + "/stats/mine/")
+    figure = page.locator("[data-figure]").first
+    figure.locator(".main-svg").first.wait_for()
+    # The figure 150 px below the top of the screen.
+    figure.evaluate("(el) => window.scrollBy(0, el.getBoundingClientRect().top - 150)")
+    top = page.evaluate("window.scrollY")
+    box = figure.bounding_box()
+    assert box is not None and top > 300, (box, top)
+    x_range = "(el) => JSON.stringify(el._fullLayout.xaxis.range)"
+    before = figure.evaluate(x_range)
+    _swipe(page, box["x"] + 100, box["y"] + box["height"] * 0.4, 300, 10)
+    assert figure.evaluate(x_range) == before
+    # Downwards (back up the page) from the figure.
+    _swipe(page, box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.3, 0, 250)
+    assert page.evaluate("window.scrollY") < top - 100
