@@ -23,7 +23,15 @@ class ClientCreateForm(forms.Form):
         label=_("Client code"),
         max_length=40,
         help_text=_("A code, never a CPR number or a name."),
-        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters"}),
+        # The iPad's keyboard must not "correct" a code into another word (or another code).
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "off",
+                "autocapitalize": "characters",
+                "autocorrect": "off",
+                "spellcheck": "false",
+            }
+        ),
     )
     age_group = forms.ChoiceField(label=_("Age group"), choices=AgeGroup.choices)
     birth_year = forms.IntegerField(

@@ -65,6 +65,18 @@ def _number(value: float) -> str:
     return str(number_format(round(value, 1), decimal_pos=1))
 
 
+def _hover(scale: str, session: ChartSession, value: float) -> str:
+    """A point's text when it is tapped: session number, date and value, in the page's
+    language (plotly's own hover would show the date in English order)."""
+    from django.utils.formats import date_format
+
+    head = _("Session %(number)s, %(date)s") % {
+        "number": session.number,
+        "date": date_format(session.date),
+    }
+    return f"{head}<br>{scale} {_number(value)}"
+
+
 def _padded_range(dates: list[dt.date]) -> list[str]:
     if not dates:
         today = dt.date.today()
@@ -127,6 +139,12 @@ def episode_figure(
                 "line": {"color": ETR_COLOUR, "width": 2, "dash": "dash"},
                 "fill": "tonexty",
                 "fillcolor": "rgba(46,125,50,0.15)",
+                "hovertext": [
+                    _("Expected ORS at session %(number)s: %(value)s")
+                    % {"number": n, "value": _number(v)}
+                    for n, v in zip(band.numbers, band.target, strict=False)
+                ],
+                "hoverinfo": "text",
                 "xaxis": "x",
                 "yaxis": "y",
             }
@@ -152,6 +170,8 @@ def episode_figure(
             "y": [s.ors for s in ors_pts],
             "text": [_number(s.ors) for s in ors_pts if s.ors is not None],
             "customdata": [s.number for s in ors_pts],
+            "hovertext": [_hover("ORS", s, s.ors) for s in ors_pts if s.ors is not None],
+            "hoverinfo": "text",
             "mode": "lines+markers+text",
             "textposition": _label_positions(
                 [s.ors for s in ors_pts if s.ors is not None], ors_cutoff
@@ -184,6 +204,8 @@ def episode_figure(
             "x": [s.date.isoformat() for s in srs_pts],
             "y": [s.srs for s in srs_pts],
             "text": [_number(s.srs) for s in srs_pts if s.srs is not None],
+            "hovertext": [_hover("SRS", s, s.srs) for s in srs_pts if s.srs is not None],
+            "hoverinfo": "text",
             "mode": "lines+markers+text",
             "textposition": _label_positions(
                 [s.srs for s in srs_pts if s.srs is not None], srs_cutoff
@@ -211,12 +233,18 @@ def episode_figure(
             "font": {"size": 14},
         },
         "hovermode": "closest",
+        # No zooming or panning: on an iPad a finger that lands on the graph (which fills
+        # most of the screen) must scroll the page, not zoom the dates away with no way
+        # back but plotly's English "Double-click to zoom back out". A tap still shows a
+        # point's text.
+        "dragmode": False,
         "xaxis": {
             "type": "date",
             "range": x_range,
             "anchor": "y",
             "showticklabels": False,
             "gridcolor": "#e6eaee",
+            "fixedrange": True,
         },
         "xaxis2": {
             "type": "date",
@@ -226,6 +254,7 @@ def episode_figure(
             "tickformat": "%-d/%-m",
             "tickfont": axis_font,
             "gridcolor": "#e6eaee",
+            "fixedrange": True,
         },
         "yaxis": {
             "domain": [0.36, 1.0],

@@ -8,6 +8,8 @@
   var confirmBtn = document.getElementById("confirm");
   var inputs = Array.prototype.slice.call(form.querySelectorAll("input[type=hidden][name^=item]"));
   var draftTimer = null;
+  // The value as a screen reader says it, in the page's language (6,4 cm in Danish).
+  var comma = document.documentElement.lang === "da";
 
   function round1(v) { return Math.round(v * 10) / 10; }
   function clamp(v) { return Math.min(10, Math.max(0, v)); }
@@ -48,7 +50,7 @@
       var text = v.toFixed(1);
       input.value = text;
       hit.setAttribute("aria-valuenow", text);
-      hit.setAttribute("aria-valuetext", text.replace(".", ",") + " cm");
+      hit.setAttribute("aria-valuetext", (comma ? text.replace(".", ",") : text) + " cm");
       marker.hidden = false;
       marker.style.left = (v * 10) + "%";
       hit.classList.add("marked");
