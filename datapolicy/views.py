@@ -29,6 +29,7 @@ from .forms import (
     PolicySettingsForm,
     ReportForm,
     UserImportForm,
+    forget_cpr_values,
 )
 from .middleware import SESSION_KEY
 from .models import AgeGroup, Grant, Membership, Report, RetentionRun, Role, Unit
@@ -536,6 +537,8 @@ class AccessLogView(_PolicyPage):
         org = self.organisation
         form = _search_form(request.POST, org)
         if not form.is_valid():
+            # SECURITY: a CPR-shaped value is refused with the reason, never shown back.
+            forget_cpr_values(form)
             return self.render(form=form, entries=[], page=None, query="", client_ids=None)
         d = form.cleaned_data
         params: dict[str, Any] = {
@@ -816,9 +819,16 @@ class _ReportStepView(_PolicyPage):
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         report = self.get_scoped_object(pk=pk)
         form = NoteForm(request.POST)
-        note = form.cleaned_data["note"] if form.is_valid() else ""
+        if not form.is_valid():
+            # The step is not taken with its note dropped: the note is refused (e.g. a
+            # CPR number, never echoed) and the step waits until it is given again.
+            for errors in form.errors.values():
+                messages.error(request, " ".join(errors))
+            return redirect("dp_report", pk=report.pk)
         try:
-            type(self).service(actor=request.user, report=report, note=note, request=request)
+            type(self).service(
+                actor=request.user, report=report, note=form.cleaned_data["note"], request=request
+            )
             messages.success(request, self.done_message)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))

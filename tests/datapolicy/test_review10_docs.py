@@ -1,0 +1,101 @@
+"""Review 10: what docs/datapolicy.md promises, tried against the code.
+
+Each test names the doc's statement it checks; each failed before its fix.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+import time_machine
+from django.urls import reverse
+
+from datapolicy.models import Report
+from datapolicy.reports import report_create
+from tests.conftest import OrgPersonas, add_therapist, make_episode, record
+
+CPR = "010190-1234"
+
+
+# --- "No CPR numbers": searches are "refused with the reason, the value never echoed or
+# kept" (the access-log search: user name and client code alike). -----------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("field", ["username", "client_code"])
+def test_access_log_search_refuses_a_cpr_number_without_echoing_it(
+    client: Any, org1: OrgPersonas, field: str
+) -> None:
+    client.force_login(org1.dp_admin)
+    response = client.post(reverse("dp_access_log"), {field: CPR})
+    # Refused on the page (never redirected into a URL, where server logs keep it) ...
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "CPR" in body
+    # ... and the value is not shown back in the form.
+    assert CPR not in body
+    assert "0101901234" not in body
+
+
+@pytest.mark.django_db
+def test_access_log_search_by_user_name_still_works(client: Any, org1: OrgPersonas) -> None:
+    client.force_login(org1.dp_admin)
+    response = client.post(reverse("dp_access_log"), {"username": org1.therapist_a.username})
+    assert response.status_code == 302
+    assert "username=alpha-therapist_a" in response["Location"]
+
+
+# --- Reports: a note is free text; "Any text that looks like a CPR number is rejected in
+# every free-text field ... with a clear message saying why" (a report step's note). --
+
+
+NOW = dt.datetime(2026, 7, 1, 12, 0, tzinfo=dt.UTC)
+ORG_H1 = {"scope": "org", "period": "2026-H1"}
+
+
+@pytest.fixture
+def frozen() -> Any:
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+def _episodes(p: OrgPersonas, therapists: list[Any], per_therapist: int = 2) -> None:
+    """Episodes with two ORS and an SRS each in 2026-H1, spread over ``therapists``."""
+    n = 0
+    for therapist in therapists:
+        for _i in range(per_therapist):
+            e = make_episode(p, therapist=therapist, code=f"N-{n}", started_on=dt.date(2026, 5, 1))
+            record(e, dt.date(2026, 5, 4), ors=str(10 + n), srs="30")
+            record(e, dt.date(2026, 6, 1), ors=str(18 + n), srs="34")
+            n += 1
+
+
+def _three_therapists(p: OrgPersonas) -> list[Any]:
+    return [p.therapist_a, p.therapist_b, add_therapist(p, "therapist_c")]
+
+
+@pytest.mark.django_db
+def test_a_cpr_number_in_a_report_note_is_refused_and_nothing_happens(
+    client: Any, org1: OrgPersonas, frozen: Any
+) -> None:
+    _episodes(org1, _three_therapists(org1))
+    report = report_create(
+        actor=org1.analyst, organisation=org1.org, title="Halvår", selection=ORG_H1
+    )
+    org1.org.report_approvers.add(org1.dp_admin)
+    client.force_login(org1.dp_admin)
+    response = client.post(
+        reverse("dp_report_approve", kwargs={"pk": report.pk}), {"note": f"ok {CPR}"}, follow=True
+    )
+    report.refresh_from_db()
+    assert report.status == Report.Status.DRAFT
+    assert not report.events.filter(action="approved").exists()
+    body = response.content.decode()
+    assert "CPR" in body and CPR not in body
+    # Without the number the same step goes through, with its note.
+    client.post(reverse("dp_report_approve", kwargs={"pk": report.pk}), {"note": "ok"})
+    report.refresh_from_db()
+    assert report.status == Report.Status.APPROVED
+    assert report.events.get(action="approved").note == "ok"
