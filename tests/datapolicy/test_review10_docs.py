@@ -99,3 +99,52 @@ def test_a_cpr_number_in_a_report_note_is_refused_and_nothing_happens(
     report.refresh_from_db()
     assert report.status == Report.Status.APPROVED
     assert report.events.get(action="approved").note == "ok"
+
+
+# --- Anonymisation, rule 8: "a unit or organisation selection ... whose episodes have 1
+# or 2 distinct therapists is not shown at all to roles without identity rights" — the
+# report is such a selection, seen by the analyst and meant to leave the organisation. --
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("n_therapists", [1, 2])
+def test_a_report_of_fewer_than_three_therapists_shows_no_figures(
+    client: Any, org1: OrgPersonas, frozen: Any, n_therapists: int
+) -> None:
+    therapists = [org1.therapist_a, org1.therapist_b][:n_therapists]
+    _episodes(org1, therapists, per_therapist=6)
+    report = report_create(actor=org1.analyst, organisation=org1.org, title="Få", selection=ORG_H1)
+    figures = report.figures
+    assert figures["rows"] == [] and figures["trajectory"] == []
+    assert figures["hidden_reason"]
+    client.force_login(org1.analyst)
+    body = client.get(reverse("dp_report", kwargs={"pk": report.pk})).content.decode()
+    assert "For få behandlere" in body
+
+
+@pytest.mark.django_db
+def test_a_report_of_three_therapists_shows_its_figures(org1: OrgPersonas, frozen: Any) -> None:
+    _episodes(org1, _three_therapists(org1))
+    report = report_create(actor=org1.analyst, organisation=org1.org, title="Tre", selection=ORG_H1)
+    assert "hidden_reason" not in report.figures
+    active = next(r for r in report.figures["rows"] if r["active"])
+    assert active["values"]["episodes"] == 6 and active["hidden"] == []
+
+
+@pytest.mark.django_db
+def test_a_unit_report_counts_the_therapists_of_the_unit(org1: OrgPersonas, frozen: Any) -> None:
+    """Three therapists in the organisation, one of them in the other unit: the unit
+    with two is hidden, the organisation is shown."""
+    c = add_therapist(org1, "therapist_c", unit=org1.other_unit)
+    _episodes(org1, [org1.therapist_a, org1.therapist_b], per_therapist=3)
+    e = make_episode(
+        org1, therapist=c, code="O-1", unit=org1.other_unit, started_on=dt.date(2026, 5, 1)
+    )
+    record(e, dt.date(2026, 5, 4), ors="12", srs="30")
+    unit = report_create(
+        actor=org1.analyst,
+        organisation=org1.org,
+        title="Enhed",
+        selection={"scope": "unit", "unit_id": org1.unit.pk, "period": "2026-H1"},
+    )
+    assert unit.figures["rows"] == [] and unit.figures["hidden_reason"]
