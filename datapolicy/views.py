@@ -477,16 +477,19 @@ class ConsentListView(_PolicyPage):
 
     def post(self, request: HttpRequest) -> HttpResponse:
         from clients.models import Client
+        from clients.selectors import own_clients
 
         form = ConsentForm(request.POST)
         if form.is_valid():
             d = form.cleaned_data
-            # SECURITY: a therapist finds only their own clients (for_user); the admin
-            # any client of the organisation. Unknown and not-yours read the same.
+            # SECURITY: a therapist finds only their own clients (own_clients: not a
+            # colleague's shared for supervision, which a grant lets them read, never act
+            # for); the admin any client of the organisation. Unknown and not-yours read
+            # the same.
             clients = (
                 Client.objects.for_org(self.organisation)
                 if Role.DP_ADMIN in self.roles
-                else Client.objects.for_user(request.user, self.organisation)
+                else own_clients(therapist=request.user, organisation=self.organisation)
             )
             client = clients.filter(code__iexact=d["client_code"].strip()).first()
             if client is None:

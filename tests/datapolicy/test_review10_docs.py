@@ -148,3 +148,46 @@ def test_a_unit_report_counts_the_therapists_of_the_unit(org1: OrgPersonas, froz
         selection={"scope": "unit", "unit_id": org1.unit.pk, "period": "2026-H1"},
     )
     assert unit.figures["rows"] == [] and unit.figures["hidden_reason"]
+
+
+# --- Grants and consent: "a therapist records one for their own client
+# (`clients.selectors.own_clients`: a colleague's client, even one shared for
+# supervision, reads as unknown)". -----------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_colleagues_shared_client_reads_as_unknown_on_the_consents_page(
+    client: Any, org1: OrgPersonas
+) -> None:
+    from django.utils import timezone
+
+    from datapolicy.models import Consent
+    from datapolicy.services import grant_create
+
+    episode = make_episode(org1, code="SUP-1")
+    now = timezone.now()
+    grant_create(
+        actor=org1.therapist_a,
+        organisation=org1.org,
+        kind="client_graph",
+        grantee=org1.therapist_b,
+        episode=episode,
+        purpose="supervision",
+        starts_at=now - dt.timedelta(hours=1),
+        expires_at=now + dt.timedelta(days=7),
+    )
+    client.force_login(org1.therapist_b)
+    # The grant is live: the colleague reads the episode ...
+    assert client.get(reverse("episode_detail", kwargs={"pk": episode.pk})).status_code == 200
+    # ... but on the consents page the client is as unknown as any other's.
+    response = client.post(
+        reverse("dp_consents"),
+        {"client_code": "SUP-1", "purpose": "forskning", "given_on": "2026-01-02"},
+    )
+    unknown = client.post(
+        reverse("dp_consents"),
+        {"client_code": "NOPE-9", "purpose": "forskning", "given_on": "2026-01-02"},
+    )
+    assert response.status_code == unknown.status_code == 200
+    assert "Ingen af dine klienter har denne kode." in response.content.decode()
+    assert not Consent.objects.for_org(org1.org).exists()
