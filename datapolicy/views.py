@@ -391,6 +391,21 @@ class GrantCreateView(_PolicyPage):
             initial={"starts_at": now, "expires_at": now + dt.timedelta(days=90)},
         )
 
+    def render(self, **context: Any) -> HttpResponse:
+        # The therapist's form lists their own episodes by client code: a read of
+        # client-level data, logged per client listed (one insert), as on the shares page.
+        form = context["form"]
+        if "episode" in form.fields:
+            access_log_list(
+                actor=self.request.user,
+                organisation=self.organisation,
+                object_type="grant",
+                client_ids=form.fields["episode"].queryset.values_list("client_id", flat=True),
+                role=self.acting_role,
+                request=self.request,
+            )
+        return super().render(**context)
+
     def get(self, request: HttpRequest) -> HttpResponse:
         return self.render(form=self._form())
 

@@ -191,3 +191,27 @@ def test_a_colleagues_shared_client_reads_as_unknown_on_the_consents_page(
     assert response.status_code == unknown.status_code == 200
     assert "Ingen af dine klienter har denne kode." in response.content.decode()
     assert not Consent.objects.for_org(org1.org).exists()
+
+
+# --- Access log: "a list read writes one `list` entry per client shown" — the share form
+# lists the therapist's own clients by code (its episode choices). ---------------------
+
+
+@pytest.mark.django_db
+def test_the_share_form_logs_the_clients_it_lists(client: Any, org1: OrgPersonas) -> None:
+    from datapolicy.models import AccessLog
+
+    mine = [make_episode(org1, code=f"G-{i}") for i in range(2)]
+    make_episode(org1, therapist=org1.therapist_b, code="G-other")
+    client.force_login(org1.therapist_a)
+    body = client.get(reverse("dp_grant_create")).content.decode()
+    assert "G-0" in body and "G-1" in body and "G-other" not in body
+    logged = AccessLog.objects.filter(
+        organisation=org1.org, user=org1.therapist_a, action="list", object_type="grant"
+    )
+    assert sorted(logged.values_list("client_id", flat=True)) == sorted(e.client_id for e in mine)
+    assert set(logged.values_list("role", flat=True)) == {"therapist"}
+    # The data-policy admin's form lists no client (episodes by number only): no client.
+    client.force_login(org1.dp_admin)
+    client.get(reverse("dp_grant_create"))
+    assert not AccessLog.objects.filter(user=org1.dp_admin, client_id__isnull=False).exists()
