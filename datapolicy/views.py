@@ -61,7 +61,7 @@ from .selectors import (
 )
 from .services import (
     Action,
-    access_log_list,
+    access_log_list_per_role,
     access_log_write,
     access_log_write_many,
     consent_record,
@@ -313,6 +313,36 @@ class _PolicyPage(TenantPageMixin, View):
 
     template_name = ""
 
+    def roles_for_clients(self, client_ids: Any) -> dict[int, str]:
+        """The role each listed client is read under (docs/datapolicy.md, "Which role"):
+        one's own client as therapist; another's as data-policy admin where the page
+        shows the admin the organisation's rows, else as the grant brought it (unit
+        leader where held: ``acting_roles_for``)."""
+        ids = {int(cid) for cid in client_ids if cid is not None}
+        if Role.DP_ADMIN not in self.roles:
+            return self.acting_roles_for(ids)
+        own: set[int] = set()
+        if ids and Role.THERAPIST in self.roles:
+            from clients.selectors import own_clients
+
+            own = set(
+                own_clients(therapist=self.request.user, organisation=self.organisation)
+                .filter(pk__in=ids)
+                .values_list("pk", flat=True)
+            )
+        return {cid: str(Role.THERAPIST if cid in own else Role.DP_ADMIN) for cid in ids}
+
+    def log_list(self, object_type: str, client_ids: Any) -> None:
+        """A page's list of client-level data: one entry per client, under its role."""
+        access_log_list_per_role(
+            actor=self.request.user,
+            organisation=self.organisation,
+            object_type=object_type,
+            roles=self.roles_for_clients(client_ids),
+            empty_role=self.acting_role,
+            request=self.request,
+        )
+
     def render(self, **context: Any) -> HttpResponse:
         return render(self.request, self.template_name, context)
 
@@ -344,14 +374,7 @@ class GrantListView(_PolicyPage):
         # A client-graph share names one client's episode (by code for its therapist, by
         # number for the others): one entry per such client, so that the client's own
         # log shows the read; a list without any is one entry without a client.
-        access_log_list(
-            actor=request.user,
-            organisation=self.organisation,
-            object_type="grant",
-            client_ids=[g.episode.client_id for g in grants if g.episode is not None],
-            role=self.acting_role,
-            request=request,
-        )
+        self.log_list("grant", [g.episode.client_id for g in grants if g.episode is not None])
         for g in grants:
             g.state = grant_state(g)  # type: ignore[attr-defined]
             # SECURITY: the client code only for the therapist whose client it is.
@@ -396,13 +419,8 @@ class GrantCreateView(_PolicyPage):
         # client-level data, logged per client listed (one insert), as on the shares page.
         form = context["form"]
         if "episode" in form.fields:
-            access_log_list(
-                actor=self.request.user,
-                organisation=self.organisation,
-                object_type="grant",
-                client_ids=form.fields["episode"].queryset.values_list("client_id", flat=True),
-                role=self.acting_role,
-                request=self.request,
+            self.log_list(
+                "grant", form.fields["episode"].queryset.values_list("client_id", flat=True)
             )
         return super().render(**context)
 
@@ -477,14 +495,7 @@ class ConsentListView(_PolicyPage):
         consents = list(page.object_list)
         # The list shows client codes: a read of client-level data, logged per client
         # shown (one insert; only the page shown) so that each client's own log shows it.
-        access_log_list(
-            actor=self.request.user,
-            organisation=self.organisation,
-            object_type="consent",
-            client_ids=[c.client_id for c in consents],
-            role=self.acting_role,
-            request=self.request,
-        )
+        self.log_list("consent", [c.client_id for c in consents])
         return self.render(form=form, consents=consents, page=page)
 
     def get(self, request: HttpRequest) -> HttpResponse:

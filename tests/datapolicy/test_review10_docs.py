@@ -215,3 +215,47 @@ def test_the_share_form_logs_the_clients_it_lists(client: Any, org1: OrgPersonas
     client.force_login(org1.dp_admin)
     client.get(reverse("dp_grant_create"))
     assert not AccessLog.objects.filter(user=org1.dp_admin, client_id__isnull=False).exists()
+
+
+# --- Access log, "Which role": "reading a colleague's client through a supervision grant
+# [is logged] as `unit_leader` where the user holds that role ... per client, also within
+# one ... list" — the shares page lists both the own and the received shares. ----------
+
+
+@pytest.mark.django_db
+def test_the_shares_page_logs_each_client_under_the_role_that_brought_it(
+    client: Any, org1: OrgPersonas
+) -> None:
+    from django.utils import timezone
+
+    from datapolicy.models import AccessLog, Membership, Role
+    from datapolicy.services import grant_create
+
+    lead = org1.leader  # a unit leader who also treats clients
+    Membership.objects.create(organisation=org1.org, user=lead, unit=org1.unit, role=Role.THERAPIST)
+    own = make_episode(org1, therapist=lead, code="W-1")
+    colleagues = make_episode(org1, code="W-2")
+    now = timezone.now()
+    for episode, grantee in ((own, org1.therapist_b), (colleagues, lead)):
+        grant_create(
+            actor=episode.therapist,
+            organisation=org1.org,
+            kind="client_graph",
+            grantee=grantee,
+            episode=episode,
+            purpose="supervision",
+            starts_at=now - dt.timedelta(minutes=1),
+            expires_at=now + dt.timedelta(days=1),
+        )
+    client.force_login(lead)
+    assert client.get(reverse("dp_grants")).status_code == 200
+
+    def roles(client_id: int) -> set[str]:
+        return set(
+            AccessLog.objects.filter(
+                user=lead, client_id=client_id, action="list", object_type="grant"
+            ).values_list("role", flat=True)
+        )
+
+    assert roles(own.client_id) == {"therapist"}
+    assert roles(colleagues.client_id) == {"unit_leader"}
