@@ -98,7 +98,7 @@ def forget_cpr_values(form: forms.Form) -> None:
         if any(e.code == "cpr" for e in errors)
     ]
     if refused:
-        data = form.data.copy()
+        data = dict(form.data.items())
         for name in refused:
             data[form.add_prefix(name)] = ""
         form.data = data

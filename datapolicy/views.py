@@ -852,7 +852,7 @@ class _ReportStepView(_PolicyPage):
             # The step is not taken with its note dropped: the note is refused (e.g. a
             # CPR number, never echoed) and the step waits until it is given again.
             for errors in form.errors.values():
-                messages.error(request, " ".join(errors))
+                messages.error(request, " ".join(str(e) for e in errors))
             return redirect("dp_report", pk=report.pk)
         try:
             type(self).service(
