@@ -120,6 +120,19 @@ def test_a_report_of_fewer_than_three_therapists_shows_no_figures(
     client.force_login(org1.analyst)
     body = client.get(reverse("dp_report", kwargs={"pk": report.pk})).content.decode()
     assert "For få behandlere" in body
+    # Approved and exported, the workbook says the same and holds no figures.
+    import io
+
+    from openpyxl import load_workbook
+
+    from datapolicy.reports import report_approve
+
+    org1.org.report_approvers.add(org1.dp_admin)
+    report_approve(actor=org1.dp_admin, report=report)
+    xlsx = client.get(reverse("dp_report_export", kwargs={"pk": report.pk})).content
+    rows = list(load_workbook(io.BytesIO(xlsx)).active.iter_rows(values_only=True))
+    assert any(str(r[0]).startswith("For få behandlere") for r in rows)
+    assert not any(r[0] in ("Aktive", "Inaktive") for r in rows)
 
 
 @pytest.mark.django_db
