@@ -24,7 +24,7 @@ from datapolicy.access import units_of
 from datapolicy.api_auth import api_permissions
 from datapolicy.models import AgeGroup, Role, Unit, User
 from datapolicy.scoping import TenantAPIMixin
-from datapolicy.services import Action, access_log_list, access_log_write
+from datapolicy.services import Action, access_log_list_per_role, access_log_write
 from datapolicy.validators import MAX_ID, reject_cpr
 
 from . import services
@@ -151,23 +151,15 @@ class TherapistAPIMixin(TenantAPIMixin):
 
     def log_list(self, rows: Iterable[Any]) -> None:
         """Access-log a list read: one entry per client on the page, as the pages'
-        views do (``access_log_list``)."""
-        roles = self.acting_roles_for(client_id_of(row) for row in rows)
-        if not roles:  # an empty page: one entry for the call itself
-            roles_to_ids: dict[str, list[int]] = {self.acting_role: []}
-        else:
-            roles_to_ids = {}
-            for client_id, role in roles.items():
-                roles_to_ids.setdefault(role, []).append(client_id)
-        for role, client_ids in roles_to_ids.items():
-            access_log_list(
-                actor=self.request.user,
-                organisation=self.organisation,
-                object_type=self.log_object_type,
-                client_ids=client_ids,
-                role=role,
-                request=self.request,
-            )
+        views do (``access_log_list_per_role``)."""
+        access_log_list_per_role(
+            actor=self.request.user,
+            organisation=self.organisation,
+            object_type=self.log_object_type,
+            roles=self.acting_roles_for(client_id_of(row) for row in rows),
+            empty_role=self.acting_role,  # an empty page: one entry for the call itself
+            request=self.request,
+        )
 
     def log_view(self, obj: Any) -> None:
         access_log_write(

@@ -87,8 +87,28 @@ class ConsentForm(forms.Form):
     expires_on = forms.DateField(label=_("Expires on"), widget=DateInput, required=False)
 
 
+def forget_cpr_values(form: forms.Form) -> None:
+    """Blank every field a CPR-shaped value was refused in, so that the page shows the
+    reason but never the value back (docs/datapolicy.md, "No CPR numbers": searches)."""
+    if not form.is_bound:
+        return
+    refused = [
+        name
+        for name, errors in form.errors.as_data().items()
+        if any(e.code == "cpr" for e in errors)
+    ]
+    if refused:
+        data = dict(form.data.items())
+        for name in refused:
+            data[form.add_prefix(name)] = ""
+        form.data = data
+
+
 class AccessLogSearchForm(forms.Form):
-    username = forms.CharField(label=_("User name"), required=False, max_length=150)
+    # SECURITY: the search is redirected to a URL (?username=...): never a CPR number.
+    username = forms.CharField(
+        label=_("User name"), required=False, max_length=150, validators=[reject_cpr]
+    )
     client_code = forms.CharField(
         label=_("Client code"), required=False, max_length=40, validators=[reject_cpr]
     )

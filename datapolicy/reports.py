@@ -61,6 +61,13 @@ COLUMN_LABELS = {
 }
 
 
+# What a report hidden by rule 8 says instead of its figures (the dashboards' words).
+FEW_THERAPISTS_TEXT = gettext_lazy(
+    "Too few therapists to show anonymised figures: with fewer than 3 therapists in this "
+    "selection, one therapist's figures could be worked out."
+)
+
+
 def column_label(name: str) -> str:
     return str(COLUMN_LABELS.get(name, name))
 
@@ -177,7 +184,12 @@ def _figures_and_fingerprint(
     figures hold aggregates only: no ids of clients, episodes or therapists. The
     fingerprint (keyed digests, never exported or shown) is stored apart from them.
     """
-    from stats.anonymise import suppress_table, suppress_trajectory
+    from stats.anonymise import (
+        MIN_THERAPISTS_FOR_SCOPE,
+        REASON_FEW_THERAPISTS,
+        suppress_table,
+        suppress_trajectory,
+    )
     from stats.engine import json_scalar, median_trajectory, statistics_table
 
     start, end = period_bounds(selection["period"])
@@ -193,6 +205,13 @@ def _figures_and_fingerprint(
         "trajectory": [],
     }
     if episodes is None:
+        return figures, build_fingerprint(organisation, figures, frame, episodes)
+    # SECURITY: rule 8 of docs/datapolicy.md: a selection whose episodes have 1 or 2
+    # therapists is not shown to roles without identity rights; one therapist's figures
+    # would leave the organisation as "anonymised" (and a colleague's follow from one's
+    # own). Nothing is published, so there is nothing to compare either (differencing).
+    if int(frame["therapist_id"].nunique()) < MIN_THERAPISTS_FOR_SCOPE:
+        figures["hidden_reason"] = REASON_FEW_THERAPISTS
         return figures, build_fingerprint(organisation, figures, frame, episodes)
     table = statistics_table(episodes)
     shown, reasons = suppress_table(table, k=k)
@@ -425,6 +444,8 @@ def report_xlsx(report: Report) -> bytes:
     append([_("Period"), report.selection.get("period", "")])
     append([_("Computed as of"), figures.get("as_of", "")])
     append([_("Small-cell threshold k"), figures.get("k", "")])
+    if figures.get("hidden_reason"):
+        append([str(FEW_THERAPISTS_TEXT)])
     approved = report.events.filter(action="approved").select_related("actor").last()
     if approved is not None:
         append([_("Approved by"), approved.actor.get_full_name(), approved.at.isoformat()])

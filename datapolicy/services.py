@@ -736,6 +736,44 @@ def access_log_list(
     return 1
 
 
+def access_log_list_per_role(
+    *,
+    actor: Any,
+    organisation: Organisation | int,
+    object_type: str,
+    roles: dict[int, str],
+    empty_role: str,
+    request: HttpRequest | None = None,
+) -> int:
+    """``access_log_list`` for a list whose clients are read under different roles
+    (``roles``: client id -> the role that brought that client, e.g. one's own client as
+    therapist, a colleague's through a grant as unit leader): one insert per role. An
+    empty list is one entry without a client, under ``empty_role``."""
+    if not roles:
+        return access_log_list(
+            actor=actor,
+            organisation=organisation,
+            object_type=object_type,
+            client_ids=[],
+            role=empty_role,
+            request=request,
+        )
+    by_role: dict[str, list[int]] = {}
+    for client_id, role in roles.items():
+        by_role.setdefault(role, []).append(client_id)
+    return sum(
+        access_log_list(
+            actor=actor,
+            organisation=organisation,
+            object_type=object_type,
+            client_ids=client_ids,
+            role=role,
+            request=request,
+        )
+        for role, client_ids in sorted(by_role.items())
+    )
+
+
 def access_log_write_from_query(
     *,
     actor: Any,

@@ -78,7 +78,8 @@ class ScopedManager(models.Manager):
 def organisation_field(*, db_index: bool = True) -> Any:
     """The tenant column. ``db_index=False`` where an index starting with
     ``organisation`` already serves lookups by it (every index is paid on each insert;
-    tests/importer/test_indexes.py checks the cover)."""
+    tests/importer/test_bulkload.py::test_every_foreign_key_column_is_served_by_an_index
+    checks the cover)."""
     return models.ForeignKey(
         "datapolicy.Organisation", on_delete=models.CASCADE, related_name="+", db_index=db_index
     )

@@ -29,6 +29,7 @@ from .forms import (
     PolicySettingsForm,
     ReportForm,
     UserImportForm,
+    forget_cpr_values,
 )
 from .middleware import SESSION_KEY
 from .models import AgeGroup, Grant, Membership, Report, RetentionRun, Role, Unit
@@ -60,7 +61,7 @@ from .selectors import (
 )
 from .services import (
     Action,
-    access_log_list,
+    access_log_list_per_role,
     access_log_write,
     access_log_write_many,
     consent_record,
@@ -312,6 +313,36 @@ class _PolicyPage(TenantPageMixin, View):
 
     template_name = ""
 
+    def roles_for_clients(self, client_ids: Any) -> dict[int, str]:
+        """The role each listed client is read under (docs/datapolicy.md, "Which role"):
+        one's own client as therapist; another's as data-policy admin where the page
+        shows the admin the organisation's rows, else as the grant brought it (unit
+        leader where held: ``acting_roles_for``)."""
+        ids = {int(cid) for cid in client_ids if cid is not None}
+        if Role.DP_ADMIN not in self.roles:
+            return self.acting_roles_for(ids)
+        own: set[int] = set()
+        if ids and Role.THERAPIST in self.roles:
+            from clients.selectors import own_clients
+
+            own = set(
+                own_clients(therapist=self.request.user, organisation=self.organisation)
+                .filter(pk__in=ids)
+                .values_list("pk", flat=True)
+            )
+        return {cid: str(Role.THERAPIST if cid in own else Role.DP_ADMIN) for cid in ids}
+
+    def log_list(self, object_type: str, client_ids: Any) -> None:
+        """A page's list of client-level data: one entry per client, under its role."""
+        access_log_list_per_role(
+            actor=self.request.user,
+            organisation=self.organisation,
+            object_type=object_type,
+            roles=self.roles_for_clients(client_ids),
+            empty_role=self.acting_role,
+            request=self.request,
+        )
+
     def render(self, **context: Any) -> HttpResponse:
         return render(self.request, self.template_name, context)
 
@@ -343,14 +374,7 @@ class GrantListView(_PolicyPage):
         # A client-graph share names one client's episode (by code for its therapist, by
         # number for the others): one entry per such client, so that the client's own
         # log shows the read; a list without any is one entry without a client.
-        access_log_list(
-            actor=request.user,
-            organisation=self.organisation,
-            object_type="grant",
-            client_ids=[g.episode.client_id for g in grants if g.episode is not None],
-            role=self.acting_role,
-            request=request,
-        )
+        self.log_list("grant", [g.episode.client_id for g in grants if g.episode is not None])
         for g in grants:
             g.state = grant_state(g)  # type: ignore[attr-defined]
             # SECURITY: the client code only for the therapist whose client it is.
@@ -389,6 +413,16 @@ class GrantCreateView(_PolicyPage):
             admin=admin,
             initial={"starts_at": now, "expires_at": now + dt.timedelta(days=90)},
         )
+
+    def render(self, **context: Any) -> HttpResponse:
+        # The therapist's form lists their own episodes by client code: a read of
+        # client-level data, logged per client listed (one insert), as on the shares page.
+        form = context["form"]
+        if "episode" in form.fields:
+            self.log_list(
+                "grant", form.fields["episode"].queryset.values_list("client_id", flat=True)
+            )
+        return super().render(**context)
 
     def get(self, request: HttpRequest) -> HttpResponse:
         return self.render(form=self._form())
@@ -461,14 +495,7 @@ class ConsentListView(_PolicyPage):
         consents = list(page.object_list)
         # The list shows client codes: a read of client-level data, logged per client
         # shown (one insert; only the page shown) so that each client's own log shows it.
-        access_log_list(
-            actor=self.request.user,
-            organisation=self.organisation,
-            object_type="consent",
-            client_ids=[c.client_id for c in consents],
-            role=self.acting_role,
-            request=self.request,
-        )
+        self.log_list("consent", [c.client_id for c in consents])
         return self.render(form=form, consents=consents, page=page)
 
     def get(self, request: HttpRequest) -> HttpResponse:
@@ -476,16 +503,19 @@ class ConsentListView(_PolicyPage):
 
     def post(self, request: HttpRequest) -> HttpResponse:
         from clients.models import Client
+        from clients.selectors import own_clients
 
         form = ConsentForm(request.POST)
         if form.is_valid():
             d = form.cleaned_data
-            # SECURITY: a therapist finds only their own clients (for_user); the admin
-            # any client of the organisation. Unknown and not-yours read the same.
+            # SECURITY: a therapist finds only their own clients (own_clients: not a
+            # colleague's shared for supervision, which a grant lets them read, never act
+            # for); the admin any client of the organisation. Unknown and not-yours read
+            # the same.
             clients = (
                 Client.objects.for_org(self.organisation)
                 if Role.DP_ADMIN in self.roles
-                else Client.objects.for_user(request.user, self.organisation)
+                else own_clients(therapist=request.user, organisation=self.organisation)
             )
             client = clients.filter(code__iexact=d["client_code"].strip()).first()
             if client is None:
@@ -536,6 +566,8 @@ class AccessLogView(_PolicyPage):
         org = self.organisation
         form = _search_form(request.POST, org)
         if not form.is_valid():
+            # SECURITY: a CPR-shaped value is refused with the reason, never shown back.
+            forget_cpr_values(form)
             return self.render(form=form, entries=[], page=None, query="", client_ids=None)
         d = form.cleaned_data
         params: dict[str, Any] = {
@@ -816,9 +848,16 @@ class _ReportStepView(_PolicyPage):
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         report = self.get_scoped_object(pk=pk)
         form = NoteForm(request.POST)
-        note = form.cleaned_data["note"] if form.is_valid() else ""
+        if not form.is_valid():
+            # The step is not taken with its note dropped: the note is refused (e.g. a
+            # CPR number, never echoed) and the step waits until it is given again.
+            for errors in form.errors.values():
+                messages.error(request, " ".join(str(e) for e in errors))
+            return redirect("dp_report", pk=report.pk)
         try:
-            type(self).service(actor=request.user, report=report, note=note, request=request)
+            type(self).service(
+                actor=request.user, report=report, note=form.cleaned_data["note"], request=request
+            )
             messages.success(request, self.done_message)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))

@@ -230,3 +230,14 @@ def run_on_commit_at_once(monkeypatch: Any) -> None:
     from django.db import transaction
 
     monkeypatch.setattr(transaction, "on_commit", lambda func, using=None, robust=False: func())
+
+
+def team_of_three(personas: OrgPersonas) -> list[User]:
+    """Therapists A, B and a third one of the unit (created once): an anonymised
+    selection (a dashboard, a report) needs at least 3 therapists (datapolicy.md, rule 8)."""
+    third = User.objects.filter(username=f"{personas.org.slug}-therapist_c").first()
+    return [
+        personas.therapist_a,
+        personas.therapist_b,
+        third or add_therapist(personas, "therapist_c"),
+    ]

@@ -24,7 +24,7 @@ from datapolicy.reports import (
     report_export,
     report_withdraw,
 )
-from tests.conftest import make_episode, record
+from tests.conftest import make_episode, record, team_of_three
 
 # Only ended periods are offered (review round 8): on 1 July the first half has ended.
 NOW = dt.datetime(2026, 7, 1, 12, 0, tzinfo=dt.UTC)
@@ -41,8 +41,11 @@ def six_episodes(p: Any, *, prefix: str = "R") -> list[Any]:
     """Six adult episodes: ORS 10+i -> 18+i (change 8), SRS 30 -> 34; two have a third
     session (ORS unchanged, SRS 36)."""
     episodes = []
+    team = team_of_three(p)  # rule 8: a report of fewer than 3 therapists shows nothing
     for i in range(6):
-        e = make_episode(p, code=f"{prefix}-{i}", started_on=dt.date(2026, 5, 1))
+        e = make_episode(
+            p, therapist=team[i % 3], code=f"{prefix}-{i}", started_on=dt.date(2026, 5, 1)
+        )
         record(e, dt.date(2026, 5, 4), ors=str(10 + i), srs="30")
         record(e, dt.date(2026, 6, 1), ors=str(18 + i), srs="34")
         if i < 2:
@@ -117,7 +120,12 @@ class TestFrozenFigures:
 
     def test_the_organisations_k_decides(self, org1: Any, frozen: Any) -> None:
         for i in range(4):
-            e = make_episode(org1, code=f"K-{i}", started_on=dt.date(2026, 5, 1))
+            e = make_episode(
+                org1,
+                therapist=team_of_three(org1)[i % 3],
+                code=f"K-{i}",
+                started_on=dt.date(2026, 5, 1),
+            )
             record(e, dt.date(2026, 5, 4), ors="10", srs="30")
             record(e, dt.date(2026, 6, 1), ors="20", srs="34")
         hidden = report_create(
@@ -289,7 +297,12 @@ class TestLifeCycle:
 @pytest.mark.django_db
 def test_report_page_shows_labels_and_hidden_cells(org1: Any, client: Any, frozen: Any) -> None:
     for i in range(4):
-        e = make_episode(org1, code=f"H-{i}", started_on=dt.date(2026, 5, 1))
+        e = make_episode(
+            org1,
+            therapist=team_of_three(org1)[i % 3],
+            code=f"H-{i}",
+            started_on=dt.date(2026, 5, 1),
+        )
         record(e, dt.date(2026, 5, 4), ors="10", srs="30")
     report = report_create(
         actor=org1.analyst, organisation=org1.org, title="Skjult", selection=ORG_2026

@@ -25,7 +25,7 @@ from stats.anonymise import REASON_COMPLEMENTARY, REASON_FEW_THERAPISTS, reason_
 from stats.models import StatsSnapshot
 from stats.publications import REASON_CHANGED
 from stats.selectors import Figures, _figures_data, period_as_of
-from tests.conftest import OrgPersonas, add_therapist, make_episode, record
+from tests.conftest import OrgPersonas, add_therapist, make_episode, record, team_of_three
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,8 +46,9 @@ def _english(client: Any) -> None:
 def _six_q2_episodes(p: OrgPersonas) -> None:
     """Six adult episodes in Q2 2026: intake ORS 5.1, 5.1, 5.1, 5.3, 5.3, 5.3 (4 May),
     second ORS 10.0 (1 June); no SRS."""
+    team = team_of_three(p)  # a report of fewer than 3 therapists shows nothing
     for i, intake in enumerate(["5.1", "5.1", "5.1", "5.3", "5.3", "5.3"]):
-        ep = make_episode(p, code=f"MI-{i}", started_on=dt.date(2026, 5, 4))
+        ep = make_episode(p, therapist=team[i % 3], code=f"MI-{i}", started_on=dt.date(2026, 5, 4))
         record(ep, dt.date(2026, 5, 4), ors=intake)
         record(ep, dt.date(2026, 6, 1), ors="10.0")
 
