@@ -209,4 +209,25 @@ ROWS += [
         overrides=_HIDDEN,
         api=True,
     ),
+    Row(
+        "episode_handover",
+        "open episodes of colleagues who have left (staff names and counts, no client codes)",
+        "read",
+        ("leader", "owner"),
+        fields="unit, therapist who has left, number of open episodes",
+    ),
+    Row(
+        "episode_handover",
+        "hand over a departed colleague's open episodes (therapist B still works there: "
+        "refused with a message)",
+        "transfer",
+        ("leader", "owner"),
+        method="post",
+        data=lambda w: {
+            "unit": w.episode.unit_id,
+            "from_therapist": w.org1.therapist_b.pk,
+            "to_therapist": w.org1.therapist_a.pk,
+        },
+        ok_status=302,
+    ),
 ]

@@ -72,6 +72,22 @@ class EpisodeTransferForm(forms.Form):
         ]
 
 
+class HandoverForm(forms.Form):
+    """Hand a departed colleague's open episodes in one unit to a therapist there."""
+
+    unit = forms.IntegerField(widget=forms.HiddenInput)
+    from_therapist = forms.IntegerField(widget=forms.HiddenInput)
+    to_therapist = forms.TypedChoiceField(label=_("Hand over to"), coerce=int, choices=())
+
+    def __init__(self, *args: Any, receivers: list[Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.receivers = {u.pk: u for u in receivers}
+        self.fields["to_therapist"].choices = [  # type: ignore[attr-defined]
+            ("", _("Choose a colleague")),
+            *((u.pk, u.get_full_name() or u.username) for u in receivers),
+        ]
+
+
 class EpisodeRestartForm(forms.Form):
     started_on = forms.DateField(label=_("Start of the new episode"), widget=DateInput())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, DecimalField, F, Max, OuterRef, Q, QuerySet, Subquery
@@ -107,3 +108,57 @@ def own_clients(*, therapist: Any, organisation: Organisation | int) -> QuerySet
     from .models import Client
 
     return Client.objects.for_org(organisation).filter(episodes__therapist=therapist).distinct()
+
+
+@dataclass(frozen=True)
+class HandoverRow:
+    """A therapist who has left a unit but still has open episodes there: how many (no
+    client codes), and who in the unit could take them."""
+
+    therapist: Any
+    unit: Any
+    open_episodes: int
+    receivers: list[Any]
+
+
+def handover_rows(*, organisation: Any, unit_ids: set[int] | None) -> list[HandoverRow]:
+    """Open episodes of therapists who have left their unit (user deactivated, or no
+    active therapist membership of that unit), per therapist and unit; ``unit_ids``
+    limits the units (a leader's own), ``None`` is every unit (the system owner)."""
+    from datapolicy.models import Membership, Role, Unit, User
+
+    counts = (
+        Episode.objects.for_org(organisation)
+        .filter(status=Episode.Status.OPEN)
+        .values("therapist_id", "unit_id")
+        .annotate(n=Count("id"))
+    )
+    if unit_ids is not None:
+        counts = counts.filter(unit_id__in=unit_ids)
+    pairs = {(int(r["therapist_id"]), int(r["unit_id"])): int(r["n"]) for r in counts}
+    if not pairs:
+        return []
+    active_members: dict[int, list[Any]] = {}
+    for m in (
+        Membership.objects.for_org(organisation)
+        .filter(
+            unit_id__in={u for _t, u in pairs},
+            role=Role.THERAPIST,
+            is_active=True,
+            user__is_active=True,
+        )
+        .select_related("user")
+        .order_by("user__first_name", "user__last_name", "user__username")
+    ):
+        active_members.setdefault(int(m.unit_id), []).append(m.user)
+    left = {
+        (t, u): n
+        for (t, u), n in pairs.items()
+        if t not in {user.pk for user in active_members.get(u, [])}
+    }
+    users = User.objects.in_bulk({t for t, _u in left})
+    units = Unit.objects.for_org(organisation).in_bulk({u for _t, u in left})
+    rows = [
+        HandoverRow(users[t], units[u], n, active_members.get(u, [])) for (t, u), n in left.items()
+    ]
+    return sorted(rows, key=lambda r: (r.unit.name, r.therapist.get_full_name(), r.therapist.pk))

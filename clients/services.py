@@ -259,6 +259,66 @@ def episode_transfer(
     return episode
 
 
+def may_hand_over(actor: Any, organisation: Organisation | int, unit_id: int) -> bool:
+    """The system owner (any unit) and the unit's own leader may hand a departed
+    colleague's episodes over (the same rule as episode_transfer's for others' episodes)."""
+    roles = {(m.role, m.unit_id) for m in memberships_of(actor, organisation)}
+    return (Role.UNIT_LEADER, unit_id) in roles or any(r == Role.SYSTEM_OWNER for r, _u in roles)
+
+
+def has_left_unit(organisation: Organisation | int, therapist: Any, unit_id: int) -> bool:
+    """The therapist's user is deactivated, or they are no longer an active therapist of
+    the unit (left the organisation, or moved to another unit)."""
+    if not therapist.is_active:
+        return True
+    return not (
+        Membership.objects.for_org(organisation)
+        .filter(user=therapist, unit_id=unit_id, role=Role.THERAPIST, is_active=True)
+        .exists()
+    )
+
+
+@transaction.atomic
+def episodes_hand_over(
+    *,
+    actor: Any,
+    organisation: Organisation,
+    unit: Unit,
+    from_therapist: Any,
+    to_therapist: Any,
+    request: Any = None,
+) -> int:
+    """Hand every open episode of a therapist who has left ``unit`` to a colleague there,
+    in one transaction (all or none). Each episode goes through ``episode_transfer``:
+    its shares end, it is access-logged, the statistics are told. Returns how many.
+
+    Only for a colleague who has left: a therapist who still works in the unit hands
+    over their own clients, one by one, knowing each."""
+    if unit.organisation_id != organisation.pk:
+        raise PermissionDenied
+    if not may_hand_over(actor, organisation, unit.pk):
+        raise PermissionDenied
+    if not has_left_unit(organisation, from_therapist, unit.pk):
+        raise ValidationError(
+            _(
+                "%(name)s still works in this unit; a therapist hands over their own "
+                "episodes from the client's page."
+            )
+            % {"name": from_therapist.get_full_name() or from_therapist.username}
+        )
+    episodes = list(
+        Episode.objects.for_org(organisation)
+        .filter(unit=unit, therapist=from_therapist, status=Episode.Status.OPEN)
+        .select_for_update()
+        .order_by("pk")
+    )
+    if not episodes:
+        raise ValidationError(_("There are no open episodes to hand over."))
+    for episode in episodes:
+        episode_transfer(actor=actor, episode=episode, to_therapist=to_therapist, request=request)
+    return len(episodes)
+
+
 def _changed(episode: Episode, extra_therapist_ids: list[int] | None = None) -> None:
     """Tell the statistics that an episode's figures changed (after commit)."""
     from measures.signals import episode_data_changed

@@ -14,4 +14,5 @@ urlpatterns = [
         views.EpisodeTransferView.as_view(),
         name="episode_transfer",
     ),
+    path("handover/", views.HandoverView.as_view(), name="episode_handover"),
 ]

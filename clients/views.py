@@ -7,11 +7,12 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -26,16 +27,18 @@ from .forms import (
     EpisodeCloseForm,
     EpisodeRestartForm,
     EpisodeTransferForm,
+    HandoverForm,
     add_service_errors,
 )
 from .models import Episode
-from .selectors import caseload, episode_sessions, transfer_candidates
+from .selectors import caseload, episode_sessions, handover_rows, transfer_candidates
 from .services import (
     client_create_with_episode,
     episode_close,
     episode_reopen,
     episode_start,
     episode_transfer,
+    episodes_hand_over,
     later_episodes,
 )
 
@@ -334,3 +337,83 @@ class EpisodeTransferView(EpisodeMixin, View):
                 )
                 return redirect("caseload")
         return render(request, self.template_name, {"episode": episode, "form": form}, status=400)
+
+
+class HandoverView(TenantPageMixin, View):
+    """Open episodes of colleagues who have left a unit, handed to a therapist there in
+    one step (the data-quality panel's "ghost" episodes). Counts and names of staff
+    only: no client codes; each episode's transfer is access-logged by the service.
+    The system owner sees every unit, a unit leader the units they lead."""
+
+    allowed_roles = frozenset({Role.SYSTEM_OWNER, Role.UNIT_LEADER})
+    template_name = "clients/handover.html"
+
+    def _unit_ids(self) -> set[int] | None:
+        if Role.SYSTEM_OWNER in self.roles:
+            return None
+        return {u.pk for u in units_of(self.request.user, self.organisation, Role.UNIT_LEADER)}
+
+    def _page(self, rows: list[Any], forms: dict[tuple[int, int], Any], status: int = 200) -> Any:
+        for row in rows:
+            key = (row.therapist.pk, row.unit.pk)
+            row_form = forms.get(key) or HandoverForm(
+                receivers=row.receivers,
+                initial={"unit": row.unit.pk, "from_therapist": row.therapist.pk},
+            )
+            row_form.auto_id = f"id_handover_{key[0]}_{key[1]}_%s"  # one page, many forms
+            row.__dict__["form"] = row_form  # frozen dataclass: the template's form
+        return render(self.request, self.template_name, {"rows": rows}, status=status)
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        rows = handover_rows(organisation=self.organisation, unit_ids=self._unit_ids())
+        return self._page(rows, {})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        from datapolicy.models import Unit, User
+
+        try:
+            unit_id = int(request.POST.get("unit", ""))
+            from_id = int(request.POST.get("from_therapist", ""))
+        except ValueError:
+            raise Http404 from None
+        unit = Unit.objects.for_org(self.organisation).filter(pk=unit_id).first()
+        if unit is None:
+            raise Http404
+        scope = self._unit_ids()
+        if scope is not None and unit.pk not in scope:
+            raise PermissionDenied
+        rows = handover_rows(organisation=self.organisation, unit_ids={unit.pk})
+        row = next((r for r in rows if r.therapist.pk == from_id), None)
+        if row is None:
+            # Not a colleague who has left with open episodes here (any more).
+            messages.error(request, _("There are no open episodes to hand over."))
+            return redirect("episode_handover")
+        form = HandoverForm(request.POST, receivers=row.receivers)
+        if form.is_valid():
+            target = form.receivers.get(form.cleaned_data["to_therapist"])
+            if target is None:  # pragma: no cover - the choices allow only receivers
+                raise PermissionDenied
+            try:
+                n = episodes_hand_over(
+                    actor=request.user,
+                    organisation=self.organisation,
+                    unit=unit,
+                    from_therapist=User.objects.get(pk=from_id),
+                    to_therapist=target,
+                    request=request,
+                )
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(
+                    request,
+                    ngettext(
+                        "%(n)s episode now belongs to %(name)s.",
+                        "%(n)s episodes now belong to %(name)s.",
+                        n,
+                    )
+                    % {"n": n, "name": target.get_full_name() or target.username},
+                )
+                return redirect("episode_handover")
+        all_rows = handover_rows(organisation=self.organisation, unit_ids=scope)
+        return self._page(all_rows, {(from_id, unit.pk): form}, status=400)
