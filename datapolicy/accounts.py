@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import authenticate
@@ -98,6 +99,16 @@ LINK_MAILS = {
 }
 
 
+def link_base() -> tuple[str, bool] | None:
+    """Host and "is https" of ``FITPLATFORM_BASE_URL`` (``DJANGO_BASE_URL``), or None
+    when it is not set."""
+    base = getattr(settings, "FITPLATFORM_BASE_URL", "")
+    if not base:
+        return None
+    parts = urlsplit(base)
+    return parts.netloc, parts.scheme == "https"
+
+
 def link_mail_send(
     *,
     kind: str,
@@ -109,7 +120,11 @@ def link_mail_send(
 ) -> int:
     """E-mail each user a one-time link to choose a password: ``reset`` (forgotten
     password) or ``welcome`` (a new user from the CSV import; none for a user who
-    meanwhile chose a password). Deactivated users get nothing."""
+    meanwhile chose a password). Deactivated users get nothing. With
+    ``FITPLATFORM_BASE_URL`` set, the links use it whatever ``domain`` says (a mail
+    queued before it was set included)."""
+    # SECURITY: the configured address, never one that came with a request.
+    domain, use_https = link_base() or (domain, use_https)
     subject, body, only_new = LINK_MAILS[kind]
     form = ResetForm()
     sent = 0
@@ -137,18 +152,19 @@ def link_mail_after_commit(
     request: HttpRequest, kind: str, user_ids: list[int], organisation_id: int | None = None
 ) -> None:
     """Queue :func:`link_mail_send` (Celery task, user ids only) once the transaction
-    commits, with the address the request used, so the link leads to the same platform
-    (``ALLOWED_HOSTS`` decides which addresses those can be)."""
+    commits. The links lead to ``FITPLATFORM_BASE_URL`` (``DJANGO_BASE_URL``); without
+    it, to the address the request used (``ALLOWED_HOSTS`` decides which those can be)."""
     from django.db import transaction
 
     from .tasks import password_link_mail
 
+    domain, use_https = link_base() or (request.get_host(), request.is_secure())
     args = (
         kind,
         user_ids,
         organisation_id,
-        request.get_host(),
-        request.is_secure(),
+        domain,
+        use_https,
         translation.get_language() or settings.LANGUAGE_CODE,
     )
     transaction.on_commit(lambda: password_link_mail.delay(*args))
