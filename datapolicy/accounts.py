@@ -9,6 +9,10 @@ does not tell who has an account. The link (a one-time token, valid for
 confirm view moves the token out of the URL before the form is shown, and refuses the
 link of a user deactivated since it was sent.
 
+The pages where a password or PIN is typed, or whose address holds a reset token, are
+wrapped in :func:`secret_page`: never cached, no ``Referer`` sent from them, and their
+form fields masked in error reports.
+
 Every password typed on these pages (the old one on the change page, and the PIN page's)
 is checked through ``authenticate()``, so django-axes counts a wrong one like a wrong
 login and refuses it while that username is locked at that address: whoever holds a
@@ -17,7 +21,8 @@ login (an iPad left open, a stolen session) cannot guess the password without li
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,13 +32,33 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import path, reverse_lazy
 from django.utils import translation
+from django.utils.cache import add_never_cache_headers
+from django.utils.decorators import method_decorator
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from django.views.decorators.debug import sensitive_post_parameters
 
 from .models import User
+
+
+def secret_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """SECURITY: for a page where a password or PIN is typed, or whose URL carries a
+    reset token: no browser or proxy keeps the page (``Cache-Control: no-store``), the
+    browser sends no ``Referer`` from it (the platform's ``same-origin`` would still send
+    the full URL to its own pages and static files, token included), and the typed
+    secrets are masked in error reports (``sensitive_post_parameters``)."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        add_never_cache_headers(response)
+        response["Referrer-Policy"] = "no-referrer"
+        return response
+
+    return sensitive_post_parameters()(wrapped)
 
 
 def reset_hours() -> int:
@@ -68,6 +93,7 @@ class ChangeForm(PasswordChangeForm):
         return old
 
 
+@method_decorator(secret_page, name="dispatch")
 class ChangeView(auth_views.PasswordChangeView):
     form_class = ChangeForm
 
@@ -175,6 +201,7 @@ class ResetView(auth_views.PasswordResetView):
     success_url = reverse_lazy("password_reset_done")
 
 
+@method_decorator(secret_page, name="dispatch")
 class ResetConfirmView(auth_views.PasswordResetConfirmView):
     def get_user(self, uidb64: str) -> Any:
         # SECURITY: a link sent before the user was deactivated sets no password (the
