@@ -11,7 +11,8 @@ link of a user deactivated since it was sent.
 
 The pages where a password or PIN is typed, or whose address holds a reset token, are
 wrapped in :func:`secret_page`: never cached, no ``Referer`` sent from them, and their
-form fields masked in error reports.
+form fields masked in error reports. A user gets at most ``RESET_MAILS_PER_HOUR`` reset
+mails an hour, however often the page is asked (no mail flood; the page answers the same).
 
 Every password typed on these pages (the old one on the change page, and the PIN page's)
 is checked through ``authenticate()``, so django-axes counts a wrong one like a wrong
@@ -22,6 +23,7 @@ login (an iPad left open, a stolen session) cannot guess the password without li
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,7 +43,13 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.views.decorators.debug import sensitive_post_parameters
 
+from .counters import counter_incr
 from .models import User
+
+logger = logging.getLogger(__name__)
+
+# Reset mails one user may be sent an hour (welcome mails, sent by an import, not counted).
+RESET_MAILS_PER_HOUR = 5
 
 
 def secret_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -157,6 +165,12 @@ def link_mail_send(
     with translation.override(language):
         for user in User.objects.filter(pk__in=user_ids, is_active=True).order_by("pk"):
             if (only_new and user.has_usable_password()) or not user.email:
+                continue
+            if kind == "reset" and (
+                counter_incr(f"reset-mail:{user.pk}", timeout=3600) > RESET_MAILS_PER_HOUR
+            ):
+                # SECURITY: whoever knows an address cannot flood its mailbox.
+                logger.warning("reset mail not sent: hourly limit reached (user id %s)", user.pk)
                 continue
             context = {
                 "email": user.email,
