@@ -30,7 +30,7 @@ from tests.conftest import OrgPersonas, make_org
 pytestmark = [
     pytest.mark.redis,
     pytest.mark.postgres,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
 
 RACERS = 6
