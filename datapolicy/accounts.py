@@ -9,6 +9,11 @@ does not tell who has an account. The link (a one-time token, valid for
 confirm view moves the token out of the URL before the form is shown, and refuses the
 link of a user deactivated since it was sent.
 
+The pages where a password or PIN is typed, or whose address holds a reset token, are
+wrapped in :func:`secret_page`: never cached, no ``Referer`` sent from them, and their
+form fields masked in error reports. A user gets at most ``RESET_MAILS_PER_HOUR`` reset
+mails an hour, however often the page is asked (no mail flood; the page answers the same).
+
 Every password typed on these pages (the old one on the change page, and the PIN page's)
 is checked through ``authenticate()``, so django-axes counts a wrong one like a wrong
 login and refuses it while that username is locked at that address: whoever holds a
@@ -17,8 +22,11 @@ login (an iPad left open, a stolen session) cannot guess the password without li
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import logging
+from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import authenticate
@@ -26,13 +34,39 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import path, reverse_lazy
 from django.utils import translation
+from django.utils.cache import add_never_cache_headers
+from django.utils.decorators import method_decorator
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from django.views.decorators.debug import sensitive_post_parameters
 
+from .counters import counter_incr
 from .models import User
+
+logger = logging.getLogger(__name__)
+
+# Reset mails one user may be sent an hour (welcome mails, sent by an import, not counted).
+RESET_MAILS_PER_HOUR = 5
+
+
+def secret_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """SECURITY: for a page where a password or PIN is typed, or whose URL carries a
+    reset token: no browser or proxy keeps the page (``Cache-Control: no-store``), the
+    browser sends no ``Referer`` from it (the platform's ``same-origin`` would still send
+    the full URL to its own pages and static files, token included), and the typed
+    secrets are masked in error reports (``sensitive_post_parameters``)."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        add_never_cache_headers(response)
+        response["Referrer-Policy"] = "no-referrer"
+        return response
+
+    return sensitive_post_parameters()(wrapped)
 
 
 def reset_hours() -> int:
@@ -67,6 +101,7 @@ class ChangeForm(PasswordChangeForm):
         return old
 
 
+@method_decorator(secret_page, name="dispatch")
 class ChangeView(auth_views.PasswordChangeView):
     form_class = ChangeForm
 
@@ -98,6 +133,16 @@ LINK_MAILS = {
 }
 
 
+def link_base() -> tuple[str, bool] | None:
+    """Host and "is https" of ``FITPLATFORM_BASE_URL`` (``DJANGO_BASE_URL``), or None
+    when it is not set."""
+    base = getattr(settings, "FITPLATFORM_BASE_URL", "")
+    if not base:
+        return None
+    parts = urlsplit(base)
+    return parts.netloc, parts.scheme == "https"
+
+
 def link_mail_send(
     *,
     kind: str,
@@ -109,13 +154,23 @@ def link_mail_send(
 ) -> int:
     """E-mail each user a one-time link to choose a password: ``reset`` (forgotten
     password) or ``welcome`` (a new user from the CSV import; none for a user who
-    meanwhile chose a password). Deactivated users get nothing."""
+    meanwhile chose a password). Deactivated users get nothing. With
+    ``FITPLATFORM_BASE_URL`` set, the links use it whatever ``domain`` says (a mail
+    queued before it was set included)."""
+    # SECURITY: the configured address, never one that came with a request.
+    domain, use_https = link_base() or (domain, use_https)
     subject, body, only_new = LINK_MAILS[kind]
     form = ResetForm()
     sent = 0
     with translation.override(language):
         for user in User.objects.filter(pk__in=user_ids, is_active=True).order_by("pk"):
             if (only_new and user.has_usable_password()) or not user.email:
+                continue
+            if kind == "reset" and (
+                counter_incr(f"reset-mail:{user.pk}", timeout=3600) > RESET_MAILS_PER_HOUR
+            ):
+                # SECURITY: whoever knows an address cannot flood its mailbox.
+                logger.warning("reset mail not sent: hourly limit reached (user id %s)", user.pk)
                 continue
             context = {
                 "email": user.email,
@@ -137,18 +192,19 @@ def link_mail_after_commit(
     request: HttpRequest, kind: str, user_ids: list[int], organisation_id: int | None = None
 ) -> None:
     """Queue :func:`link_mail_send` (Celery task, user ids only) once the transaction
-    commits, with the address the request used, so the link leads to the same platform
-    (``ALLOWED_HOSTS`` decides which addresses those can be)."""
+    commits. The links lead to ``FITPLATFORM_BASE_URL`` (``DJANGO_BASE_URL``); without
+    it, to the address the request used (``ALLOWED_HOSTS`` decides which those can be)."""
     from django.db import transaction
 
     from .tasks import password_link_mail
 
+    domain, use_https = link_base() or (request.get_host(), request.is_secure())
     args = (
         kind,
         user_ids,
         organisation_id,
-        request.get_host(),
-        request.is_secure(),
+        domain,
+        use_https,
         translation.get_language() or settings.LANGUAGE_CODE,
     )
     transaction.on_commit(lambda: password_link_mail.delay(*args))
@@ -159,6 +215,7 @@ class ResetView(auth_views.PasswordResetView):
     success_url = reverse_lazy("password_reset_done")
 
 
+@method_decorator(secret_page, name="dispatch")
 class ResetConfirmView(auth_views.PasswordResetConfirmView):
     def get_user(self, uidb64: str) -> Any:
         # SECURITY: a link sent before the user was deactivated sets no password (the

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.checks import Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.http.request import validate_host
+
+from fitplatform.settings.env import base_url_problem
 
 
 @register(Tags.security, deploy=True)
@@ -17,6 +21,37 @@ def email_configured(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
                 "No e-mail is sent: set EMAIL_URL (e.g. smtp+tls://user:password@host:587).",
                 hint="Users who forgot their password, and new users, get their link by e-mail.",
                 id="fitplatform.W001",
+            )
+        ]
+    return []
+
+
+@register(Tags.security, deploy=True)
+def base_url_configured(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Links in account e-mails should lead to the platform's configured address
+    (DJANGO_BASE_URL), not to whichever allowed host the request that caused them used."""
+    base = getattr(settings, "FITPLATFORM_BASE_URL", "")
+    if not base:
+        if settings.DEBUG:
+            return []
+        return [
+            Warning(
+                "DJANGO_BASE_URL is not set: the links in password e-mails take the address "
+                "of the request that asked for them.",
+                hint="Set DJANGO_BASE_URL to the platform's address, e.g. https://fit.example.dk.",
+                id="fitplatform.W002",
+            )
+        ]
+    problem = base_url_problem(base, require_https=not settings.DEBUG)
+    if problem:
+        return [Error(f"DJANGO_BASE_URL {problem}.", id="fitplatform.E002")]
+    host = urlsplit(base).hostname or ""
+    if not validate_host(f"[{host}]" if ":" in host else host, settings.ALLOWED_HOSTS):
+        return [
+            Warning(
+                "DJANGO_BASE_URL's host is not in DJANGO_ALLOWED_HOSTS: the links in password "
+                "e-mails would be refused (Bad Request).",
+                id="fitplatform.W003",
             )
         ]
     return []

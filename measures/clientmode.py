@@ -4,11 +4,15 @@ The state lives in the server-side Django session (``SESSION_KEY``), so hiding m
 not what protects the therapist's pages: :class:`ClientModeMiddleware` sends every
 request of that session, except the client-mode URLs and static files, back to the form.
 Leaving client mode needs the therapist's PIN (or password when no PIN is set); after
-``CLIENT_MODE_MAX_PIN_ATTEMPTS`` wrong tries the user is logged out.
+``CLIENT_MODE_MAX_PIN_ATTEMPTS`` wrong tries the user is logged out. The tries are
+counted in a shared atomic counter keyed by the browser session (``datapolicy.counters``,
+Redis in production), not in the session itself: requests sent at the same moment would
+each read the session's old count and so get extra tries.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -21,8 +25,9 @@ from django.shortcuts import redirect
 from django.urls import Resolver404, resolve
 from django.utils.translation import gettext as _
 
+from datapolicy.counters import counter_clear, counter_incr, counter_value
+
 SESSION_KEY = "fit_client_mode"
-ATTEMPTS_KEY = "fit_client_mode_attempts"
 # The only URL names a session in client mode may reach.
 CLIENT_MODE_URL_NAMES = ("client_mode_form", "client_mode_draft", "client_mode_unlock")
 
@@ -52,7 +57,7 @@ def client_mode_enter(
         "items": items or [],
         "saved": False,
     }
-    request.session[ATTEMPTS_KEY] = 0
+    counter_clear(_attempts_key(request))
 
 
 def client_mode_update(request: HttpRequest, **changes: Any) -> None:
@@ -64,7 +69,7 @@ def client_mode_update(request: HttpRequest, **changes: Any) -> None:
 def client_mode_leave(request: HttpRequest) -> dict[str, Any] | None:
     state = client_mode_state(request)
     request.session.pop(SESSION_KEY, None)
-    request.session.pop(ATTEMPTS_KEY, None)
+    counter_clear(_attempts_key(request))
     return state
 
 
@@ -88,13 +93,26 @@ def user_unlock_check(*, actor: Any, secret: str) -> bool:
     return bool(secret) and bool(actor.check_password(secret))
 
 
+def _attempts_key(request: HttpRequest) -> str:
+    """The counter of wrong tries of this browser session. The session key is a
+    credential (the cookie's value), so the counter's name carries a hash of it."""
+    if not request.session.session_key:
+        request.session.save()
+    digest = hashlib.sha256(str(request.session.session_key).encode()).hexdigest()
+    return f"clientmode-attempts:{digest[:40]}"
+
+
 def client_mode_unlock(request: HttpRequest, secret: str) -> str:
     """Try to leave client mode. Returns "ok", "wrong" or "logged_out"."""
-    user = request.user
-    if user_unlock_check(actor=user, secret=secret):
+    # SECURITY: the try is counted before the secret is checked, atomically: of any
+    # number of requests sent at once, at most max_attempts() ever get their PIN checked
+    # (checking first would test every PIN of a burst before the first logout).
+    attempts = counter_incr(_attempts_key(request), timeout=settings.SESSION_COOKIE_AGE)
+    if attempts > max_attempts():
+        logout(request)
+        return "logged_out"
+    if user_unlock_check(actor=request.user, secret=secret):
         return "ok"
-    attempts = int(request.session.get(ATTEMPTS_KEY, 0)) + 1
-    request.session[ATTEMPTS_KEY] = attempts
     if attempts >= max_attempts():
         # SECURITY: too many wrong PINs: end the session; the therapist logs in again.
         logout(request)
@@ -103,7 +121,7 @@ def client_mode_unlock(request: HttpRequest, secret: str) -> str:
 
 
 def attempts_left(request: HttpRequest) -> int:
-    return max(0, max_attempts() - int(request.session.get(ATTEMPTS_KEY, 0)))
+    return max(0, max_attempts() - counter_value(_attempts_key(request)))
 
 
 class ClientModeMiddleware:

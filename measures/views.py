@@ -16,12 +16,14 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone, translation
 from django.utils.dateparse import parse_date
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views import View
 
 from clients.forms import add_service_errors
 from clients.models import Episode
 from clients.views import EpisodeMixin
+from datapolicy.accounts import password_matches, secret_page
 from datapolicy.models import Role
 from datapolicy.services import Action, access_log_write
 
@@ -314,6 +316,7 @@ class ClientModeDraftView(EpisodeMixin, View):
         return JsonResponse({"saved": True})
 
 
+@method_decorator(secret_page, name="dispatch")
 class ClientModeUnlockView(EpisodeMixin, View):
     """The therapist takes the iPad back: PIN (or password), limited attempts."""
 
@@ -575,6 +578,7 @@ class SessionDeleteView(SessionMixin, View):
         return _to_graph(session.episode_id)
 
 
+@method_decorator(secret_page, name="dispatch")
 class PinView(EpisodeMixin, View):
     """The therapist sets the PIN that ends client mode (stored hashed)."""
 
@@ -587,8 +591,6 @@ class PinView(EpisodeMixin, View):
     def post(self, request: HttpRequest) -> HttpResponse:
         form = PinForm(request.POST)
         if form.is_valid():
-            from datapolicy.accounts import password_matches
-
             # SECURITY: checked as a login is, so django-axes counts wrong passwords.
             if not password_matches(request, request.user, form.cleaned_data["password"]):
                 form.add_error("password", _("Wrong password."))

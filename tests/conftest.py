@@ -66,6 +66,16 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    """Each test starts with an empty (local-memory) cache: counters kept there, such as
+    the reset mails per user and hour, are keyed by ids, which SQLite reuses from one
+    test to the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _default_language() -> Any:
     """Each test starts in the default language (Danish): a request made in English by an
     earlier test must not leak its activated language into the next one."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
-from .env import env_bool, env_db, env_email, env_int, env_list, env_str
+from .env import env_base_url, env_bool, env_db, env_email, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -296,6 +296,11 @@ EMAIL_USE_TLS = bool(_EMAIL.get("EMAIL_USE_TLS"))
 EMAIL_USE_SSL = bool(_EMAIL.get("EMAIL_USE_SSL"))
 EMAIL_TIMEOUT = 20
 DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "fitplatform <noreply@localhost>")
+# DJANGO_BASE_URL, e.g. https://fit.example.dk: the scheme and host of every link in an
+# account e-mail (reset and welcome links). Without it the links take the address of the
+# request that caused the mail (one of DJANGO_ALLOWED_HOSTS); `check --deploy` warns
+# (fitplatform.checks). Scheme and host only; https unless DEBUG.
+FITPLATFORM_BASE_URL = env_base_url("DJANGO_BASE_URL", require_https=not DEBUG)
 
 # --- Failed logins (django-axes) ---------------------------------------------------------
 # A password guessed from one place is stopped: after DJANGO_LOGIN_FAILURE_LIMIT (5)

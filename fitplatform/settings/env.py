@@ -7,6 +7,7 @@ instead of a silent default.
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -78,3 +79,37 @@ def env_email(name: str, default: str) -> dict:
     if "." not in str(config.get("EMAIL_BACKEND", "")):
         raise ImproperlyConfigured(f"{name}: unsupported e-mail scheme in {raw.split(':')[0]!r}")
     return config
+
+
+def base_url_problem(value: str, *, require_https: bool) -> str | None:
+    """What is wrong with ``value`` as the platform's own address (scheme and host, as
+    ``https://fit.example.dk``), or None. Shared by :func:`env_base_url` (start-up) and
+    the deployment check ``fitplatform.E002`` (a value set another way)."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError on a port that is no number)
+    except ValueError:
+        return "is not a URL"
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return "must be scheme and host, e.g. https://fit.example.dk"
+    if require_https and parts.scheme != "https":
+        return "must start with https:// (http:// only with DJANGO_DEBUG=true)"
+    if parts.username is not None or parts.password is not None:
+        return "must not contain a user name or password"
+    if parts.path not in ("", "/") or parts.query or parts.fragment or value.endswith(("?", "#")):
+        return "must be scheme and host only, without a path, query or fragment"
+    return None
+
+
+def env_base_url(name: str, *, require_https: bool) -> str:
+    """The platform's own address (``https://host[:port]``), normalised without a trailing
+    slash; "" when unset. A value with a path, query, user name, or (when
+    ``require_https``) plain http stops start-up."""
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return ""
+    problem = base_url_problem(raw, require_https=require_https)
+    if problem:
+        raise ImproperlyConfigured(f"{name}={raw!r} {problem}")
+    parts = urlsplit(raw)
+    return f"{parts.scheme}://{parts.netloc.lower()}"

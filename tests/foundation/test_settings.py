@@ -51,13 +51,14 @@ def test_check_deploy_is_clean_for_production_settings() -> None:
         DJANGO_SETTINGS_MODULE="fitplatform.settings.base",
         DJANGO_SECRET_KEY="q8#v!4s2-this-is-a-long-production-like-secret-key-9f3k2l1m0n",
         DJANGO_ALLOWED_HOSTS="fit.example.dk",
+        DJANGO_BASE_URL="https://fit.example.dk",
         EMAIL_URL="smtp+tls://fit:secret@smtp.example.dk:587",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
-def test_check_deploy_warns_when_no_email_is_sent() -> None:
+def test_check_deploy_warns_when_no_email_is_sent_or_no_base_url_is_set() -> None:
     env = {
         "DJANGO_SETTINGS_MODULE": "fitplatform.settings.base",
         "DJANGO_SECRET_KEY": "q8#v!4s2-this-is-a-long-production-like-secret-key-9f3k2l1m0n",
@@ -66,8 +67,12 @@ def test_check_deploy_warns_when_no_email_is_sent() -> None:
     }
     result = _manage("check", "--deploy", "--fail-level", "WARNING", **env)
     assert result.returncode != 0 and "fitplatform.W001" in result.stderr + result.stdout
+    assert "fitplatform.W002" in result.stderr + result.stdout  # no DJANGO_BASE_URL
     bad = _manage("check", **{**env, "EMAIL_URL": "carrier-pigeon://x"})
     assert bad.returncode != 0 and "EMAIL_URL is not a valid e-mail URL" in bad.stderr
+    # Production refuses to start with a base URL that is not https (or has a path).
+    bad = _manage("check", **{**env, "DJANGO_BASE_URL": "http://fit.example.dk"})
+    assert bad.returncode != 0 and "DJANGO_BASE_URL='http://fit.example.dk'" in bad.stderr
 
 
 def test_production_refuses_the_development_secret() -> None:
@@ -117,6 +122,8 @@ def test_compose_describes_production() -> None:
         env = services[name]["environment"]
         assert env["DATABASE_URL"].startswith("postgres://fitplatform_app:"), name
         assert env["DJANGO_SECRET_KEY"] and env["REDIS_URL"], name
+        # The links in account e-mails lead to the configured address (.env).
+        assert env["DJANGO_BASE_URL"] == "${DJANGO_BASE_URL:-}", name
         # The owner's password never reaches the app: no whole .env, no POSTGRES_*.
         assert "env_file" not in services[name], name
         assert not any(k.startswith("POSTGRES") for k in env), name
