@@ -43,7 +43,7 @@ def test_the_form_page_has_no_menus_and_no_client_code(in_client_mode: Any) -> N
     assert "mainnav" not in body and "topbar" not in body
     assert "CM-1" not in body
     assert reverse("caseload") not in body
-    assert "Log" not in body  # no log-out button either (it would end client mode)
+    assert reverse("logout") not in body  # no log-out form either (it would end client mode)
 
 
 @pytest.mark.parametrize(
