@@ -55,3 +55,20 @@ def base_url_configured(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
             )
         ]
     return []
+
+
+@register(Tags.security, deploy=True)
+def allowed_hosts_named(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """A catch-all DJANGO_ALLOWED_HOSTS lets any Host header through: links the platform
+    builds from the request (API pagination, e-mails without DJANGO_BASE_URL) could
+    then point at another site."""
+    if not settings.DEBUG and "*" in settings.ALLOWED_HOSTS:
+        return [
+            Error(
+                "DJANGO_ALLOWED_HOSTS contains '*': name the platform's host names.",
+                hint="e.g. DJANGO_ALLOWED_HOSTS=fit.example.dk (the health probes need no "
+                "entry: they answer before the host check).",
+                id="fitplatform.E004",
+            )
+        ]
+    return []

@@ -75,6 +75,20 @@ def test_check_deploy_warns_when_no_email_is_sent_or_no_base_url_is_set() -> Non
     assert bad.returncode != 0 and "DJANGO_BASE_URL='http://fit.example.dk'" in bad.stderr
 
 
+def test_check_deploy_refuses_a_catch_all_allowed_hosts() -> None:
+    env = {
+        "DJANGO_SETTINGS_MODULE": "fitplatform.settings.base",
+        "DJANGO_SECRET_KEY": "q8#v!4s2-this-is-a-long-production-like-secret-key-9f3k2l1m0n",
+        "DJANGO_BASE_URL": "https://fit.example.dk",
+        "EMAIL_URL": "smtp+tls://fit:secret@smtp.example.dk:587",
+    }
+    result = _manage("check", "--deploy", **env, DJANGO_ALLOWED_HOSTS="fit.example.dk,*")
+    assert result.returncode != 0 and "fitplatform.E004" in result.stderr + result.stdout
+    # A subdomain pattern names the platform's domain: allowed.
+    ok = _manage("check", "--deploy", **env, DJANGO_ALLOWED_HOSTS="fit.example.dk,.fit.example.dk")
+    assert "fitplatform.E004" not in ok.stderr + ok.stdout
+
+
 def test_production_refuses_the_development_secret() -> None:
     result = _manage(
         "check", DJANGO_SETTINGS_MODULE="fitplatform.settings.base", DJANGO_DEBUG="false"
