@@ -86,11 +86,18 @@ def user_pin_set(*, actor: Any, pin: str) -> None:
     actor.save(update_fields=["client_mode_pin"])
 
 
-def user_unlock_check(*, actor: Any, secret: str) -> bool:
-    """The PIN if the therapist has set one, otherwise the login password."""
+def user_unlock_check(*, actor: Any, secret: str, request: HttpRequest | None = None) -> bool:
+    """The PIN if the therapist has set one, otherwise the login password — checked as a
+    login would be (``password_matches``: django-axes counts a wrong one against the
+    therapist's username and refuses while it is locked), so the unlock screen is no
+    way round the login throttling."""
     if actor.client_mode_pin:
         return bool(secret) and check_password(secret, actor.client_mode_pin)
-    return bool(secret) and bool(actor.check_password(secret))
+    if request is None:
+        return bool(secret) and bool(actor.check_password(secret))
+    from datapolicy.accounts import password_matches
+
+    return password_matches(request, actor, secret)
 
 
 def _attempts_key(request: HttpRequest) -> str:
@@ -111,7 +118,7 @@ def client_mode_unlock(request: HttpRequest, secret: str) -> str:
     if attempts > max_attempts():
         logout(request)
         return "logged_out"
-    if user_unlock_check(actor=request.user, secret=secret):
+    if user_unlock_check(actor=request.user, secret=secret, request=request):
         return "ok"
     if attempts >= max_attempts():
         # SECURITY: too many wrong PINs: end the session; the therapist logs in again.

@@ -69,11 +69,11 @@ def _race(client: Client, monkeypatch: Any, *, meet_in_check: int) -> tuple[list
     in_check = threading.Barrier(meet_in_check, timeout=5)
     checked: list[int] = []
 
-    def check_at_the_same_time(*, actor: Any, secret: str) -> bool:
+    def check_at_the_same_time(*, actor: Any, secret: str, **kwargs: Any) -> bool:
         checked.append(1)
         with contextlib.suppress(threading.BrokenBarrierError):
             in_check.wait()
-        return real_check(actor=actor, secret=secret)
+        return real_check(actor=actor, secret=secret, **kwargs)
 
     monkeypatch.setattr(clientmode, "user_unlock_check", check_at_the_same_time)
     cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
