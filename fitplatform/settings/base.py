@@ -128,6 +128,8 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "da"
+# Short dates in tables per language (fitplatform/formats: "4. okt 2026" / "4 Oct 2026").
+FORMAT_MODULE_PATH = ["fitplatform.formats"]
 LANGUAGES = [("da", _("Danish")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Europe/Copenhagen"
