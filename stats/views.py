@@ -242,34 +242,6 @@ def reason_text(reason: str) -> str:
     return text() if text is not None else str(reason)
 
 
-# Stable, machine-readable codes of the suppression reasons (the API gives them beside the
-# translated text; an integration compares codes, never texts).
-REASON_CODES = (
-    "small_cell",
-    "complement",
-    "few_therapists",
-    "changed_since_publication",
-    "few_organisations",
-    "others_small",
-    "other",
-)
-
-
-def reason_code(reason: str | None) -> str:
-    """The code of a stored reason (one of ``REASON_CODES``; "other" for an unknown one)."""
-    import re
-
-    if re.fullmatch(r"fewer than (\d+) clients", reason or ""):
-        return "small_cell"
-    return {
-        REASON_COMPLEMENTARY: "complement",
-        REASON_FEW_THERAPISTS: "few_therapists",
-        REASON_CHANGED: "changed_since_publication",
-        REASON_FEW_ORGANISATIONS: "few_organisations",
-        REASON_OTHERS_SMALL: "others_small",
-    }.get(reason or "", "other")
-
-
 def is_small(reason: str | None, k: int) -> bool:
     """Hidden because the figure itself rests on 1 … k−1 clients ("< k" is true)."""
     return reason == reason_small(k)
