@@ -176,8 +176,8 @@ class StatsMixin(TenantPageMixin):
             "etr_view": lambda: _etr_view(figs),
             "quality_rows": lambda: _quality_rows(figs),
             # the fragment cache key of the panels (a new computation changes computed_at)
-            # ("r8": fragments cached before the quality table's reasons are not reused)
-            "panels_key": f"r8-{snap.pk}-{version}-{access.anonymised}-{k}",
+            # ("r10": fragments cached before the ETR panel's anonymised unjudged count)
+            "panels_key": f"r10-{snap.pk}-{version}-{access.anonymised}-{k}",
             "export_tables": exports.TABLES,
             "query": self.request.GET.urlencode(),
         }
@@ -366,14 +366,18 @@ def _etr_view(figs: Figures) -> dict[str, str]:
         return f"{e.get(count)} ({display_number(e[share] * 100, 1)} %)"
 
     rel = e.get("relative_effect_size")
-    # The ended episodes that cannot be judged (one ORS; no expected-response point) are
-    # shown on identified figures only: on anonymised ones they are not yet covered by
-    # the siblings' grid and the publication control (docs/datapolicy.md, Limits).
-    unjudged = (
-        {}
-        if figs.anonymised
-        else {c: str(e.get(c, "–")) for c in ("ended_single_ors", "ended_no_etr")}
-    )
+    # The ended episodes that cannot be judged: on identified figures both counts; on
+    # anonymised ones only those without an expected response, which are the difference
+    # of two shown figures there (stats.selectors.etr_unjudged_anonymised); the ones with
+    # a single ORS are not (docs/datapolicy.md, Anonymisation rule 6).
+    if figs.anonymised:
+        unjudged = {
+            "ended_no_etr": mark("ended_no_etr")
+            if "ended_no_etr" in hidden
+            else str(e.get("ended_no_etr", "–"))
+        }
+    else:
+        unjudged = {c: str(e.get(c, "–")) for c in ("ended_single_ors", "ended_no_etr")}
     return {
         **unjudged,
         "ended_evaluable": mark("ended_evaluable")
