@@ -175,3 +175,16 @@ def test_the_export_shows_every_hidden_cell_alike(
         "de viste tal. Hvilket af de to siges ikke for det enkelte tal: sammen med de viste "
         "tal kunne det give et skjult tal tilbage."
     ]
+
+
+@pytest.mark.xfail(strict=True, reason="open: reports lack the rule of 3 therapists")
+@pytest.mark.django_db
+def test_a_report_of_one_therapists_episodes_is_not_shown(org1: OrgPersonas, frozen: Any) -> None:
+    """Found in review round 10 (docs/datapolicy.md, Limits). Six episodes, all of
+    therapist A: the dashboards hide such a selection as a whole (rule 8: one therapist's
+    figures), the report freezes and shows them (6 episodes, ORS change 8.0)."""
+    six_episodes(org1)
+    report = report_create(
+        actor=org1.analyst, organisation=org1.org, title="Én behandler", selection=ORG_2026
+    )
+    assert _row(report, True)["values"]["episodes"] is None
