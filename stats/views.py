@@ -42,6 +42,7 @@ from .selectors import (
     REASON_OTHERS_SMALL,
     Figures,
     benchmark_figures,
+    etr_unjudged_anonymised,
     figures_for,
     figures_version,
     period_as_of,
@@ -351,6 +352,11 @@ def _etr_view(figs: Figures) -> dict[str, str]:
     """ETR figures as display strings ("< k" when hidden as a small cell, "hidden" with
     the reason when hidden otherwise, "–" when not available)."""
     e, hidden = figs.etr, figs.etr_suppressed
+    if figs.anonymised:
+        # SECURITY: the unjudged counts as an anonymised view may show them, also for
+        # figures that did not come through the selectors (idempotent on those that did).
+        e, hidden = dict(e), dict(hidden)
+        etr_unjudged_anonymised(figs.table, e, hidden, k=figs.k)
 
     def mark(col: str) -> str:
         reason = hidden[col]
