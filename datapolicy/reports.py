@@ -72,6 +72,22 @@ def column_label(name: str) -> str:
     return str(COLUMN_LABELS.get(name, name))
 
 
+def hidden_note(k: int) -> str:
+    """What a hidden cell of a report means, on the page and in the export alike.
+
+    Every hidden cell reads the same ("hidden" with this note), whether it rests on
+    1 … k−1 clients or was hidden as a complement: the complement is never a small cell
+    (it is chosen among the shown non-zero cells), so telling the two apart says "this
+    one holds k or more" — and with a total and the other parts shown that can give the
+    small one back (docs/datapolicy.md, Reports). "< k" is not claimed either: it would
+    be false for a complement, which may hold many clients."""
+    return _(
+        "fewer than %(k)s clients, or hidden so that such a figure cannot be worked out "
+        "from the figures shown. Which of the two is not said per figure: together with "
+        "the figures shown, that could give a hidden figure back."
+    ) % {"k": k}
+
+
 class ReportNotApproved(PermissionDenied):
     """Only an approved report may leave the organisation."""
 
@@ -191,6 +207,7 @@ def _figures_and_fingerprint(
         suppress_trajectory,
     )
     from stats.engine import json_scalar, median_trajectory, statistics_table
+    from stats.reasons import reason_code
 
     start, end = period_bounds(selection["period"])
     as_of = min(end, timezone.localdate())
@@ -222,6 +239,11 @@ def _figures_and_fingerprint(
                 "active": bool(active),
                 "values": {c: json_scalar(row[c]) for c in REPORT_FIGURE_COLUMNS},
                 "hidden": hidden,
+                # Why each cell is hidden (stats.reasons codes: small_cell, complement),
+                # for the record. SECURITY: never shown or exported per cell — telling
+                # the small cell from its complement can give a hidden count back
+                # (docs/datapolicy.md, Reports); every hidden cell reads alike.
+                "reasons": {c: reason_code(reasons.loc[active, c]) for c in hidden},
             }
         )
     traj = suppress_trajectory(median_trajectory(frame, as_of=as_of), k=k)
@@ -451,13 +473,19 @@ def report_xlsx(report: Report) -> bytes:
         append([_("Approved by"), approved.actor.get_full_name(), approved.at.isoformat()])
     append([])
     append(["", *[column_label(c) for c in figures.get("columns", [])]])
+    any_hidden = False
     for row in figures.get("rows", []):
         label = _("Active") if row["active"] else _("Inactive")
+        # SECURITY: every hidden cell alike, whatever its reason (hidden_note).
         cells = [
-            f"< {figures['k']}" if c in row["hidden"] else row["values"].get(c)
+            _("hidden") if c in row["hidden"] else row["values"].get(c)
             for c in figures.get("columns", [])
         ]
+        any_hidden = any_hidden or bool(row["hidden"])
         append([label, *cells])
+    if any_hidden:
+        append([])
+        append([f"{_('hidden')}: {hidden_note(figures['k'])}"])
     if figures.get("trajectory"):
         ws2 = wb.create_sheet("Forløb")
         ws2.append(["session_number", "ors_median", "srs_median", "n_ors", "n_srs"])

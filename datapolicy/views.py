@@ -35,6 +35,7 @@ from .middleware import SESSION_KEY
 from .models import AgeGroup, Grant, Membership, Report, RetentionRun, Role, Unit
 from .reports import (
     column_label,
+    hidden_note,
     may_approve,
     may_withdraw,
     period_choices,
@@ -803,7 +804,8 @@ class ReportDetailView(_PolicyPage):
         rows = [
             {
                 "label": _("Active") if r["active"] else _("Inactive"),
-                # (value, hidden): a hidden cell shows "< k", a missing mean "–".
+                # (value, hidden): every hidden cell reads "hidden" with one note, whatever
+                # its reason (reports.hidden_note); a missing mean "–".
                 "cells": [
                     (None, True) if c in r["hidden"] else (r["values"].get(c), False)
                     for c in figures.get("columns", [])
@@ -816,6 +818,9 @@ class ReportDetailView(_PolicyPage):
             unit=unit,
             rows=rows,
             columns=[column_label(c) for c in figures.get("columns", [])],
+            hidden_note=hidden_note(int(figures.get("k", 0)))
+            if any(r.get("hidden") for r in figures.get("rows", []))
+            else "",
             age_group=AgeGroup(report.selection["age_group"]).label
             if report.selection.get("age_group")
             else "",

@@ -29,6 +29,7 @@ from datapolicy.services import Action, access_log_write
 
 from .models import CURRENT, ScopeKind
 from .permissions import DASHBOARD_ROLES, scope_access, small_cell_k
+from .reasons import REASON_CODES, reason_code
 from .selectors import (
     AGE_FILTERS,
     ANONYMISED_PERIODS,
@@ -38,7 +39,7 @@ from .selectors import (
     period_as_of,
     snapshot_get,
 )
-from .views import REASON_CODES, reason_code, reason_text
+from .views import reason_text
 
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 

@@ -425,7 +425,7 @@ def figures_for(
     from django.core.cache import cache
 
     if not anonymised:
-        key = f"stats:fig3:{snapshot.pk}:{snapshot.computed_at.timestamp()}:0:{k}"
+        key = f"stats:fig4:{snapshot.pk}:{snapshot.computed_at.timestamp()}:0:{k}"
         cached = cache.get(key)
         if cached is None:
             cached = _figures_data(snapshot.payload, anonymised=False, k=k, mask=None)
@@ -436,7 +436,7 @@ def figures_for(
         # or with consent, identified); refuse rather than guess.
         raise ValueError("a therapist's figures have no anonymised form")
     family = family or sibling_family(snapshot)
-    key = f"stats:fig3:{snapshot.pk}:{family.version}:1:{k}"
+    key = f"stats:fig4:{snapshot.pk}:{family.version}:1:{k}"
     cached = cache.get(key)
     if cached is None:
         part = (str(snapshot.scope_kind), int(snapshot.scope_id), snapshot.age_group)
@@ -573,6 +573,7 @@ def _figures_data(
             etr_suppressed["relative_effect_size"] = e_mask.get(
                 "relative_effect_size"
             ) or reason_small(k)
+        etr_unjudged_anonymised(table, etr, etr_suppressed, k=k)
         i_mask = mask.get("implementation") or {}
         # A month of 1 or 2 active therapists would show their own registration figures.
         implementation = [
@@ -608,6 +609,52 @@ def _figures_data(
         spread_notice=spread_notice,
         quality_suppressed=quality_suppressed,
     )
+
+
+def etr_unjudged_anonymised(
+    table: dict[str, dict[str, Any]],
+    etr: dict[str, Any],
+    etr_suppressed: dict[str, str],
+    *,
+    k: int,
+) -> None:
+    """The ETR panel's ended episodes that cannot be judged, as an anonymised view may show
+    them (in place; docs/datapolicy.md, Anonymisation rule 6).
+
+    * ``ended_no_etr`` (ended with two or more ORS, no expected response at the last one)
+      is exactly the inactive side's classified episodes minus the ended episodes that
+      can be judged (both count the inactive episodes with ≥ 2 ORS). It is shown only
+      where both figures are shown in this view, and only when it equals their
+      difference: then it tells nothing that subtracting two shown figures does not, so
+      no sibling, earlier publication or benchmark can gain from it. 1 … k−1 reads "< k"
+      like every small count. Where either figure is hidden it is hidden too — it would
+      give the hidden one back (the reason is the complement's).
+    * ``ended_single_ors`` is not the difference of shown figures (its total, the ended
+      episodes with at least one ORS, is never shown), and beside "Klienter" and the
+      classified it would publish the ended episodes without any ORS; neither it nor
+      ``ended`` leaves the server on anonymised figures.
+
+    Run after the table's and the ETR's suppression (and again after the benchmark's)."""
+    # SECURITY: shown only as a difference of two figures shown here; never single-ORS.
+    for c in ("ended", "ended_single_ors"):
+        if c in etr:
+            etr[c] = None
+    if "ended_no_etr" not in etr or "ended_no_etr" in etr_suppressed:
+        return
+    value = etr["ended_no_etr"]
+    classified = table.get("inactive", {}).get("n_classified")
+    judged = etr.get("ended_evaluable")
+    if (
+        value is None
+        or classified is None
+        or judged is None
+        or int(value) != int(classified) - int(judged)
+    ):
+        etr["ended_no_etr"] = None
+        etr_suppressed["ended_no_etr"] = REASON_COMPLEMENTARY
+    elif 0 < int(value) < k:
+        etr["ended_no_etr"] = None
+        etr_suppressed["ended_no_etr"] = reason_small(k)
 
 
 def _round1(value: float) -> float:
@@ -860,6 +907,8 @@ def benchmark_figures(
                 point[f"{scale}_median"] = None
         if point.get("ors_median") is not None or point.get("srs_median") is not None:
             trajectory.append(point)
+    # the others' hidden figures above hide what is derived from them
+    etr_unjudged_anonymised(table, etr, etr_suppressed, k=k)
     return replace(
         platform,
         table=table,

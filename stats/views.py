@@ -42,6 +42,7 @@ from .selectors import (
     REASON_OTHERS_SMALL,
     Figures,
     benchmark_figures,
+    etr_unjudged_anonymised,
     figures_for,
     figures_version,
     period_as_of,
@@ -176,8 +177,8 @@ class StatsMixin(TenantPageMixin):
             "etr_view": lambda: _etr_view(figs),
             "quality_rows": lambda: _quality_rows(figs),
             # the fragment cache key of the panels (a new computation changes computed_at)
-            # ("r8": fragments cached before the quality table's reasons are not reused)
-            "panels_key": f"r8-{snap.pk}-{version}-{access.anonymised}-{k}",
+            # ("r10": fragments cached before the ETR panel's anonymised unjudged count)
+            "panels_key": f"r10-{snap.pk}-{version}-{access.anonymised}-{k}",
             "export_tables": exports.TABLES,
             "query": self.request.GET.urlencode(),
         }
@@ -240,34 +241,6 @@ def reason_text(reason: str) -> str:
     }
     text = texts.get(reason)
     return text() if text is not None else str(reason)
-
-
-# Stable, machine-readable codes of the suppression reasons (the API gives them beside the
-# translated text; an integration compares codes, never texts).
-REASON_CODES = (
-    "small_cell",
-    "complement",
-    "few_therapists",
-    "changed_since_publication",
-    "few_organisations",
-    "others_small",
-    "other",
-)
-
-
-def reason_code(reason: str | None) -> str:
-    """The code of a stored reason (one of ``REASON_CODES``; "other" for an unknown one)."""
-    import re
-
-    if re.fullmatch(r"fewer than (\d+) clients", reason or ""):
-        return "small_cell"
-    return {
-        REASON_COMPLEMENTARY: "complement",
-        REASON_FEW_THERAPISTS: "few_therapists",
-        REASON_CHANGED: "changed_since_publication",
-        REASON_FEW_ORGANISATIONS: "few_organisations",
-        REASON_OTHERS_SMALL: "others_small",
-    }.get(reason or "", "other")
 
 
 def is_small(reason: str | None, k: int) -> bool:
@@ -379,6 +352,11 @@ def _etr_view(figs: Figures) -> dict[str, str]:
     """ETR figures as display strings ("< k" when hidden as a small cell, "hidden" with
     the reason when hidden otherwise, "–" when not available)."""
     e, hidden = figs.etr, figs.etr_suppressed
+    if figs.anonymised:
+        # SECURITY: the unjudged counts as an anonymised view may show them, also for
+        # figures that did not come through the selectors (idempotent on those that did).
+        e, hidden = dict(e), dict(hidden)
+        etr_unjudged_anonymised(figs.table, e, hidden, k=figs.k)
 
     def mark(col: str) -> str:
         reason = hidden[col]
@@ -394,14 +372,18 @@ def _etr_view(figs: Figures) -> dict[str, str]:
         return f"{e.get(count)} ({display_number(e[share] * 100, 1)} %)"
 
     rel = e.get("relative_effect_size")
-    # The ended episodes that cannot be judged (one ORS; no expected-response point) are
-    # shown on identified figures only: on anonymised ones they are not yet covered by
-    # the siblings' grid and the publication control (docs/datapolicy.md, Limits).
-    unjudged = (
-        {}
-        if figs.anonymised
-        else {c: str(e.get(c, "–")) for c in ("ended_single_ors", "ended_no_etr")}
-    )
+    # The ended episodes that cannot be judged: on identified figures both counts; on
+    # anonymised ones only those without an expected response, which are the difference
+    # of two shown figures there (stats.selectors.etr_unjudged_anonymised); the ones with
+    # a single ORS are not (docs/datapolicy.md, Anonymisation rule 6).
+    if figs.anonymised:
+        unjudged = {
+            "ended_no_etr": mark("ended_no_etr")
+            if "ended_no_etr" in hidden
+            else str(e.get("ended_no_etr", "–"))
+        }
+    else:
+        unjudged = {c: str(e.get(c, "–")) for c in ("ended_single_ors", "ended_no_etr")}
     return {
         **unjudged,
         "ended_evaluable": mark("ended_evaluable")

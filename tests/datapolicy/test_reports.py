@@ -313,5 +313,6 @@ def test_report_page_shows_labels_and_hidden_cells(org1: Any, client: Any, froze
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     body = client.get(reverse("dp_report", args=[report.pk])).content.decode()
     assert "Sessions per episode" in body  # a label, not the column name
-    assert "&lt; 5" in body  # four episodes: hidden
+    # four episodes: hidden, "hidden" with the note (never "< 5": review round 10)
+    assert "hidden<sup" in body and "hidden: fewer than 5 clients, or" in body
     assert "H-0" not in body and org1.therapist_a.get_full_name() not in body

@@ -24,6 +24,7 @@ from stats import views
 from stats.anonymise import REASON_COMPLEMENTARY, REASON_FEW_THERAPISTS, reason_small
 from stats.models import StatsSnapshot
 from stats.publications import REASON_CHANGED
+from stats.reasons import REASON_CODES, reason_code
 from stats.selectors import Figures, _figures_data, period_as_of
 from tests.conftest import OrgPersonas, add_therapist, make_episode, record, team_of_three
 
@@ -357,8 +358,8 @@ def test_every_reason_has_its_code() -> None:
         "something new": "other",
     }
     for reason, code in reasons.items():
-        assert views.reason_code(reason) == code
-        assert code in views.REASON_CODES
+        assert reason_code(reason) == code
+        assert code in REASON_CODES
 
 
 @pytest.mark.django_db
