@@ -38,6 +38,9 @@
     draftTimer = window.setTimeout(saveDraft, 500);
   }
 
+  // The value as read out: "6,4 cm" in Danish, "6.4 cm" in English.
+  var decimalComma = document.documentElement.lang === "da";
+
   function setup(hit) {
     var track = hit.querySelector(".scale-track");
     var marker = hit.querySelector(".scale-marker");
@@ -48,7 +51,7 @@
       var text = v.toFixed(1);
       input.value = text;
       hit.setAttribute("aria-valuenow", text);
-      hit.setAttribute("aria-valuetext", text.replace(".", ",") + " cm");
+      hit.setAttribute("aria-valuetext", (decimalComma ? text.replace(".", ",") : text) + " cm");
       marker.hidden = false;
       marker.style.left = (v * 10) + "%";
       hit.classList.add("marked");
