@@ -177,6 +177,8 @@ def implementation_figure(rows: list[dict[str, Any]]) -> dict[str, Any]:
         ],
         "layout": {
             "font": FONT,
+            # Also the first column's heading of the values' table under the figure.
+            "xaxis": {"title": {"text": _("Month")}},
             "yaxis": {"title": {"text": "%"}, "range": [0, 100]},
             "yaxis2": {
                 "overlaying": "y",
