@@ -55,15 +55,22 @@ RESET_MAILS_PER_HOUR = 5
 def secret_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """SECURITY: for a page where a password or PIN is typed, or whose URL carries a
     reset token: no browser or proxy keeps the page (``Cache-Control: no-store``), the
-    browser sends no ``Referer`` from it (the platform's ``same-origin`` would still send
-    the full URL to its own pages and static files, token included), and the typed
-    secrets are masked in error reports (``sensitive_post_parameters``)."""
+    typed secrets are masked in error reports (``sensitive_post_parameters``), and a page
+    at a URL that holds the reset token sends no ``Referer`` (the platform's
+    ``same-origin`` would send that URL, token included, to its own stylesheet, scripts
+    and links).
+
+    Only there: a form posted from a ``no-referrer`` page carries ``Origin: null`` in
+    Chromium and Safari, which Django's CSRF check refuses — the password-change, PIN and
+    unlock forms (whose URLs hold nothing secret) would fail in every real browser."""
 
     @functools.wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         response = view(request, *args, **kwargs)
         add_never_cache_headers(response)
-        response["Referrer-Policy"] = "no-referrer"
+        token = kwargs.get("token")
+        if token and token != auth_views.PasswordResetConfirmView.reset_url_token:
+            response["Referrer-Policy"] = "no-referrer"
         return response
 
     return sensitive_post_parameters()(wrapped)
