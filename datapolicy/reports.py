@@ -80,12 +80,11 @@ def hidden_note(k: int) -> str:
     (it is chosen among the shown non-zero cells), so telling the two apart says "this
     one holds k or more" — and with a total and the other parts shown that can give the
     small one back (docs/datapolicy.md, Reports). "< k" is not claimed either: it would
-    be false for a complement, which may hold many clients."""
-    return _(
-        "fewer than %(k)s clients, or hidden so that such a figure cannot be worked out "
-        "from the figures shown. Which of the two is not said per figure: together with "
-        "the figures shown, that could give a hidden figure back."
-    ) % {"k": k}
+    be false for a complement, which may hold many clients. The same note as the
+    dashboards, their exports and the statistics API (stats.reasons.hidden_note)."""
+    from stats.reasons import hidden_note as note
+
+    return note(k)
 
 
 class ReportNotApproved(PermissionDenied):

@@ -13,7 +13,8 @@ Pure pandas, no Django. The rules (documented in docs/statistics.md):
    The three classes sum to ``n_classified``: if exactly one class is hidden it could be
    recovered by subtraction, so the next-smallest non-zero class is hidden too, until the
    hidden classes together hold at least k clients; if ``n_classified`` is hidden all
-   classes are hidden.
+   classes are hidden. When no shown class is non-zero (the others are 0), no class can
+   protect the hidden one, so ``n_classified`` is hidden (and with it every class).
 3. **Complementary suppression across rows.** Rows that differ only in a *partition level*
    (``active``: active + inactive = all; ``unit_id``: units sum to the organisation …) are
    parts of a total that may be shown elsewhere. Within each such sibling group, for each
@@ -105,17 +106,27 @@ def _check_k(k: int) -> None:
         raise ValueError(f"small-cell threshold k must be at least {MIN_K}, got {k}")
 
 
-def _complement_within_rows(hidden: np.ndarray, counts: np.ndarray, k: int) -> np.ndarray:
-    """One round of rule 2 over an (rows × parts) matrix: the extra cells to hide."""
+def _complement_within_rows(
+    hidden: np.ndarray, counts: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """One round of rule 2 over an (rows × parts) matrix: the extra cells to hide, and the
+    rows whose total must be hidden (bool per row).
+
+    A row whose hidden parts hold fewer than two non-zero cells or fewer than k clients
+    gets its smallest shown non-zero part hidden as well; when no shown part is non-zero
+    (the others are 0), no part can protect it — the shown total minus the shown zeros
+    would give the hidden part back — so the row's total is hidden (which hides all its
+    parts), as stats.publications.complement_parts does (review round 10)."""
     hidden_nonzero = (hidden & (counts > 0)).sum(axis=1)
     hidden_n = np.where(hidden, counts, 0.0).sum(axis=1)
     needs = (hidden_nonzero > 0) & ((hidden_nonzero < 2) | (hidden_n < k))
     cand_n = np.where(~hidden & (counts > 0), counts, np.inf)
     col = cand_n.argmin(axis=1)
-    rows = np.flatnonzero(needs & np.isfinite(cand_n.min(axis=1)))
+    has_candidate = np.isfinite(cand_n.min(axis=1))
+    rows = np.flatnonzero(needs & has_candidate)
     extra = np.zeros_like(hidden)
     extra[rows, col[rows]] = True
-    return extra
+    return extra, needs & ~has_candidate
 
 
 def _complement_sets(
@@ -263,8 +274,11 @@ def suppress_table(
             hidden[:, outcome_cols] |= hidden[:, [col_of["n_classified"]]]
         if len(present_parts) > 1:
             parts = hidden[:, present_parts]
-            parts |= _complement_within_rows(parts, counts_m[:, present_parts], k)
-            hidden[:, present_parts] = parts
+            extra, lone = _complement_within_rows(parts, counts_m[:, present_parts], k)
+            hidden[:, present_parts] = parts | extra
+            if "n_classified" in fams:
+                # a lone hidden part: hide the total (its parts follow next round)
+                hidden[:, col_of["n_classified"]] |= lone
         # rules 3 and 5: siblings across rows
         for set_ids, set_rows in set_lists:
             for j in range(len(names)):

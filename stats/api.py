@@ -29,7 +29,7 @@ from datapolicy.services import Action, access_log_write
 
 from .models import CURRENT, ScopeKind
 from .permissions import DASHBOARD_ROLES, scope_access, small_cell_k
-from .reasons import REASON_CODES, reason_code
+from .reasons import REASON_CODES, public_code
 from .selectors import (
     AGE_FILTERS,
     ANONYMISED_PERIODS,
@@ -39,7 +39,7 @@ from .selectors import (
     period_as_of,
     snapshot_get,
 )
-from .views import reason_text
+from .views import shown_reason
 
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -106,10 +106,12 @@ class StatsResponseSerializer(serializers.Serializer):
     )
     suppressed_codes = serializers.DictField(
         child=serializers.DictField(child=serializers.ChoiceField(choices=REASON_CODES)),
-        help_text="active/inactive -> field -> stable code of the reason: small_cell (fewer "
-        "than k clients), complement (hidden so that a hidden neighbour cannot be recovered "
-        "by subtraction), few_therapists, changed_since_publication, few_organisations, "
-        "others_small, other",
+        help_text="active/inactive -> field -> stable code of the reason: hidden (fewer than "
+        "k clients, or hidden so that such a figure cannot be worked out from the figures "
+        "shown; which of the two is not said, since that could give a hidden figure back), "
+        "few_therapists, changed_since_publication, few_organisations, other. Since review "
+        "round 10 small_cell, complement and others_small are no longer sent (privacy fix: "
+        "they are all 'hidden'); they stay in the enum for old clients",
     )
     hidden_reason = serializers.CharField(
         allow_null=True,
@@ -151,17 +153,25 @@ def figures_to_contract(figs: Figures, kind: str, scope_id: int) -> dict[str, An
             }
             for p in figs.trajectory
         ],
-        # the reasons in the active language (stored as English keys), with stable codes
+        # the reasons in the active language (stored as English keys), with stable codes;
+        # SECURITY: a small cell and its complement read alike (views.shown_reason,
+        # reasons.public_code: review round 10)
         "suppressed": {
-            s: {f: reason_text(r) for f, r in figs.suppressed[s].items() if f in SIDE_FIELDS}
+            s: {
+                f: shown_reason(r, figs.k or 0)
+                for f, r in figs.suppressed[s].items()
+                if f in SIDE_FIELDS
+            }
             for s in ("active", "inactive")
         },
         "suppressed_codes": {
-            s: {f: reason_code(r) for f, r in figs.suppressed[s].items() if f in SIDE_FIELDS}
+            s: {f: public_code(r) for f, r in figs.suppressed[s].items() if f in SIDE_FIELDS}
             for s in ("active", "inactive")
         },
-        "hidden_reason": reason_text(figs.hidden_reason) if figs.hidden_reason else None,
-        "hidden_code": reason_code(figs.hidden_reason) if figs.hidden_reason else None,
+        "hidden_reason": shown_reason(figs.hidden_reason, figs.k or 0)
+        if figs.hidden_reason
+        else None,
+        "hidden_code": public_code(figs.hidden_reason) if figs.hidden_reason else None,
     }
 
 

@@ -33,6 +33,7 @@ from .frames import org_stats_settings
 from .models import ScopeKind
 from .permissions import DASHBOARD_ROLES, ORG_WIDE_ROLES, ScopeAccess, scope_access, small_cell_k
 from .publications import REASON_CHANGED
+from .reasons import HIDDEN_CODE, hidden_note, public_code
 from .selectors import (
     AGE_FILTERS,
     ANONYMISED_PERIODS,
@@ -244,21 +245,34 @@ def reason_text(reason: str) -> str:
 
 
 def is_small(reason: str | None, k: int) -> bool:
-    """Hidden because the figure itself rests on 1 … k−1 clients ("< k" is true)."""
+    """Hidden because the figure itself rests on 1 … k−1 clients (for the record only:
+    never shown per cell, see :func:`shown_reason`)."""
     return reason == reason_small(k)
 
 
+def shown_reason(reason: str, k: int) -> str:
+    """A hidden cell's reason as the pages, exports and the statistics API show it.
+
+    SECURITY (review round 10): a small cell, its complement and a benchmark cell whose
+    other organisations' part is small read alike — one note (stats.reasons.hidden_note)
+    — since telling them apart says "this one is not small", and with a shown total and
+    shown parts that gives hidden counts back. Whole-selection reasons and a change since
+    a publication keep their own text (stats.reasons.CELL_CODES)."""
+    if public_code(reason) == HIDDEN_CODE:
+        return hidden_note(k)
+    return reason_text(reason)
+
+
 def _text(figs: Figures, side: str, col: str, decimals: int) -> tuple[str, str | None]:
-    """A cell as display text: a localised number; "< k" when hidden as a small cell;
-    "hidden" when hidden for another reason (a complement, a held-back change, too few
-    therapists …: such a cell may hold many clients, so "< k" would be false — the table
-    explains it in a footnote); "–" when empty."""
+    """A cell as display text: a localised number; "hidden" when hidden, whatever the
+    reason (the table explains it in a footnote; a small cell and its complement read
+    alike, :func:`shown_reason`); "–" when empty."""
     reason = figs.suppressed[side].get(col)
     value = figs.table[side].get(col)
     if value is None:
         if not reason:
             return "–", None
-        return (f"< {figs.k}" if is_small(reason, figs.k) else _("hidden")), reason
+        return _("hidden"), reason
     return display_number(value, decimals), None
 
 
@@ -268,8 +282,8 @@ def _cell(figs: Figures, side: str, col: str, decimals: int = 1) -> dict[str, An
 
 
 class DisplayRows(list[dict[str, Any]]):
-    """Table rows with ``notes``: the reasons of the cells hidden for another reason than
-    a small cell, numbered; each such cell carries its ``mark`` (shown next to "hidden"
+    """Table rows with ``notes``: the reasons of the hidden cells as shown
+    (:func:`shown_reason`), numbered; each such cell carries its ``mark`` (shown next to "hidden"
     and explained under the table — a title tooltip is never seen on an iPad)."""
 
     notes: list[dict[str, Any]]
@@ -287,12 +301,12 @@ def _with_notes(
             reason = cell.get("reason")
             cell["mark"] = None
             if reason:
-                cell["reason"] = reason_text(reason)
-                if not is_small(reason, k):
-                    if reason not in marks:
-                        marks[reason] = len(marks) + 1
-                        out.notes.append({"mark": marks[reason], "text": cell["reason"]})
-                    cell["mark"] = marks[reason]
+                # SECURITY: the shown reason, never the exact one (shown_reason)
+                text = cell["reason"] = shown_reason(reason, k)
+                if text not in marks:
+                    marks[text] = len(marks) + 1
+                    out.notes.append({"mark": marks[text], "text": text})
+                cell["mark"] = marks[text]
     return out
 
 
@@ -312,7 +326,7 @@ def _table_rows(figs: Figures) -> DisplayRows:
         d_text, d_reason = _text(figs, side, "effect_size_d", 1)
         p_text, p_reason = _text(figs, side, "effect_size_pct", 1)
         if d_reason and p_reason:
-            # both hidden: one mark for the cell, not "< 5 / < 5 %"
+            # both hidden: one mark for the cell, not "hidden / hidden %"
             effect[side] = {"text": d_text, "reason": d_reason}
         else:
             pct = f"{p_text} %" if p_reason is None and p_text != "–" else p_text
@@ -323,8 +337,8 @@ def _table_rows(figs: Figures) -> DisplayRows:
 
 def _quality_rows(figs: Figures) -> DisplayRows:
     """The data-quality counts as display rows (one cell, ``value``), hidden cells as the
-    statistics table shows them: "< k" only for a small cell, otherwise "hidden" with a
-    numbered reason under the table (a complement may hold many clients)."""
+    statistics table shows them: "hidden" with a numbered note under the table, a small
+    cell and a complement alike (:func:`shown_reason`)."""
     rows = []
     for col, label in exports.quality_label_rows():
         if col not in figs.quality:
@@ -332,7 +346,7 @@ def _quality_rows(figs: Figures) -> DisplayRows:
         value = figs.quality[col]
         reason = figs.quality_suppressed.get(col)
         if value is None and reason:
-            text = f"< {figs.k}" if is_small(reason, figs.k) else _("hidden")
+            text = _("hidden")
         elif value is None:
             text = "–"
         else:
@@ -343,14 +357,12 @@ def _quality_rows(figs: Figures) -> DisplayRows:
 
 def _quality_export_text(figs: Figures, col: str) -> str:
     reason = figs.quality_suppressed[col]
-    if is_small(reason, figs.k):
-        return f"< {figs.k}"
-    return _("hidden") + f" ({reason_text(reason)})"
+    return _("hidden") + f" ({shown_reason(reason, figs.k)})"
 
 
 def _etr_view(figs: Figures) -> dict[str, str]:
-    """ETR figures as display strings ("< k" when hidden as a small cell, "hidden" with
-    the reason when hidden otherwise, "–" when not available)."""
+    """ETR figures as display strings ("hidden" with the shown reason when hidden — a
+    small cell and a complement alike, :func:`shown_reason` — "–" when not available)."""
     e, hidden = figs.etr, figs.etr_suppressed
     if figs.anonymised:
         # SECURITY: the unjudged counts as an anonymised view may show them, also for
@@ -359,10 +371,7 @@ def _etr_view(figs: Figures) -> dict[str, str]:
         etr_unjudged_anonymised(figs.table, e, hidden, k=figs.k)
 
     def mark(col: str) -> str:
-        reason = hidden[col]
-        if is_small(reason, figs.k):
-            return f"< {figs.k}"
-        return f"{_('hidden')} ({reason_text(reason)})"
+        return f"{_('hidden')} ({shown_reason(hidden[col], figs.k)})"
 
     def count_share(count: str, share: str) -> str:
         if count in hidden:
@@ -639,12 +648,13 @@ class ExportView(StatsMixin, View):
         # the reasons of hidden cells in the active language (stored as English keys)
         # (``figs`` is lazy: copy its fields rather than dataclasses.replace it)
         fields = {f.name: getattr(figs, f.name) for f in dataclass_fields(Figures)}
+        # SECURITY: as the page shows them (shown_reason: a small cell and a complement alike)
         fields["suppressed"] = {
-            side: {c: reason_text(r) for c, r in cells.items()}
+            side: {c: shown_reason(r, figs.k) for c, r in cells.items()}
             for side, cells in figs.suppressed.items()
         }
-        # hidden data-quality counts as the page shows them: "< k" for a small count,
-        # otherwise "hidden (reason)" (a complement may hold many clients)
+        # hidden data-quality counts as the page shows them: "hidden (reason)", a small count
+        # and a complement alike
         fields["quality"] = {
             c: _quality_export_text(figs, c) if c in figs.quality_suppressed else v
             for c, v in figs.quality.items()

@@ -150,7 +150,7 @@ def test_unit_page_ships_no_therapist_value(client: Any, org1: OrgPersonas) -> N
     assert fig["config"]["displayModeBar"] is False
 
 
-# --- 2. hidden cells: "< k" only for small cells ---------------------------------------
+# --- 2. hidden cells: "hidden" with a footnote (round 10: small cells too) --------------
 
 
 def _figs(suppressed: dict[str, dict[str, str]], k: int = 5, anonymised: bool = True) -> Figures:
@@ -190,12 +190,17 @@ def test_complement_and_held_cells_read_hidden_with_a_footnote() -> None:
         assert clients["active"]["text"] == "hidden" and clients["active"]["mark"] == 1
         assert clients["inactive"]["text"] == "hidden" and clients["inactive"]["mark"] == 2
         assert by_label["Sessions"]["inactive"]["mark"] == 1  # the same reason, same mark
-        assert by_label["Average ORS change"]["active"]["text"] == "< 5"
-        assert by_label["Average ORS change"]["active"]["mark"] is None
+        # review round 10: a small cell reads exactly as its complement ("< 5" would tell
+        # them apart, and that can give hidden counts back): "hidden", the same mark
+        assert by_label["Average ORS change"]["active"]["text"] == "hidden"
+        assert by_label["Average ORS change"]["active"]["mark"] == 1
         effect = rows[-1]
-        assert effect["active"]["text"] == "< 5"  # not "< 5 / < 5 %"
+        assert effect["active"]["text"] == "hidden"  # not "hidden / hidden %"
+        assert effect["active"]["mark"] == 1
         assert [n["mark"] for n in rows.notes] == [1, 2]
-        assert "neighbouring figure" in rows.notes[0]["text"]
+        assert rows.notes[0]["text"].startswith("fewer than 5 clients, or hidden so that")
+        assert "earlier published" in rows.notes[1]["text"]
+        assert "< 5" not in str(list(rows)) and "neighbouring" not in str(rows.notes)
         html = render_to_string("stats/_table.html", {"table_rows": rows})
     assert '<sup class="note-mark">1</sup>' in html
     assert '<ol class="table-notes">' in html and "earlier published one" in html
@@ -247,10 +252,14 @@ def test_danish_strings_exist_for_the_reasons() -> None:
 
 @pytest.mark.django_db
 def test_export_translates_the_reason(client: Any, org1: OrgPersonas) -> None:
-    """The export shows the reason text via reason_text (in the page's language)."""
+    """The export shows the reason text via reason_text (in the page's language) for a
+    reason that is told apart (a change since a publication); a complement reads as every
+    hidden cell, the one note (review round 10), never its own reason."""
     from stats import exports
 
-    figs = _figs({"active": {"episodes": REASON_COMPLEMENTARY}, "inactive": {}})
+    figs = _figs(
+        {"active": {"episodes": REASON_CHANGED}, "inactive": {"episodes": REASON_COMPLEMENTARY}}
+    )
     client.force_login(org1.analyst)
     url = reverse(
         "stats_export",
@@ -263,7 +272,8 @@ def test_export_translates_the_reason(client: Any, org1: OrgPersonas) -> None:
         response = client.get(url)
     assert response.status_code == 200
     body = response.content.decode("utf-8-sig")
-    assert "OVERSAT" in body and REASON_COMPLEMENTARY not in body
+    assert "OVERSAT" in body and REASON_CHANGED not in body
+    assert REASON_COMPLEMENTARY not in body and "skjult så et sådant tal" in body
     assert exports.TABLES  # (the export module itself is unchanged)
 
 

@@ -24,8 +24,14 @@ from stats import views
 from stats.anonymise import REASON_COMPLEMENTARY, REASON_FEW_THERAPISTS, reason_small
 from stats.models import StatsSnapshot
 from stats.publications import REASON_CHANGED
-from stats.reasons import REASON_CODES, reason_code
-from stats.selectors import Figures, _figures_data, period_as_of
+from stats.reasons import REASON_CODES, public_code, reason_code
+from stats.selectors import (
+    REASON_FEW_ORGANISATIONS,
+    REASON_OTHERS_SMALL,
+    Figures,
+    _figures_data,
+    period_as_of,
+)
 from tests.conftest import OrgPersonas, add_therapist, make_episode, record, team_of_three
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -206,10 +212,15 @@ QUALITY = {
 }
 
 
+# the one note of every hidden cell (stats.reasons.hidden_note, review round 10)
+DA_NOTE = "færre end 5 klienter, eller skjult så et sådant tal ikke kan regnes ud"
+
+
 def test_quality_complements_read_hidden_with_a_reason() -> None:
     """7 intakes above the cutoff hidden as a complement and 9 held back by a publication:
-    "skjult" with numbered reasons; the 2 extra sessions are a small cell: "< 5"; 0 and 12
-    are shown."""
+    "skjult" with numbered reasons; the 2 extra sessions are a small cell and read exactly
+    as the complement (review round 10: "< 5" would tell them apart); 0 and 12 are
+    shown."""
     figs = _quality_figs(
         QUALITY, {"intake_above_cutoff": REASON_COMPLEMENTARY, "srs_without_ors": REASON_CHANGED}
     )
@@ -217,17 +228,17 @@ def test_quality_complements_read_hidden_with_a_reason() -> None:
     assert figs.quality["duplicate_same_date_sessions"] is None
     rows = views._quality_rows(figs)
     text = {r["label"]: (r["value"]["text"], r["value"]["mark"]) for r in rows}
-    assert text["Ekstra sessions på samme dato"] == ("< 5", None)
-    assert text["Sessions med SRS men uden ORS"] == ("skjult", 1)
-    assert text["ORS ved start over cutoff"] == ("skjult", 2)
+    assert text["Ekstra sessions på samme dato"] == ("skjult", 1)
+    assert text["Sessions med SRS men uden ORS"] == ("skjult", 2)
+    assert text["ORS ved start over cutoff"] == ("skjult", 1)
     assert text["Åbne forløb uden kontakt i mere end inaktivitetsperioden"] == ("12", None)
     assert [n["mark"] for n in rows.notes] == [1, 2]
-    assert rows.notes[0]["text"].startswith("skjult, så denne månedsafslutning")
-    assert rows.notes[1]["text"].startswith("skjult, så et skjult nabotal")
+    assert rows.notes[0]["text"].startswith(DA_NOTE)
+    assert rows.notes[1]["text"].startswith("skjult, så denne månedsafslutning")
     with translation.override("en"):
         rows = views._quality_rows(figs)
     assert rows[-1]["value"]["text"] == "hidden"
-    assert "neighbouring figure" in rows.notes[1]["text"]
+    assert rows.notes[0]["text"].startswith("fewer than 5 clients, or hidden so that")
 
 
 def _quality_panel(page: str) -> str:
@@ -260,13 +271,13 @@ def test_quality_table_on_the_page_and_in_the_export(client: Any, org1: OrgPerso
     assert row is not None, panel
     assert row.group(1) == "skjult" and row.group(3) == "1"
     assert "&lt; 5" not in row.group(0)
-    assert '<li value="1">skjult: skjult, så et skjult nabotal' in panel
+    assert f'<li value="1">skjult: {DA_NOTE}' in panel
     export = reverse(
         "stats_export",
         kwargs={"kind": "unit", "scope_id": org1.unit.pk, "table": "quality", "fmt": "csv"},
     )
     text = client.get(export, {"period": "month", "age": "youth"}).content.decode("utf-8-sig")
-    assert "ORS ved start over cutoff;skjult (skjult, så et skjult nabotal" in text
+    assert f"ORS ved start over cutoff;skjult ({DA_NOTE}" in text
 
 
 # --- 4. Danish month names on the charts ----------------------------------------------------
@@ -316,20 +327,22 @@ def _api(client: Any, user: Any, kind: str, scope_id: int, **params: Any) -> dic
 @pytest.mark.django_db
 def test_api_reasons_follow_the_language_with_stable_codes(client: Any, org1: OrgPersonas) -> None:
     """Three therapists with one active episode each: 3 < k = 5 clients, the row is
-    hidden as a small cell."""
+    hidden as a small cell — and reads as every hidden cell (review round 10): code
+    ``hidden``, the one note, never ``small_cell`` (that told it from a complement)."""
     end = period_as_of("month")[1]
     team = [org1.therapist_a, org1.therapist_b, add_therapist(org1, "api3")]
     for i, t in enumerate(team):
         ep = make_episode(org1, code=f"AP-{i}", therapist=t)
         record(ep, end - dt.timedelta(days=5), ors="15.0")
     da = _api(client, org1.leader, "unit", org1.unit.pk)
-    assert da["suppressed"]["active"]["episodes"] == "færre end 5 klienter"
-    assert da["suppressed_codes"]["active"]["episodes"] == "small_cell"
+    assert da["suppressed"]["active"]["episodes"].startswith(DA_NOTE)
+    assert da["suppressed_codes"]["active"]["episodes"] == "hidden"
+    assert "small_cell" not in json.dumps(da) and "complement" not in json.dumps(da)
     assert da["hidden_reason"] is None and da["hidden_code"] is None
     assert set(da["suppressed_codes"]["active"]) == set(da["suppressed"]["active"])
     _english(client)
     en = _api(client, org1.leader, "unit", org1.unit.pk)
-    assert en["suppressed"]["active"]["episodes"] == "fewer than 5 clients"
+    assert en["suppressed"]["active"]["episodes"].startswith("fewer than 5 clients, or hidden")
     assert en["suppressed_codes"] == da["suppressed_codes"]
 
 
@@ -355,11 +368,16 @@ def test_every_reason_has_its_code() -> None:
         REASON_COMPLEMENTARY: "complement",
         REASON_FEW_THERAPISTS: "few_therapists",
         REASON_CHANGED: "changed_since_publication",
+        REASON_FEW_ORGANISATIONS: "few_organisations",
+        REASON_OTHERS_SMALL: "others_small",
         "something new": "other",
     }
     for reason, code in reasons.items():
-        assert reason_code(reason) == code
+        assert reason_code(reason) == code  # the exact code, for the record (reports)
         assert code in REASON_CODES
+        # what is shown: a small cell and a complement alike (review round 10)
+        shown = "hidden" if code in ("small_cell", "complement", "others_small") else code
+        assert public_code(reason) == shown and shown in REASON_CODES
 
 
 @pytest.mark.django_db
@@ -375,7 +393,8 @@ def test_schema_documents_the_codes(client: Any, org1: OrgPersonas) -> None:
         doc = yaml.safe_load(text)
     props = doc["components"]["schemas"]["StatsResponse"]["properties"]
     enum = props["suppressed_codes"]["additionalProperties"]["additionalProperties"]["enum"]
-    assert "small_cell" in enum and "complement" in enum
+    assert "hidden" in enum
+    assert "small_cell" in enum and "complement" in enum  # kept for old clients, not sent
     assert props["hidden_code"]["nullable"] is True
 
 

@@ -211,8 +211,11 @@ def test_leader_sees_unit_anonymised_with_reasons(
     assert body["anonymised"] is True and body["k"] == 5
     # 3 active episodes < k = 5: the whole active row is hidden, with the reason
     assert body["active"]["episodes"] is None and body["active"]["ors_change"] is None
-    assert body["suppressed"]["active"]["episodes"] == "færre end 5 klienter"
-    assert body["suppressed_codes"]["active"]["episodes"] == "small_cell"
+    # (as every hidden cell: review round 10 — never told apart from a complement)
+    assert body["suppressed"]["active"]["episodes"].startswith(
+        "færre end 5 klienter, eller skjult så et sådant tal"
+    )
+    assert body["suppressed_codes"]["active"]["episodes"] == "hidden"
     assert body["hidden_reason"] is None
     # trajectory points rest on < 5 episodes each: none is shown
     assert body["trajectory"] == []
@@ -326,12 +329,14 @@ def test_leader_export_applies_the_same_suppression(
     rows = client.get(url).content.decode("utf-8-sig").splitlines()
     clients_row = rows[1].split(";")
     assert clients_row[0] == "Klienter"
-    assert clients_row[1] == "skjult (færre end 5 klienter)"
-    assert clients_row[2] == "skjult (færre end 5 klienter)"  # 3 inactive: small cell too
+    # every hidden cell alike (review round 10): "skjult" with the one note
+    note = "skjult (færre end 5 klienter, eller skjult så et sådant tal"
+    assert clients_row[1].startswith(note)
+    assert clients_row[2] == clients_row[1]  # 3 inactive: small cell too
     assert "terapeut" not in rows[1]
     client.cookies["django_language"] = "en"
     rows = client.get(url).content.decode("utf-8-sig").splitlines()
-    assert rows[1].split(";")[:2] == ["Clients", "hidden (fewer than 5 clients)"]
+    assert rows[1].startswith("Clients;hidden (fewer than 5 clients, or hidden so that")
 
 
 def test_dashboards_filters_and_benchmark_render(client: Any, scenario: dict[str, Any]) -> None:
