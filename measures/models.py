@@ -185,8 +185,13 @@ class SessionDraft(TenantModel):
 
 def import_upload_path(instance: Any, filename: str) -> str:
     """Where an uploaded import file is kept while its task runs: a random name, never
-    the uploaded one (a file may be named after what it holds, e.g. a CPR number)."""
-    return f"imports/{uuid.uuid4().hex}.csv"
+    the uploaded one (a file may be named after what it holds, e.g. a CPR number). About
+    one random hex name in a thousand holds ten digits that read as a CPR number: such a
+    name is drawn again."""
+    while True:
+        name = f"imports/{uuid.uuid4().hex}.csv"
+        if not _cpr_in_name(name):
+            return name
 
 
 def _cpr_in_name(name: str) -> bool:

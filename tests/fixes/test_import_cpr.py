@@ -98,3 +98,19 @@ def test_cpr_file_name_is_not_stored(
     assert job.original_name == "upload.csv"
     assert not looks_like_cpr(job.file.name)
     assert job.file.name.startswith("imports/")
+
+
+def test_a_random_upload_name_never_reads_as_a_cpr_number(monkeypatch: Any) -> None:
+    """About 1 in 1,000 uuid4 hex names holds a CPR-shaped run of digits (this test's
+    file name check then failed now and then). Such a draw is replaced."""
+    import uuid
+
+    from measures.models import import_upload_path
+
+    cpr_shaped = uuid.UUID(hex="abcdef0101901234abcdefabcdefabcd")  # 010190-1234
+    assert looks_like_cpr(cpr_shaped.hex)
+    draws = iter([cpr_shaped, uuid.UUID(int=0xABCDEF)])
+    monkeypatch.setattr(uuid, "uuid4", lambda: next(draws))
+    name = import_upload_path(None, f"{CPR}.csv")
+    assert name == f"imports/{uuid.UUID(int=0xABCDEF).hex}.csv"
+    assert not looks_like_cpr(name)
