@@ -110,15 +110,16 @@ def own_clients(*, therapist: Any, organisation: Organisation | int) -> QuerySet
     return Client.objects.for_org(organisation).filter(episodes__therapist=therapist).distinct()
 
 
-@dataclass(frozen=True)
+@dataclass
 class HandoverRow:
     """A therapist who has left a unit but still has open episodes there: how many (no
-    client codes), and who in the unit could take them."""
+    client codes), and who in the unit could take them (``form``: set by the page)."""
 
     therapist: Any
     unit: Any
     open_episodes: int
     receivers: list[Any]
+    form: Any = None
 
 
 def handover_rows(*, organisation: Any, unit_ids: set[int] | None) -> list[HandoverRow]:

@@ -361,7 +361,7 @@ class HandoverView(TenantPageMixin, View):
                 initial={"unit": row.unit.pk, "from_therapist": row.therapist.pk},
             )
             row_form.auto_id = f"id_handover_{key[0]}_{key[1]}_%s"  # one page, many forms
-            row.__dict__["form"] = row_form  # frozen dataclass: the template's form
+            row.form = row_form
         return render(self.request, self.template_name, {"rows": rows}, status=status)
 
     def get(self, request: HttpRequest) -> HttpResponse:
@@ -369,7 +369,7 @@ class HandoverView(TenantPageMixin, View):
         return self._page(rows, {})
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        from datapolicy.models import Unit, User
+        from datapolicy.models import Unit
 
         try:
             unit_id = int(request.POST.get("unit", ""))
@@ -398,7 +398,7 @@ class HandoverView(TenantPageMixin, View):
                     actor=request.user,
                     organisation=self.organisation,
                     unit=unit,
-                    from_therapist=User.objects.get(pk=from_id),
+                    from_therapist=row.therapist,
                     to_therapist=target,
                     request=request,
                 )
