@@ -45,6 +45,66 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    _serialized_rollback_for_every_transactional_test(items)
+    _skip_or_fail_without_services(items)
+
+
+def _serialized_rollback_for_every_transactional_test(items: list[Any]) -> None:
+    """Every transactional test gets serialized rollback, so that no order of the tests
+    can break one (tests/foundation/test_transactional_db.py checks it).
+
+    A transactional test ends with a flush of every table. With serialized rollback the
+    test starts by writing back the rows the migrations left (content types, permissions,
+    the scales), and the flush at its end leaves the tables empty (no post_migrate).
+    Without it the flush sends post_migrate, which writes the content types and
+    permissions again under new ids; the next serialized test (the browser tests) then
+    collides with them while it writes the migrated rows back (IntegrityError, duplicate
+    key in django_content_type). So every transactional test starts from the migrated
+    database and leaves an empty one, whatever ran before it.
+    """
+    from django.test import TestCase, TransactionTestCase
+    from pytest_django.fixtures import validate_django_db
+
+    for item in items:
+        cls = getattr(item, "cls", None)
+        if cls is not None and issubclass(cls, TransactionTestCase):
+            if not issubclass(cls, TestCase) and not cls.serialized_rollback:
+                raise pytest.UsageError(
+                    f"{item.nodeid}: a TransactionTestCase needs serialized_rollback = True"
+                    " (see tests/conftest.py)"
+                )
+            continue
+        marker = item.get_closest_marker("django_db")
+        fixtures = getattr(item, "fixturenames", ())
+        transaction, reset_sequences, databases, serialized, available_apps = (
+            validate_django_db(marker) if marker else (False, False, None, False, None)
+        )
+        if serialized or not (
+            transaction
+            or reset_sequences
+            or "transactional_db" in fixtures
+            or "live_server" in fixtures
+        ):
+            continue
+        if marker is not None and "serialized_rollback" in marker.kwargs:
+            raise pytest.UsageError(
+                f"{item.nodeid}: a transactional test cannot turn serialized rollback off"
+                " (see tests/conftest.py)"
+            )
+        # The closest marker is the one pytest-django reads: put this one first.
+        item.add_marker(
+            pytest.mark.django_db(
+                transaction=True,
+                reset_sequences=reset_sequences,
+                databases=databases,
+                serialized_rollback=True,
+                available_apps=available_apps,
+            ),
+            append=False,
+        )
+
+
+def _skip_or_fail_without_services(items: list[Any]) -> None:
     """Skip service-bound tests outside CI with a reason; in CI they must run, so a missing
     service fails the run instead of silently skipping."""
     missing = []

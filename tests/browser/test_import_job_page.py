@@ -17,8 +17,6 @@ from tests.browser.test_ipad_entry import ARGS, CHROMIUM
 pytestmark = [pytest.mark.browser]
 
 
-# Like the iPad test: the flush after a transactional test without serialized rollback
-# would re-create the content types that the next serialized test restores (duplicates).
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_failed_job_lists_every_stored_error_and_the_count(
     live_server: Any, settings: Any, tmp_path: Any

@@ -22,12 +22,6 @@ ROLE = f"fit_app_test_{os.getpid()}"
 
 @pytest.fixture
 def app_conn(org1: Any) -> Iterator[psycopg.Connection]:
-    from measures.models import Scale
-    from measures.scales import load_scales
-
-    # A transactional test starts from an emptied database: the scales are gone.
-    if not Scale.objects.exists():
-        load_scales(Scale)
     call_command("db_app_role", role=ROLE, verbosity=0)
     s = connection.settings_dict
     conn = psycopg.connect(

@@ -179,11 +179,6 @@ def _as_role(role: str, owner: str, work: Any) -> Any:
 def test_the_app_role_imports_with_and_without_the_right(
     org1: OrgPersonas, app_role: str, granted: bool
 ) -> None:
-    from measures.models import Scale
-    from measures.scales import load_scales
-
-    if not Scale.objects.exists():  # a transactional test starts from an emptied database
-        load_scales(Scale)
     call_command("db_app_role", role=app_role, no_bulk_import=not granted, verbosity=0)
     owner = connection.settings_dict["USER"]
 

@@ -43,14 +43,8 @@ def worker(transactional_db: Any, settings: Any, tmp_path: Path) -> Iterator[str
     from django.core.cache import cache
 
     from fitplatform.celery import app
-    from measures.models import Scale
-    from measures.scales import load_scales
     from stats.tasks import DEBOUNCE_KEY
 
-    # A transactional test starts from an emptied database: the scales the data migration
-    # created are gone after the previous one.
-    if not Scale.objects.exists():
-        load_scales(Scale)
     queue = f"stats-it-{os.getpid()}-{time.monotonic_ns()}"
     # The debounce lock must be shared with the worker (it releases it): Redis, as in
     # production, not the test settings' local-memory cache.
