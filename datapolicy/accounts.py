@@ -11,8 +11,10 @@ link of a user deactivated since it was sent.
 
 The pages where a password or PIN is typed, or whose address holds a reset token, are
 wrapped in :func:`secret_page`: never cached, no ``Referer`` sent from them, and their
-form fields masked in error reports. A user gets at most ``RESET_MAILS_PER_HOUR`` reset
-mails an hour, however often the page is asked (no mail flood; the page answers the same).
+form fields masked in error reports. A user gets at most :func:`reset_mails_per_hour`
+(``DJANGO_RESET_MAILS_PER_HOUR``, 5) reset mails an hour, however often the page is asked
+(no mail flood; the page answers the same). While Redis does not answer, no reset mail
+is queued or sent (its count cannot be kept) and the page still answers the same.
 
 Every password typed on these pages (the old one on the change page, and the PIN page's)
 is checked through ``authenticate()``, so django-axes counts a wrong one like a wrong
@@ -42,14 +44,20 @@ from django.utils.decorators import method_decorator
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.views.decorators.debug import sensitive_post_parameters
+from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
 
-from .counters import counter_incr
+from .counters import CounterUnavailable, counter_incr
 from .models import User
 
 logger = logging.getLogger(__name__)
 
-# Reset mails one user may be sent an hour (welcome mails, sent by an import, not counted).
-RESET_MAILS_PER_HOUR = 5
+
+def reset_mails_per_hour() -> int:
+    """Reset mails one user may be sent an hour (welcome mails, sent by an import, are
+    not counted): ``FITPLATFORM["RESET_MAILS_PER_HOUR"]``, from the environment's
+    ``DJANGO_RESET_MAILS_PER_HOUR`` (a positive integer; check ``fitplatform.E005``)."""
+    return int(settings.FITPLATFORM.get("RESET_MAILS_PER_HOUR", 5))
 
 
 def secret_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -173,11 +181,7 @@ def link_mail_send(
         for user in User.objects.filter(pk__in=user_ids, is_active=True).order_by("pk"):
             if (only_new and user.has_usable_password()) or not user.email:
                 continue
-            if kind == "reset" and (
-                counter_incr(f"reset-mail:{user.pk}", timeout=3600) > RESET_MAILS_PER_HOUR
-            ):
-                # SECURITY: whoever knows an address cannot flood its mailbox.
-                logger.warning("reset mail not sent: hourly limit reached (user id %s)", user.pk)
+            if kind == "reset" and not _reset_mail_allowed(user.pk):
                 continue
             context = {
                 "email": user.email,
@@ -193,6 +197,21 @@ def link_mail_send(
             form.send_mail(subject, body, context, None, user.email)
             sent += 1
     return sent
+
+
+def _reset_mail_allowed(user_id: int) -> bool:
+    """SECURITY: whoever knows an address cannot flood its mailbox: one more reset mail
+    for this user this hour, if under the limit. Without the counter (Redis down), none:
+    fail closed (the user asks again; datapolicy.counters logged the outage)."""
+    try:
+        sent = counter_incr(f"reset-mail:{user_id}", timeout=3600)
+    except CounterUnavailable:
+        logger.warning("reset mail not sent: its hourly count is unavailable (user id %s)", user_id)
+        return False
+    if sent > reset_mails_per_hour():
+        logger.warning("reset mail not sent: hourly limit reached (user id %s)", user_id)
+        return False
+    return True
 
 
 def link_mail_after_commit(
@@ -214,7 +233,21 @@ def link_mail_after_commit(
         use_https,
         translation.get_language() or settings.LANGUAGE_CODE,
     )
-    transaction.on_commit(lambda: password_link_mail.delay(*args))
+
+    def queue() -> None:
+        # SECURITY: the page answers the same whether or not the address has an account,
+        # so a broker that does not answer must not turn into a server error here (only
+        # known addresses get this far). The mail is lost; the user asks again.
+        try:
+            password_link_mail.delay(*args)
+        except (RedisError, OSError, OperationalError) as exc:
+            logger.warning(
+                "%s mail not queued: the Celery broker (REDIS_URL) does not answer (%s)",
+                kind,
+                type(exc).__name__,
+            )
+
+    transaction.on_commit(queue)
 
 
 class ResetView(auth_views.PasswordResetView):
