@@ -7,7 +7,8 @@ users out). The page always answers the same, whether or not the address is know
 does not tell who has an account. The link (a one-time token, valid for
 ``PASSWORD_RESET_TIMEOUT``) carries a user id and a token, never a client code; the
 confirm view moves the token out of the URL before the form is shown, and refuses the
-link of a user deactivated since it was sent.
+link of a user deactivated since it was sent; a link that cannot be used is sent on to a
+page without the token in its address (``password_reset_invalid``).
 
 The pages where a password or PIN is typed, or whose address holds a reset token, are
 wrapped in :func:`secret_page`: never cached, no ``Referer`` sent from them, and their
@@ -37,6 +38,8 @@ from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse_lazy
 from django.utils import translation
 from django.utils.cache import add_never_cache_headers
@@ -44,6 +47,7 @@ from django.utils.decorators import method_decorator
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.views.decorators.debug import sensitive_post_parameters
+from django.views.generic import TemplateView
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
@@ -68,9 +72,11 @@ def secret_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
     ``same-origin`` would send that URL, token included, to its own stylesheet, scripts
     and links).
 
-    Only there: a form posted from a ``no-referrer`` page carries ``Origin: null`` in
-    Chromium and Safari, which Django's CSRF check refuses — the password-change, PIN and
-    unlock forms (whose URLs hold nothing secret) would fail in every real browser."""
+    Only there, and there only redirects answer (to ``.../set-password/`` or to the
+    page of a link that cannot be used): a form posted from a ``no-referrer`` page
+    carries ``Origin: null`` in Chromium and Safari, which Django's CSRF check refuses —
+    the password-change, PIN and unlock forms, and the language switch of every page,
+    would fail in every real browser."""
 
     @functools.wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -257,6 +263,21 @@ class ResetView(auth_views.PasswordResetView):
 
 @method_decorator(secret_page, name="dispatch")
 class ResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Django's view: a good token in the URL is moved into the session and the browser
+    sent on to ``.../set-password/`` (Django's own pattern), a URL without it. A link
+    that cannot be used is sent on likewise, to :class:`ResetInvalidView`: the page the
+    user reads and acts on (ask for a new link, switch the language) never has a token
+    in its URL, so it needs no ``no-referrer`` (whose ``Origin: null`` would make the
+    CSRF check refuse its forms) and sends no token in a ``Referer`` either. Only the
+    redirect itself answers at the token's URL, with ``no-referrer``."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response: HttpResponse = super().dispatch(request, *args, **kwargs)
+        if kwargs.get("token") != self.reset_url_token and isinstance(response, TemplateResponse):
+            # The "cannot be used" page would be drawn at the token's URL.
+            return redirect("password_reset_invalid")
+        return response
+
     def get_user(self, uidb64: str) -> Any:
         # SECURITY: a link sent before the user was deactivated sets no password (the
         # token does not cover is_active); the page says the link cannot be used.
@@ -271,6 +292,14 @@ class ResetConfirmView(auth_views.PasswordResetConfirmView):
         response = super().form_valid(form)
         reset(username=form.user.get_username())
         return response
+
+
+class ResetInvalidView(TemplateView):
+    """The page of a reset link that cannot be used (used, too old, changed password or
+    e-mail since, deactivated user), at an address without the token."""
+
+    template_name = "registration/password_reset_confirm.html"
+    extra_context = {"validlink": False}
 
 
 class ResetDoneView(auth_views.PasswordResetDoneView):
@@ -294,6 +323,11 @@ urlpatterns = [
         "password/reset/sent/",
         ResetDoneView.as_view(),
         name="password_reset_done",
+    ),
+    path(
+        "password/reset/invalid/",
+        ResetInvalidView.as_view(),
+        name="password_reset_invalid",
     ),
     path(
         "password/reset/<uidb64>/<token>/",

@@ -72,10 +72,15 @@ def test_the_reset_link_pages_send_no_referer_and_are_not_cached(org1: Any) -> N
     client = Client()
     link = _reset_link(client, org1.therapist_a)
     token = link.rstrip("/").rsplit("/", 1)[1]
-    # A link that cannot be used is shown at the token's own URL.
+    # A link that cannot be used is sent on to a page without the token in its URL
+    # (review round 11: its forms, e.g. the language switch, then carry a real Origin).
     unusable = client.get(link[: -len(token) - 1] + "x" * len(token) + "/")
-    assert "Linket kan ikke bruges" in unusable.content.decode()
     _assert_secret_page(unusable, token_in_url=True)
+    assert unusable.status_code == 302
+    assert unusable["Location"] == reverse("password_reset_invalid")
+    invalid = client.get(unusable["Location"])
+    assert invalid.status_code == 200 and "Linket kan ikke bruges" in invalid.content.decode()
+    assert invalid["Referrer-Policy"] == "same-origin"
     # A good one is redirected to a URL without the token (Django's pattern) ...
     opened = client.get(link)
     _assert_secret_page(opened, token_in_url=True)
@@ -93,12 +98,13 @@ def test_a_reset_link_ends_with_a_login_or_an_email_change(org1: Any) -> None:
     user = org1.therapist_a
     link = _reset_link(Client(), user)
     Client().force_login(user)  # sets last_login, which the token covers
-    again = Client().get(link)
+    again = Client().get(link, follow=True)
     assert again.status_code == 200 and "Linket kan ikke bruges" in again.content.decode()
+    assert again.redirect_chain == [(reverse("password_reset_invalid"), 302)]
     link = _reset_link(Client(), user)
     user.email = "anna.new@alpha.example"
     user.save()
-    assert "Linket kan ikke bruges" in Client().get(link).content.decode()
+    assert "Linket kan ikke bruges" in Client().get(link, follow=True).content.decode()
 
 
 # --- 2. The password-change page is not cached --------------------------------------
