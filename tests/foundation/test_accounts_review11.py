@@ -182,3 +182,21 @@ def test_compose_and_env_example_carry_the_setting() -> None:
         env = compose["services"][name]["environment"]
         assert env["DJANGO_RESET_MAILS_PER_HOUR"] == "${DJANGO_RESET_MAILS_PER_HOUR:-5}"
     assert "\nDJANGO_RESET_MAILS_PER_HOUR=5\n" in (ROOT / ".env.example").read_text()
+
+
+# --- 1b. The other shared counter in a request path: the API key rate --------------
+
+
+def test_a_key_call_is_refused_not_a_server_error_while_redis_is_down(
+    org1: Any, settings: Any, caplog: Any
+) -> None:
+    from tests.api.test_api import key_client, key_for
+
+    _key, raw = key_for(org1, ["read"])
+    settings.CACHES = REDIS_DOWN
+    with caplog.at_level(logging.WARNING, logger="datapolicy.api_auth"):
+        r = key_client(raw).get(reverse("api-alert-list"))
+    # Fail closed (no uncounted calls), as a JSON error the client can retry on.
+    assert r.status_code == 503 and r["Content-Type"].startswith("application/json")
+    assert "detail" in r.json()
+    assert "rate count is unavailable" in caplog.text and raw not in caplog.text
