@@ -37,7 +37,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse_lazy
@@ -271,8 +271,8 @@ class ResetConfirmView(auth_views.PasswordResetConfirmView):
     CSRF check refuse its forms) and sends no token in a ``Referer`` either. Only the
     redirect itself answers at the token's URL, with ``no-referrer``."""
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        response: HttpResponse = super().dispatch(request, *args, **kwargs)
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        response = super().dispatch(request, *args, **kwargs)
         if kwargs.get("token") != self.reset_url_token and isinstance(response, TemplateResponse):
             # The "cannot be used" page would be drawn at the token's URL.
             return redirect("password_reset_invalid")
