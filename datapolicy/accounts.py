@@ -7,12 +7,15 @@ users out). The page always answers the same, whether or not the address is know
 does not tell who has an account. The link (a one-time token, valid for
 ``PASSWORD_RESET_TIMEOUT``) carries a user id and a token, never a client code; the
 confirm view moves the token out of the URL before the form is shown, and refuses the
-link of a user deactivated since it was sent.
+link of a user deactivated since it was sent; a link that cannot be used is sent on to a
+page without the token in its address (``password_reset_invalid``).
 
 The pages where a password or PIN is typed, or whose address holds a reset token, are
 wrapped in :func:`secret_page`: never cached, no ``Referer`` sent from them, and their
-form fields masked in error reports. A user gets at most ``RESET_MAILS_PER_HOUR`` reset
-mails an hour, however often the page is asked (no mail flood; the page answers the same).
+form fields masked in error reports. A user gets at most :func:`reset_mails_per_hour`
+(``DJANGO_RESET_MAILS_PER_HOUR``, 5) reset mails an hour, however often the page is asked
+(no mail flood; the page answers the same). While Redis does not answer, no reset mail
+is queued or sent (its count cannot be kept) and the page still answers the same.
 
 Every password typed on these pages (the old one on the change page, and the PIN page's)
 is checked through ``authenticate()``, so django-axes counts a wrong one like a wrong
@@ -34,7 +37,9 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse_lazy
 from django.utils import translation
 from django.utils.cache import add_never_cache_headers
@@ -42,14 +47,21 @@ from django.utils.decorators import method_decorator
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.views.decorators.debug import sensitive_post_parameters
+from django.views.generic import TemplateView
+from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
 
-from .counters import counter_incr
+from .counters import CounterUnavailable, counter_incr
 from .models import User
 
 logger = logging.getLogger(__name__)
 
-# Reset mails one user may be sent an hour (welcome mails, sent by an import, not counted).
-RESET_MAILS_PER_HOUR = 5
+
+def reset_mails_per_hour() -> int:
+    """Reset mails one user may be sent an hour (welcome mails, sent by an import, are
+    not counted): ``FITPLATFORM["RESET_MAILS_PER_HOUR"]``, from the environment's
+    ``DJANGO_RESET_MAILS_PER_HOUR`` (a positive integer; check ``fitplatform.E005``)."""
+    return int(settings.FITPLATFORM.get("RESET_MAILS_PER_HOUR", 5))
 
 
 def secret_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -60,9 +72,11 @@ def secret_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
     ``same-origin`` would send that URL, token included, to its own stylesheet, scripts
     and links).
 
-    Only there: a form posted from a ``no-referrer`` page carries ``Origin: null`` in
-    Chromium and Safari, which Django's CSRF check refuses — the password-change, PIN and
-    unlock forms (whose URLs hold nothing secret) would fail in every real browser."""
+    Only there, and there only redirects answer (to ``.../set-password/`` or to the
+    page of a link that cannot be used): a form posted from a ``no-referrer`` page
+    carries ``Origin: null`` in Chromium and Safari, which Django's CSRF check refuses —
+    the password-change, PIN and unlock forms, and the language switch of every page,
+    would fail in every real browser."""
 
     @functools.wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -173,11 +187,7 @@ def link_mail_send(
         for user in User.objects.filter(pk__in=user_ids, is_active=True).order_by("pk"):
             if (only_new and user.has_usable_password()) or not user.email:
                 continue
-            if kind == "reset" and (
-                counter_incr(f"reset-mail:{user.pk}", timeout=3600) > RESET_MAILS_PER_HOUR
-            ):
-                # SECURITY: whoever knows an address cannot flood its mailbox.
-                logger.warning("reset mail not sent: hourly limit reached (user id %s)", user.pk)
+            if kind == "reset" and not _reset_mail_allowed(user.pk):
                 continue
             context = {
                 "email": user.email,
@@ -193,6 +203,21 @@ def link_mail_send(
             form.send_mail(subject, body, context, None, user.email)
             sent += 1
     return sent
+
+
+def _reset_mail_allowed(user_id: int) -> bool:
+    """SECURITY: whoever knows an address cannot flood its mailbox: one more reset mail
+    for this user this hour, if under the limit. Without the counter (Redis down), none:
+    fail closed (the user asks again; datapolicy.counters logged the outage)."""
+    try:
+        sent = counter_incr(f"reset-mail:{user_id}", timeout=3600)
+    except CounterUnavailable:
+        logger.warning("reset mail not sent: its hourly count is unavailable (user id %s)", user_id)
+        return False
+    if sent > reset_mails_per_hour():
+        logger.warning("reset mail not sent: hourly limit reached (user id %s)", user_id)
+        return False
+    return True
 
 
 def link_mail_after_commit(
@@ -214,7 +239,21 @@ def link_mail_after_commit(
         use_https,
         translation.get_language() or settings.LANGUAGE_CODE,
     )
-    transaction.on_commit(lambda: password_link_mail.delay(*args))
+
+    def queue() -> None:
+        # SECURITY: the page answers the same whether or not the address has an account,
+        # so a broker that does not answer must not turn into a server error here (only
+        # known addresses get this far). The mail is lost; the user asks again.
+        try:
+            password_link_mail.delay(*args)
+        except (RedisError, OSError, OperationalError) as exc:
+            logger.warning(
+                "%s mail not queued: the Celery broker (REDIS_URL) does not answer (%s)",
+                kind,
+                type(exc).__name__,
+            )
+
+    transaction.on_commit(queue)
 
 
 class ResetView(auth_views.PasswordResetView):
@@ -224,6 +263,21 @@ class ResetView(auth_views.PasswordResetView):
 
 @method_decorator(secret_page, name="dispatch")
 class ResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Django's view: a good token in the URL is moved into the session and the browser
+    sent on to ``.../set-password/`` (Django's own pattern), a URL without it. A link
+    that cannot be used is sent on likewise, to :class:`ResetInvalidView`: the page the
+    user reads and acts on (ask for a new link, switch the language) never has a token
+    in its URL, so it needs no ``no-referrer`` (whose ``Origin: null`` would make the
+    CSRF check refuse its forms) and sends no token in a ``Referer`` either. Only the
+    redirect itself answers at the token's URL, with ``no-referrer``."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        response = super().dispatch(request, *args, **kwargs)
+        if kwargs.get("token") != self.reset_url_token and isinstance(response, TemplateResponse):
+            # The "cannot be used" page would be drawn at the token's URL.
+            return redirect("password_reset_invalid")
+        return response
+
     def get_user(self, uidb64: str) -> Any:
         # SECURITY: a link sent before the user was deactivated sets no password (the
         # token does not cover is_active); the page says the link cannot be used.
@@ -238,6 +292,14 @@ class ResetConfirmView(auth_views.PasswordResetConfirmView):
         response = super().form_valid(form)
         reset(username=form.user.get_username())
         return response
+
+
+class ResetInvalidView(TemplateView):
+    """The page of a reset link that cannot be used (used, too old, changed password or
+    e-mail since, deactivated user), at an address without the token."""
+
+    template_name = "registration/password_reset_confirm.html"
+    extra_context = {"validlink": False}
 
 
 class ResetDoneView(auth_views.PasswordResetDoneView):
@@ -261,6 +323,11 @@ urlpatterns = [
         "password/reset/sent/",
         ResetDoneView.as_view(),
         name="password_reset_done",
+    ),
+    path(
+        "password/reset/invalid/",
+        ResetInvalidView.as_view(),
+        name="password_reset_invalid",
     ),
     path(
         "password/reset/<uidb64>/<token>/",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import logging
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from redis.exceptions import RedisError
 from rest_framework import exceptions, permissions, status
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.throttling import SimpleRateThrottle
@@ -31,6 +33,8 @@ from .access import roles_of
 from .models import ApiKey, Membership, Organisation, Role
 from .services import Action, access_log_write
 from .validators import CPR_MESSAGE, looks_like_cpr
+
+logger = logging.getLogger(__name__)
 
 KEYWORD = "Api-Key"
 SCOPES = ("read", "write")
@@ -223,10 +227,29 @@ class ApiKeyScope(permissions.BasePermission):
         return needed in (key.scopes or [])
 
 
+class RateCountUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = gettext_lazy("The service is temporarily unavailable. Try again later.")
+    default_code = "unavailable"
+
+
 class ApiKeyRateThrottle(SimpleRateThrottle):
-    """Rate limit for key-authenticated calls only, counted per key."""
+    """Rate limit for key-authenticated calls only, counted per key (in the cache:
+    Redis). While Redis does not answer, a key-authenticated call is refused with 503
+    (fail closed, like the other shared counters: no unlimited calls), not a 500."""
 
     scope = "api_key"
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        try:
+            return super().allow_request(request, view)
+        except (RedisError, OSError) as exc:
+            logger.warning(
+                "API key call refused: its rate count is unavailable, the cache (REDIS_URL) "
+                "does not answer (%s)",
+                type(exc).__name__,
+            )
+            raise RateCountUnavailable() from exc
 
     def get_cache_key(self, request: Any, view: Any) -> str | None:
         if not isinstance(request.auth, ApiKey):

@@ -89,6 +89,7 @@ EXEMPT: dict[str, str] = {
     "password_reset_done": "confirmation, no data",
     "password_reset_confirm": "one-time token sets that account's password only",
     "password_reset_complete": "confirmation, no data",
+    "password_reset_invalid": "a link that cannot be used: a fixed notice, no data",
 }
 EXEMPT_PREFIXES: dict[str, str] = {
     "admin:": (

@@ -72,3 +72,33 @@ def allowed_hosts_named(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
             )
         ]
     return []
+
+
+# FITPLATFORM limits that must be a positive whole number (a setting written in a
+# settings module rather than read through env_int, which refuses a bad value itself).
+POSITIVE_LIMITS = {
+    "RESET_MAILS_PER_HOUR": "DJANGO_RESET_MAILS_PER_HOUR",
+    "CLIENT_MODE_MAX_PIN_ATTEMPTS": None,
+}
+
+
+@register()
+def limits_positive(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """A limit of 0, a negative one or a non-number would refuse every mail or unlock,
+    or fail at the first request: refuse it at start-up (every manage.py command)."""
+    config = getattr(settings, "FITPLATFORM", {}) or {}
+    errors: list[CheckMessage] = []
+    for name, env in POSITIVE_LIMITS.items():
+        if name not in config:
+            continue
+        value = config[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            source = f" (environment {env})" if env else ""
+            errors.append(
+                Error(
+                    f"FITPLATFORM[{name!r}]{source} is {value!r}: it must be a positive "
+                    "whole number.",
+                    id="fitplatform.E005",
+                )
+            )
+    return errors

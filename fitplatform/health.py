@@ -2,7 +2,9 @@
 
 * ``GET /healthz`` — the process answers (no database, no broker): ``200 ok``.
 * ``GET /readyz`` — the web process can serve: the database answers, every migration
-  is applied, and the Celery broker (Redis) answers when one is configured. ``200`` with
+  is applied, and the Celery broker (Redis) answers when one is configured. That Redis
+  (``REDIS_URL``) is also the cache and the shared counters' store, so the check covers
+  them (docs/operations.md, "While Redis does not answer"). ``200`` with
   ``{"status": "ok", ...}`` or ``503`` naming the failed check (``failed``/``pending``),
   never the error itself (it can name hosts and roles); the error goes to the server log.
 

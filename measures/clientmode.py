@@ -8,10 +8,17 @@ Leaving client mode needs the therapist's PIN (or password when no PIN is set); 
 counted in a shared atomic counter keyed by the browser session (``datapolicy.counters``,
 Redis in production), not in the session itself: requests sent at the same moment would
 each read the session's old count and so get extra tries.
+
+Without that counter (Redis down) a PIN would have no limit, so no PIN is checked then
+(fail closed); the unlock screen asks for the login password instead, which
+:func:`user_unlock_check`'s password path checks like a login: django-axes counts a
+wrong one in the database and refuses the username while it is locked. The therapist
+is never shown a server error and keeps a way back to their pages.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable
 from typing import Any
@@ -25,7 +32,7 @@ from django.shortcuts import redirect
 from django.urls import Resolver404, resolve
 from django.utils.translation import gettext as _
 
-from datapolicy.counters import counter_clear, counter_incr, counter_value
+from datapolicy.counters import CounterUnavailable, counter_clear, counter_incr, counter_value
 
 SESSION_KEY = "fit_client_mode"
 # The only URL names a session in client mode may reach.
@@ -57,7 +64,7 @@ def client_mode_enter(
         "items": items or [],
         "saved": False,
     }
-    counter_clear(_attempts_key(request))
+    _forget_attempts(request)
 
 
 def client_mode_update(request: HttpRequest, **changes: Any) -> None:
@@ -69,8 +76,15 @@ def client_mode_update(request: HttpRequest, **changes: Any) -> None:
 def client_mode_leave(request: HttpRequest) -> dict[str, Any] | None:
     state = client_mode_state(request)
     request.session.pop(SESSION_KEY, None)
-    counter_clear(_attempts_key(request))
+    _forget_attempts(request)
     return state
+
+
+def _forget_attempts(request: HttpRequest) -> None:
+    # Client mode still starts and ends without Redis: a count left over can only leave
+    # the session fewer tries later (it expires with SESSION_COOKIE_AGE), never more.
+    with contextlib.suppress(CounterUnavailable):
+        counter_clear(_attempts_key(request))
 
 
 def max_attempts() -> int:
@@ -109,26 +123,56 @@ def _attempts_key(request: HttpRequest) -> str:
     return f"clientmode-attempts:{digest[:40]}"
 
 
-def client_mode_unlock(request: HttpRequest, secret: str) -> str:
-    """Try to leave client mode. Returns "ok", "wrong" or "logged_out"."""
+# What client_mode_unlock() answers.
+UNLOCK_OK = "ok"
+UNLOCK_WRONG = "wrong"
+UNLOCK_LOGGED_OUT = "logged_out"
+UNLOCK_PIN_UNAVAILABLE = "pin_unavailable"
+
+
+def client_mode_unlock(request: HttpRequest, secret: str, *, typed: str = "pin") -> str:
+    """Try to leave client mode. Returns ``UNLOCK_OK``, ``UNLOCK_WRONG``,
+    ``UNLOCK_LOGGED_OUT`` or, while the attempt counter does not answer,
+    ``UNLOCK_PIN_UNAVAILABLE`` (a PIN was typed and is not checked). ``typed`` is what the
+    page asked for, ``"pin"`` or ``"password"``; it only matters without the counter."""
     # SECURITY: the try is counted before the secret is checked, atomically: of any
     # number of requests sent at once, at most max_attempts() ever get their PIN checked
     # (checking first would test every PIN of a burst before the first logout).
-    attempts = counter_incr(_attempts_key(request), timeout=settings.SESSION_COOKIE_AGE)
+    try:
+        attempts = counter_incr(_attempts_key(request), timeout=settings.SESSION_COOKIE_AGE)
+    except CounterUnavailable:
+        return _unlock_without_counter(request, secret, typed=typed)
     if attempts > max_attempts():
         logout(request)
-        return "logged_out"
+        return UNLOCK_LOGGED_OUT
     if user_unlock_check(actor=request.user, secret=secret, request=request):
-        return "ok"
+        return UNLOCK_OK
     if attempts >= max_attempts():
         # SECURITY: too many wrong PINs: end the session; the therapist logs in again.
         logout(request)
-        return "logged_out"
-    return "wrong"
+        return UNLOCK_LOGGED_OUT
+    return UNLOCK_WRONG
 
 
-def attempts_left(request: HttpRequest) -> int:
-    return max(0, max_attempts() - counter_value(_attempts_key(request)))
+def _unlock_without_counter(request: HttpRequest, secret: str, *, typed: str) -> str:
+    """SECURITY: fail closed. Without the counter, PINs could be tried without limit, so
+    no PIN is checked; only the login password is, through ``authenticate()`` (django-
+    axes, in the database: a wrong one counts as a failed login, a locked username is
+    refused with the lock-out page)."""
+    if typed != "password":
+        return UNLOCK_PIN_UNAVAILABLE
+    from datapolicy.accounts import password_matches
+
+    return UNLOCK_OK if password_matches(request, request.user, secret) else UNLOCK_WRONG
+
+
+def attempts_left(request: HttpRequest) -> int | None:
+    """PIN tries left in this session; None while the counter does not answer (the
+    unlock screen then asks for the password)."""
+    try:
+        return max(0, max_attempts() - counter_value(_attempts_key(request)))
+    except CounterUnavailable:
+        return None
 
 
 class ClientModeMiddleware:

@@ -326,20 +326,29 @@ class ClientModeUnlockView(EpisodeMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
         if clientmode.client_mode_state(request) is None:
             return redirect("caseload")
-        return self.page(request, UnlockForm(uses_pin=self.uses_pin(request)))
+        left = clientmode.attempts_left(request)
+        return self.page(request, UnlockForm(uses_pin=self.asks_pin(request, left)), left)
 
     @staticmethod
     def uses_pin(request: HttpRequest) -> bool:
         return bool(request.user.client_mode_pin)  # type: ignore[union-attr]
 
-    def page(self, request: HttpRequest, form: UnlockForm, status: int = 200) -> HttpResponse:
+    def asks_pin(self, request: HttpRequest, left: int | None) -> bool:
+        """The page asks for the PIN when one is set and its tries can be counted (left
+        is None while the counter does not answer: the password then)."""
+        return self.uses_pin(request) and left is not None
+
+    def page(
+        self, request: HttpRequest, form: UnlockForm, left: int | None, status: int = 200
+    ) -> HttpResponse:
         return render(
             request,
             self.template_name,
             {
                 "form": form,
-                "uses_pin": self.uses_pin(request),
-                "attempts_left": clientmode.attempts_left(request),
+                "uses_pin": self.asks_pin(request, left),
+                "pin_unavailable": self.uses_pin(request) and left is None,
+                "attempts_left": left,
             },
             status=status,
         )
@@ -347,20 +356,27 @@ class ClientModeUnlockView(EpisodeMixin, View):
     def post(self, request: HttpRequest) -> HttpResponse:
         if clientmode.client_mode_state(request) is None:
             return redirect("caseload")
-        uses_pin = self.uses_pin(request)
-        form = UnlockForm(request.POST, uses_pin=uses_pin)
+        typed = "password" if request.POST.get("typed") == "password" else "pin"
+        form = UnlockForm(request.POST, uses_pin=typed == "pin")
         secret = form.data.get("secret", "")
-        result = clientmode.client_mode_unlock(request, str(secret))
-        if result == "logged_out":
+        result = clientmode.client_mode_unlock(request, str(secret), typed=typed)
+        if result == clientmode.UNLOCK_LOGGED_OUT:
             messages.error(request, _("Too many wrong attempts. Log in again."))
             return redirect("login")
-        if result == "wrong":
+        if result == clientmode.UNLOCK_PIN_UNAVAILABLE:
+            # The PIN typed was not checked (no counter): the page again, asking for the
+            # password, and saying why. 503: the PIN unlock is what is unavailable.
+            return self.page(request, UnlockForm(uses_pin=False), None, status=503)
+        if result == clientmode.UNLOCK_WRONG:
+            left = clientmode.attempts_left(request)
+            asks_pin = self.asks_pin(request, left)
+            form = UnlockForm(request.POST, uses_pin=asks_pin)
             form.is_valid()
             form.add_error(
                 "secret",
-                _("Wrong PIN. Try again.") if uses_pin else _("Wrong password. Try again."),
+                _("Wrong PIN. Try again.") if asks_pin else _("Wrong password. Try again."),
             )
-            return self.page(request, form, status=400)
+            return self.page(request, form, left, status=400)
         state = clientmode.client_mode_leave(request) or {}
         episode_id = state.get("episode_id")
         if state.get("saved"):

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from typing import Any
 
 from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
+from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
 
 DEBOUNCE_KEY = "stats:recompute-queued"
 DEBOUNCE_SECONDS = 3
@@ -19,11 +25,25 @@ def queue_name() -> str:
 def enqueue_recompute() -> bool:
     """Queue ONE recompute for a burst of changes: the first change within the debounce
     window queues the task (with a short countdown); later ones only add dirty marks,
-    which the queued task picks up. Returns whether a task was queued."""
-    if not cache.add(DEBOUNCE_KEY, 1, timeout=DEBOUNCE_SECONDS * 10):
+    which the queued task picks up. Returns whether a task was queued.
+
+    Redis down (the cache's lock or the broker): nothing is queued and the change that
+    caused it still succeeds (this runs after its commit); its dirty marks stay in the
+    database for the next queued recompute, and the nightly one recomputes everything."""
+    try:
+        if not cache.add(DEBOUNCE_KEY, 1, timeout=DEBOUNCE_SECONDS * 10):
+            return False
+        countdown = 0 if settings.CELERY_TASK_ALWAYS_EAGER else DEBOUNCE_SECONDS
+        stats_recompute_dirty_task.apply_async(countdown=countdown, queue=queue_name())
+    except (RedisError, OSError, OperationalError) as exc:
+        logger.warning(
+            "statistics recompute not queued: Redis (REDIS_URL) does not answer (%s); "
+            "the changes wait for the next recompute",
+            type(exc).__name__,
+        )
+        with contextlib.suppress(RedisError, OSError):
+            cache.delete(DEBOUNCE_KEY)  # a later change may queue it again
         return False
-    countdown = 0 if settings.CELERY_TASK_ALWAYS_EAGER else DEBOUNCE_SECONDS
-    stats_recompute_dirty_task.apply_async(countdown=countdown, queue=queue_name())
     return True
 
 

@@ -346,6 +346,9 @@ SILENCED_SYSTEM_CHECKS = ["models.W047"]
 FITPLATFORM: dict[str, Any] = {
     # Client-mode PIN attempts before the therapist must log in again.
     "CLIENT_MODE_MAX_PIN_ATTEMPTS": 5,
+    # Forgotten-password mails one user may be sent an hour (datapolicy.accounts; the
+    # page answers the same beyond it). A positive integer (check fitplatform.E005).
+    "RESET_MAILS_PER_HOUR": env_int("DJANGO_RESET_MAILS_PER_HOUR", 5, minimum=1),
     # Reverse proxies in front of the app that append to X-Forwarded-For; the access
     # log takes the client address that many entries from the right (0: REMOTE_ADDR).
     "TRUSTED_PROXY_COUNT": env_int("DJANGO_TRUSTED_PROXY_COUNT", 0, minimum=0),

@@ -63,3 +63,53 @@ def test_password_change_and_pin_forms_work_in_chromium(live_server: Any, settin
         finally:
             browser.close()
             connections.close_all()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_language_switch_works_on_the_page_of_an_unusable_reset_link(
+    live_server: Any, settings: Any
+) -> None:
+    """Review round 11: the "link cannot be used" page was drawn at the token's URL with
+    ``no-referrer``, so its language switch posted ``Origin: null`` and was refused (CSRF,
+    403). It is now at a URL without the token; no request carries the token in a
+    Referer, the redirect from the token's URL included."""
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    from datapolicy.models import User
+    from tests.conftest import make_org
+
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    org = make_org("alpha")
+    user = User.objects.get(pk=org.therapist_a.pk)
+    token = default_token_generator.make_token(user)
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    user.set_password(NEW)  # the link is used up: the token no longer checks out
+    user.save()
+    referers: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 810, "height": 1080}, locale="da-DK")
+            page.on("request", lambda req: referers.append(req.headers.get("referer", "")))
+            page.goto(f"{live_server.url}/password/reset/{uid}/{token}/")
+            assert "Linket kan ikke bruges" in page.content()
+            with page.expect_navigation() as nav:
+                page.click("form.lang button[name=language]")
+            response = nav.value
+            assert response is not None and response.status == 200, "the switch was refused"
+            assert "CSRF" not in page.content()
+            assert "The link cannot be used" in page.content()
+            # The page is at an address without the token (also after the switch).
+            assert page.url.endswith("/password/reset/invalid/"), page.url
+            assert token not in page.content()
+            # A same-origin link from the page still sends no token anywhere.
+            with page.expect_navigation():
+                page.click("a.button.primary")
+            assert page.url.endswith("/password/reset/"), page.url
+        finally:
+            browser.close()
+            connections.close_all()
+    assert referers and not [r for r in referers if token in r]

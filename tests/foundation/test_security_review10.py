@@ -14,7 +14,7 @@ Each finding is reproduced here as a test that failed on the code as reviewed:
    in error reports (Django's ``sensitive_post_parameters``, which its own login,
    change and reset views use);
 4. anyone who knows an address could have the platform send its owner any number of
-   reset mails; now at most ``RESET_MAILS_PER_HOUR`` an hour per user (the page still
+   reset mails; now at most ``reset_mails_per_hour()`` an hour per user (the page still
    answers the same, and the limit is kept by the worker, so the answer's timing does
    not tell either).
 
@@ -37,7 +37,7 @@ from django.test import Client
 from django.urls import reverse
 from django.views.debug import get_exception_reporter_filter
 
-from datapolicy.accounts import RESET_MAILS_PER_HOUR
+from datapolicy.accounts import reset_mails_per_hour
 from datapolicy.counters import counter_clear
 from measures import clientmode
 from measures.clientmode import SESSION_KEY, user_pin_set
@@ -72,10 +72,15 @@ def test_the_reset_link_pages_send_no_referer_and_are_not_cached(org1: Any) -> N
     client = Client()
     link = _reset_link(client, org1.therapist_a)
     token = link.rstrip("/").rsplit("/", 1)[1]
-    # A link that cannot be used is shown at the token's own URL.
+    # A link that cannot be used is sent on to a page without the token in its URL
+    # (review round 11: its forms, e.g. the language switch, then carry a real Origin).
     unusable = client.get(link[: -len(token) - 1] + "x" * len(token) + "/")
-    assert "Linket kan ikke bruges" in unusable.content.decode()
     _assert_secret_page(unusable, token_in_url=True)
+    assert unusable.status_code == 302
+    assert unusable["Location"] == reverse("password_reset_invalid")
+    invalid = client.get(unusable["Location"])
+    assert invalid.status_code == 200 and "Linket kan ikke bruges" in invalid.content.decode()
+    assert invalid["Referrer-Policy"] == "same-origin"
     # A good one is redirected to a URL without the token (Django's pattern) ...
     opened = client.get(link)
     _assert_secret_page(opened, token_in_url=True)
@@ -93,12 +98,13 @@ def test_a_reset_link_ends_with_a_login_or_an_email_change(org1: Any) -> None:
     user = org1.therapist_a
     link = _reset_link(Client(), user)
     Client().force_login(user)  # sets last_login, which the token covers
-    again = Client().get(link)
+    again = Client().get(link, follow=True)
     assert again.status_code == 200 and "Linket kan ikke bruges" in again.content.decode()
+    assert again.redirect_chain == [(reverse("password_reset_invalid"), 302)]
     link = _reset_link(Client(), user)
     user.email = "anna.new@alpha.example"
     user.save()
-    assert "Linket kan ikke bruges" in Client().get(link).content.decode()
+    assert "Linket kan ikke bruges" in Client().get(link, follow=True).content.decode()
 
 
 # --- 2. The password-change page is not cached --------------------------------------
@@ -186,11 +192,11 @@ def test_a_mailbox_cannot_be_flooded_with_reset_mails(org1: Any) -> None:
         user.save()
         counter_clear(f"reset-mail:{user.pk}")
     answers = set()
-    for _ in range(RESET_MAILS_PER_HOUR + 3):
+    for _ in range(reset_mails_per_hour() + 3):
         r = Client().post(reverse("password_reset"), {"email": "anna@alpha.example"})
         answers.add((r.status_code, r["Location"]))
     assert len(answers) == 1  # the page answers the same, sent or not
-    assert [m.to for m in mail.outbox] == [["anna@alpha.example"]] * RESET_MAILS_PER_HOUR
+    assert [m.to for m in mail.outbox] == [["anna@alpha.example"]] * reset_mails_per_hour()
     # Another user is not affected.
     Client().post(reverse("password_reset"), {"email": "bo@alpha.example"})
     assert mail.outbox[-1].to == ["bo@alpha.example"]
