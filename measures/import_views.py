@@ -3,6 +3,7 @@ with a progress bar and an error report), and download the organisation's data."
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db import transaction
@@ -19,6 +20,7 @@ from datapolicy.scoping import TenantPageMixin
 from .exporter import export_sessions
 from .models import ImportJob, safe_upload_name
 
+logger = logging.getLogger(__name__)
 MAX_UPLOAD = 200 * 1024 * 1024  # 200 MB: a million lines are about 80 MB
 
 
@@ -52,10 +54,32 @@ class ImportUploadView(_OwnerPage, TemplateView):
             # Checked whole for a CPR number before it is cut to the column's length.
             original_name=safe_upload_name(upload.name or ""),  # type: ignore[union-attr]
         )
-        from .tasks import import_run
-
-        transaction.on_commit(lambda: import_run.delay(job.pk))
+        transaction.on_commit(lambda: _start(job))
         return redirect("import_job", pk=job.pk)
+
+
+def _start(job: ImportJob) -> None:
+    """Queue the job's task. While the broker (Redis) does not answer the job fails at
+    once with a message that says so, and the upload is deleted like after any run: the
+    page shows why instead of a server error or a job that waits for ever."""
+    from kombu.exceptions import OperationalError
+    from redis.exceptions import RedisError
+
+    from .tasks import import_fail, import_run
+
+    try:
+        import_run.delay(job.pk)
+    except (OperationalError, RedisError, OSError) as exc:
+        logger.warning(
+            "Import job %s not queued: the broker does not answer (%s)", job.pk, type(exc).__name__
+        )
+        import_fail(
+            job,
+            _(
+                "The import could not be started because the platform's task queue does "
+                "not answer; nothing was imported. Upload the file again later."
+            ),
+        )
 
 
 class ImportJobView(_OwnerPage, TemplateView):

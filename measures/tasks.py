@@ -42,21 +42,13 @@ def import_run(job_id: int) -> str:
         # SECURITY: an exception's text may quote the file (client codes, scores): the
         # log gets the job id and the exception type only, the job a generic message.
         logger.error("Import job %s failed unexpectedly (%s)", job_id, type(exc).__name__)
-        ImportJob.dangerously_unscoped.filter(pk=job_id).update(
-            status=ImportJob.Status.FAILED,
-            errors=[
-                {
-                    "line": 0,
-                    "column": "",
-                    "message": _(
-                        "The import stopped because of an unexpected error; nothing was "
-                        "imported. Please try again or contact the platform operator."
-                    ),
-                }
-            ],
-            finished_at=timezone.now(),
+        import_fail(
+            job,
+            _(
+                "The import stopped because of an unexpected error; nothing was "
+                "imported. Please try again or contact the platform operator."
+            ),
         )
-        _discard_upload(job)
         return ImportJob.Status.FAILED
     finally:
         _release(job_id)
@@ -145,6 +137,17 @@ def _run(job: ImportJob) -> str:
     )
     _discard_upload(job)
     return ImportJob.Status.DONE if result.ok else ImportJob.Status.FAILED
+
+
+def import_fail(job: ImportJob, message: str) -> None:
+    """End a job that could not run: failed, with one message of the platform's (never
+    the file's), and its upload deleted."""
+    ImportJob.dangerously_unscoped.filter(pk=job.pk).update(
+        status=ImportJob.Status.FAILED,
+        errors=[{"line": 0, "column": "", "message": message}],
+        finished_at=timezone.now(),
+    )
+    _discard_upload(job)
 
 
 def _discard_upload(job: ImportJob) -> None:

@@ -317,7 +317,9 @@ def _family_masks(
 ) -> tuple[dict[tuple[str, int, str], dict[str, Any]], dict[tuple[str, int, str], dict[str, Any]]]:
     """(masks, parts) of every scope × age group of the family, computed from one read of
     the siblings' payloads (only the keys needed; the masks are cached per part)."""
-    from django.core.cache import cache
+    from fitplatform.cache import page_cache
+
+    cache = page_cache()
 
     parts: dict[tuple[str, int, str], dict[str, Any]] = {}
     computed: dict[tuple[str, int, str], tuple[date, Any]] = {}
@@ -422,7 +424,9 @@ def figures_for(
     group, of the same period: stats.siblings) and cached per (snapshot, family version,
     k): the version changes when any sibling snapshot changes. Suppression (pandas, some
     ms) would otherwise dominate a dashboard request."""
-    from django.core.cache import cache
+    from fitplatform.cache import page_cache
+
+    cache = page_cache()
 
     if not anonymised:
         key = f"stats:fig4:{snapshot.pk}:{snapshot.computed_at.timestamp()}:0:{k}"

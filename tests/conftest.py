@@ -311,3 +311,67 @@ def team_of_three(personas: OrgPersonas) -> list[User]:
         personas.therapist_b,
         third or add_therapist(personas, "therapist_c"),
     ]
+
+
+# --- Redis that does not answer (a closed port: every call fails at once) ---------------
+REDIS_DOWN_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+_DOWN_OPTIONS = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+REDIS_DOWN = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_DOWN_URL,
+        "OPTIONS": _DOWN_OPTIONS,
+    },
+    # as in fitplatform/settings/base.py with REDIS_URL
+    "pages": {
+        "BACKEND": "fitplatform.cache.PageCache",
+        "LOCATION": REDIS_DOWN_URL,
+        "OPTIONS": _DOWN_OPTIONS,
+    },
+    "template_fragments": {
+        "BACKEND": "fitplatform.cache.PageCache",
+        "LOCATION": REDIS_DOWN_URL,
+        "OPTIONS": _DOWN_OPTIONS,
+    },
+}
+
+
+@pytest.fixture
+def redis_down(settings: Any) -> None:
+    """The caches (default, pages, template fragments) on a Redis that does not answer."""
+    settings.CACHES = REDIS_DOWN
+
+
+@pytest.fixture
+def broker_down(settings: Any) -> Any:
+    """Tasks go to a broker that does not answer, as in production with Redis down."""
+    from fitplatform.celery import app
+
+    # Read before the settings change: app.conf is loaded from them at first use.
+    saved = (
+        app.conf.task_always_eager,
+        app.conf.broker_url,
+        app.conf.broker_transport_options,
+        app.conf.broker_connection_timeout,
+    )
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    app.conf.task_always_eager = False
+    app.conf.broker_url = REDIS_DOWN_URL
+    # Give up soon instead of retrying the connection for seconds.
+    app.conf.broker_transport_options = {"max_retries": 1, "interval_start": 0}
+    app.conf.broker_connection_timeout = 0.5
+    app._pool = None
+    app.amqp._producer_pool = None
+    try:
+        yield
+    finally:
+        from kombu import pools
+
+        # kombu keeps its pools in a registry by connection: a pool closed but left
+        # there would be handed to the next test that uses the same broker URL.
+        pools.reset()
+        app._pool = None
+        app.amqp._producer_pool = None
+        app.conf.task_always_eager, app.conf.broker_url = saved[0], saved[1]
+        app.conf.broker_transport_options = saved[2]
+        app.conf.broker_connection_timeout = saved[3]

@@ -154,15 +154,32 @@ MEDIA_ROOT = BASE_DIR / env_str("DJANGO_MEDIA_ROOT", "media")
 # --- Redis, cache and Celery -------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    # A Redis that hangs (not only one that refuses) must not hold a request for ever.
+    _REDIS_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}
+    _PAGES: dict[str, Any] = {
+        "BACKEND": "fitplatform.cache.PageCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": _REDIS_OPTIONS,
     }
+    CACHES: dict[str, dict[str, Any]] = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": _REDIS_OPTIONS,
+        },
+        # Copies that can be computed again: a failing Redis is a miss (fitplatform.cache).
+        "pages": _PAGES,
+        "template_fragments": _PAGES,
+    }
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2}
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
     CELERY_TASK_ALWAYS_EAGER = False
 else:
     # Embedded mode: no broker, tasks run inline in the web process.
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # One local-memory store (the same LOCATION) under the three names.
+    _LOCMEM = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "fit"}
+    CACHES = {"default": _LOCMEM, "pages": _LOCMEM, "template_fragments": _LOCMEM}
     CELERY_BROKER_URL = "memory://"
     CELERY_RESULT_BACKEND = ""  # no results kept in embedded mode
     CELERY_TASK_ALWAYS_EAGER = True

@@ -15,7 +15,6 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +26,10 @@ from django.urls import reverse
 from datapolicy.accounts import link_mail_send, reset_mails_per_hour
 from datapolicy.counters import counter_clear
 from fitplatform.checks import limits_positive
+from tests.conftest import REDIS_DOWN
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
-DOWN_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
-REDIS_DOWN = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": DOWN_URL,
-        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
-    }
-}
 
 
 def _with_email(org1: Any) -> Any:
@@ -49,38 +41,6 @@ def _with_email(org1: Any) -> Any:
 
 
 # --- 1. Redis down ----------------------------------------------------------------
-
-
-@pytest.fixture
-def broker_down(settings: Any) -> Iterator[None]:
-    """Tasks go to a broker that does not answer, as in production with Redis down."""
-    from fitplatform.celery import app
-
-    # Read before the settings change: app.conf is loaded from them at first use.
-    saved = (
-        app.conf.task_always_eager,
-        app.conf.broker_url,
-        app.conf.broker_transport_options,
-        app.conf.broker_connection_timeout,
-    )
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    app.conf.task_always_eager = False
-    app.conf.broker_url = DOWN_URL
-    # Give up soon instead of retrying the connection for seconds.
-    app.conf.broker_transport_options = {"max_retries": 1, "interval_start": 0}
-    app.conf.broker_connection_timeout = 0.5
-    app._pool = None
-    app.amqp._producer_pool = None
-    try:
-        yield
-    finally:
-        if app._pool is not None:
-            app._pool.force_close_all()
-        app._pool = None
-        app.amqp._producer_pool = None
-        app.conf.task_always_eager, app.conf.broker_url = saved[0], saved[1]
-        app.conf.broker_transport_options = saved[2]
-        app.conf.broker_connection_timeout = saved[3]
 
 
 def test_the_reset_page_answers_the_same_while_the_broker_is_down(

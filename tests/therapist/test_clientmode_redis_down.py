@@ -21,19 +21,6 @@ from tests.conftest import OrgPersonas, make_episode
 pytestmark = pytest.mark.django_db
 
 IP = "10.0.0.9"
-# Nothing listens on port 1: every cache call fails at once (connection refused).
-REDIS_DOWN = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": "redis://127.0.0.1:1/0",
-        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
-    }
-}
-
-
-@pytest.fixture
-def redis_down(settings: Any) -> None:
-    settings.CACHES = REDIS_DOWN
 
 
 def _enter(org1: OrgPersonas, *, pin: str | None, code: str = "RD-1") -> tuple[Client, Any]:

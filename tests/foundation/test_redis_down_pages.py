@@ -1,0 +1,143 @@
+"""While Redis does not answer: the dashboards and the import upload (docs/operations.md,
+"While Redis does not answer"). A real unreachable Redis (a closed port), not a mock.
+
+The dashboards keep copies in the "pages" cache (suppressed figures, rendered panels),
+which misses while Redis fails (``fitplatform.cache.PageCache``): the page is computed
+without it, not a server error. An upload whose task cannot be queued fails the job at
+once with a message that says so, and its file is deleted, instead of a server error
+with a job that waits for ever."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from fitplatform.cache import PageCache
+from measures.models import ImportJob
+from stats.selectors import period_as_of
+from tests.conftest import REDIS_DOWN, OrgPersonas, make_episode, record, team_of_three
+
+pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _six_episodes(org1: OrgPersonas) -> None:
+    end = period_as_of("month")[1]
+    team = team_of_three(org1)
+    for i in range(6):
+        ep = make_episode(org1, code=f"RD-{i}", therapist=team[i % 3])
+        record(ep, end - dt.timedelta(days=20), ors="12.0")
+        record(ep, end - dt.timedelta(days=10), ors="20.0")
+
+
+def test_the_unit_dashboard_is_shown_while_redis_is_down(
+    client: Any, org1: OrgPersonas, settings: Any, caplog: Any
+) -> None:
+    _six_episodes(org1)  # recorded while the (test) cache answers
+    settings.CACHES = REDIS_DOWN
+    client.force_login(org1.leader)
+    url = reverse("stats_unit", kwargs={"unit_id": org1.unit.pk})
+    with caplog.at_level(logging.WARNING, logger="fitplatform.cache"):
+        page = client.get(url, {"period": "month"})
+        again = client.get(url, {"period": "month"})
+    assert page.status_code == 200 and again.status_code == 200
+    body = page.content.decode()
+    # The six clients' figures, computed without the cache: 6 active clients.
+    assert 'class="stats-table' in body
+    assert again.content.decode().count("stats-table") == body.count("stats-table")
+    # One warning a minute, without any key.
+    warnings = [r for r in caplog.records if r.name == "fitplatform.cache"]
+    assert 1 <= len(warnings) <= 2
+    assert all("stats:" not in r.getMessage() for r in warnings)
+
+
+@pytest.mark.redis
+def test_the_page_cache_stores_and_reads_with_redis_up() -> None:
+    """The tolerant cache is an ordinary Redis cache while Redis answers."""
+    cache = PageCache(settings.TEST_REDIS_URL, {"OPTIONS": {"socket_connect_timeout": 1}})
+    cache.set("fit-test:page-cache", {"a": 1}, 30)
+    assert cache.get("fit-test:page-cache") == {"a": 1}
+    cache.set_many({"fit-test:p1": 1, "fit-test:p2": 2}, 30)
+    assert cache.get_many(["fit-test:p1", "fit-test:p2"]) == {"fit-test:p1": 1, "fit-test:p2": 2}
+    assert cache.delete("fit-test:page-cache") is True
+    assert cache.get("fit-test:page-cache", "gone") == "gone"
+
+
+def test_the_page_cache_misses_while_redis_is_down() -> None:
+    cache = PageCache("redis://127.0.0.1:1/0", {"OPTIONS": {"socket_connect_timeout": 0.5}})
+    cache.set("k", 1, 30)  # dropped, no error
+    assert cache.get("k", "default") == "default"
+    assert cache.get_many(["k"]) == {}
+    assert cache.set_many({"k": 1}, 30) == []
+    assert cache.delete("k") is False
+
+
+def test_settings_with_redis_give_timeouts_and_the_tolerant_page_cache() -> None:
+    """A Redis that hangs must not hold a request for ever: connect and socket timeouts
+    on every cache, a connect timeout on the broker; pages and template fragments on the
+    tolerant cache, the default cache strict (the counters must know)."""
+    code = (
+        "import json, django.conf as c; from fitplatform.settings import base as b; "
+        "print(json.dumps({'caches': b.CACHES, 'broker': b.CELERY_BROKER_TRANSPORT_OPTIONS}))"
+    )
+    env = {**os.environ, "REDIS_URL": "redis://127.0.0.1:6379/3", "DJANGO_DEBUG": "true"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    import json
+
+    conf = json.loads(out.stdout.strip().splitlines()[-1])
+    caches = conf["caches"]
+    assert caches["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    for alias in ("pages", "template_fragments"):
+        assert caches[alias]["BACKEND"] == "fitplatform.cache.PageCache"
+    for alias in ("default", "pages", "template_fragments"):
+        options = caches[alias]["OPTIONS"]
+        assert 0 < options["socket_connect_timeout"] <= 5
+        assert 0 < options["socket_timeout"] <= 5
+    assert 0 < conf["broker"]["socket_connect_timeout"] <= 5
+
+
+@pytest.fixture
+def media(settings: Any, tmp_path: Any) -> Any:
+    settings.MEDIA_ROOT = tmp_path
+    return tmp_path
+
+
+def test_an_upload_that_cannot_be_queued_fails_with_a_message(
+    client: Any,
+    org1: OrgPersonas,
+    broker_down: None,
+    media: Any,
+    django_capture_on_commit_callbacks: Any,
+    caplog: Any,
+) -> None:
+    client.force_login(org1.owner)
+    client.cookies["django_language"] = "en"
+    text = "client_code;therapist;unit;session_date;ors_total\nAB-1;x;ung;2025-01-10;12,5\n"
+    with (
+        caplog.at_level(logging.WARNING, logger="measures.import_views"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        r = client.post(
+            reverse("import_upload"), {"file": SimpleUploadedFile("old.csv", text.encode())}
+        )
+    assert r.status_code == 302
+    job = ImportJob.objects.for_org(org1.org).get()
+    assert job.status == ImportJob.Status.FAILED and job.finished_at is not None
+    assert "task queue does not answer" in job.errors[0]["message"]
+    assert not job.file and not any(media.rglob("*.csv"))  # the upload is deleted
+    page = client.get(r["Location"])
+    assert page.status_code == 200 and "task queue does not answer" in page.content.decode()
+    logged = " ".join(rec.getMessage() for rec in caplog.records)
+    assert "not queued" in logged and "AB-1" not in logged
