@@ -27,8 +27,16 @@ Pure pandas, no Django. The rules (documented in docs/statistics.md):
    set and the total of another) get rule 3 within each set. **Prehidden rows**
    (``prehidden``: e.g. a scope of fewer than 3 therapists) are hidden entirely and count
    as hidden cells for rules 3 and 5. stats.siblings builds both for a whole organisation.
+6. **Totals as members** (``totals``). Rules 3 and 5 pick only non-zero shown cells as
+   complements, so a hidden cell whose siblings are all 0 has no partner, and the set's
+   total minus the zeros gives it back wherever that total can be read. A set whose total
+   can be read but is no row of the table gets it as a *total row*: a member of that set
+   only, never shown as a row, so it is no small cell itself and has no row rules. A total
+   is never smaller than a non-zero part, so it is picked only where no other candidate is
+   left — fail closed: the total is hidden, and the caller makes it unreadable (review
+   round 11: the sessions of both sides are those of all months, stats.siblings).
 
-Rules 2–5 are applied until nothing changes (a handful of vectorised rounds).
+Rules 2–6 are applied until nothing changes (a handful of vectorised rounds).
 """
 
 from __future__ import annotations
@@ -138,7 +146,9 @@ def _complement_sets(
     ``set_ids[i]`` / ``rows[i]``: pair i says that row ``rows[i]`` is in set ``set_ids[i]``.
     Returns the rows to hide in addition (bool per row): in each set that holds a hidden
     non-zero cell but fewer than two of them or fewer than k clients hidden, the smallest
-    visible non-zero member (the first one on ties; the next round re-checks).
+    visible non-zero member (the first one on ties; the next round re-checks). A set with
+    no such member is left as it is: give it its total as a member (rule 6) wherever the
+    total can be read.
     """
     extra = np.zeros(len(hidden), dtype=bool)
     if len(set_ids) == 0:
@@ -172,6 +182,7 @@ def suppress_table(
     families: Mapping[str, tuple[str, Sequence[str]]] | None = None,
     forced: pd.DataFrame | None = None,
     forced_reason: str = "",
+    totals: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Small-cell suppression with complementary suppression (see module docstring).
 
@@ -191,6 +202,15 @@ def suppress_table(
     with ``count_col=None`` there is no row-level family. ``forced``: cells (rows × family
     names, bool) hidden from the start for a reason of the caller's (``forced_reason``;
     e.g. held back against an earlier publication); they count as hidden cells too.
+
+    ``totals`` (bool per row): rows that are the *total* of an explicit sibling set and
+    are never shown as a row themselves, but whose value a reader can still work out
+    elsewhere (e.g. both sides together, or all months together, stats.siblings). Rule 6:
+    such a row is a member of the sets that ``sibling_sets`` names it in — so a hidden
+    cell whose siblings are all 0 gets the total as its complement (the total minus the
+    shown zeros would give it back) — and of nothing else: no primary suppression of its
+    own, no partition level, no row rule (its families are not shown together). The
+    caller makes the total unreadable where it is hidden.
 
     Returns ``(suppressed, reasons)``: ``suppressed`` has the same shape with hidden cells
     set to NaN (columns become float); ``reasons`` has the same shape, missing (None/NaN)
@@ -224,6 +244,11 @@ def suppress_table(
         row_small = small[count_col].copy()
         for name in fams:
             small[name] |= row_small
+    is_total = (
+        np.zeros(len(table), dtype=bool) if totals is None else np.asarray(totals, dtype=bool)
+    )
+    if is_total.any():
+        small.loc[is_total, :] = False  # a total is never shown as a row of its own
     pre = (
         np.zeros(len(table), dtype=bool)
         if prehidden is None
@@ -244,15 +269,17 @@ def suppress_table(
     # Every sum as (set id, row) pairs: the partition levels' groups (rows that differ
     # only in that level) and the explicit sibling sets; rule 3 is applied per set list.
     set_lists: list[tuple[np.ndarray, np.ndarray]] = []
-    rows_all = np.arange(len(table), dtype=np.int64)
+    rows_all = np.flatnonzero(~is_total).astype(np.int64)  # totals: explicit sets only
     for level in partition_levels:
         others = [i for i, n in enumerate(table.index.names) if n != level]
         if others:
-            keys = pd.MultiIndex.from_arrays([table.index.get_level_values(i) for i in others])
+            keys = pd.MultiIndex.from_arrays(
+                [table.index.get_level_values(i)[rows_all] for i in others]
+            )
             codes, _ = pd.factorize(keys, use_na_sentinel=False)
             set_lists.append((np.asarray(codes, dtype=np.int64), rows_all))
         else:
-            set_lists.append((np.zeros(len(table), dtype=np.int64), rows_all))
+            set_lists.append((np.zeros(len(rows_all), dtype=np.int64), rows_all))
     if sibling_sets is not None:
         set_lists.append(
             (
@@ -266,6 +293,7 @@ def suppress_table(
     # Each round that changes something hides at least one more cell: this ends.
     for _ in range(hidden.size + 2):
         before = hidden.copy()
+        kept = hidden[is_total]  # totals: no row rules (rule 6)
         # a row whose client count is hidden (for any reason) is hidden entirely
         if count_col is not None:
             hidden |= hidden[:, [col_of[count_col]]]
@@ -279,6 +307,7 @@ def suppress_table(
             if "n_classified" in fams:
                 # a lone hidden part: hide the total (its parts follow next round)
                 hidden[:, col_of["n_classified"]] |= lone
+        hidden[is_total] = kept
         # rules 3 and 5: siblings across rows
         for set_ids, set_rows in set_lists:
             for j in range(len(names)):

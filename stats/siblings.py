@@ -45,6 +45,10 @@ from .engine import DATA_QUALITY_COLUMNS, STATISTICS_COLUMNS
 
 AGES: tuple[str, ...] = ("all", "adult", "youth", "child")
 SIDES: tuple[str, ...] = ("active", "inactive")
+# The "active" level's value of the both-sides total row of the table grid, and the
+# "month" level's value of the all-months total row of the implementation grid.
+BOTH = "both"
+ALL_MONTHS = "total"
 
 ScopeKey = tuple[str, int]  # (scope kind, scope id) of a published node
 PartKey = tuple[str, int, str]  # (scope kind, scope id, age group)
@@ -186,6 +190,8 @@ def _forced(
     for key, tokens in held.items():
         for i in where.get(key, []):
             row = frame.iloc[i]
+            if grid == "table" and row["active"] == BOTH:
+                continue  # a total row, never shown: held tokens name the shown sides
             for token in tokens:
                 kind, _sep, rest = token.partition(":")
                 col: str | None = None
@@ -208,6 +214,26 @@ def _forced(
                 if col in col_of:
                     out[i, col_of[col]] = True
     return pd.DataFrame(out, index=index, columns=columns)
+
+
+def _add_totals(
+    grid: pd.DataFrame, level: str, total: Any, counts: Iterable[str]
+) -> tuple[pd.DataFrame, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Add, per value of the other index levels, a total row over ``level`` (its value
+    ``total``; the count columns summed, the rest NaN), and the sets {total, its rows}.
+    Returns (grid, bool per row: a total row, (set ids, row positions))."""
+    counts = [c for c in counts if c in grid.columns]
+    others = [n for n in grid.index.names if n != level]
+    summed = grid[counts].groupby(level=others, sort=False).sum()
+    summed[level] = total
+    summed = summed.set_index(level, append=True).reorder_levels(list(grid.index.names))
+    summed = summed.reindex(columns=grid.columns)
+    out = pd.concat([grid, summed])
+    is_total = np.r_[np.zeros(len(grid), dtype=bool), np.ones(len(summed), dtype=bool)]
+    keys = pd.MultiIndex.from_arrays([out.index.get_level_values(n) for n in others])
+    set_ids, _ = pd.factorize(keys, use_na_sentinel=False)
+    rows = np.arange(len(out), dtype=np.int64)
+    return out, is_total, (np.asarray(set_ids, dtype=np.int64), rows)
 
 
 def _reasons_by(reasons: pd.DataFrame) -> dict[tuple, dict[str, str]]:
@@ -292,9 +318,17 @@ def family_masks(
         counts: Iterable[str],
         grid_name: str,
         grid_held: Mapping[tuple[str, str], set[str]] | None = None,
+        total: tuple[str, Any] | None = None,
+        force_total: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset(),
         **kwargs: Any,
     ) -> dict[tuple, dict[str, str]]:
-        """Build the grid (missing rows = zeros), add the direct nodes, suppress."""
+        """Build the grid (missing rows = zeros), add the direct nodes, suppress.
+
+        ``total`` = (level, value): add a total row over that level per node and age (and
+        the other levels), a member of the set {total, its rows} only (suppress_table's
+        ``totals``, rule 6); ``force_total``: the (node, age) whose total row is hidden
+        from the start in the ``count_col`` family (the same total hidden in the other
+        grid)."""
         published_index = _full_index(list(published), extra)
         grid = pd.DataFrame.from_dict(rows, orient="index", columns=columns)
         if len(grid):
@@ -305,6 +339,16 @@ def family_masks(
         grid = _with_direct(grid, tree, count_cols).reindex(_full_index(nodes, extra))
         grid[count_cols] = grid[count_cols].fillna(0)
         grid = grid.astype(float)
+        set_ids, set_rows = _sets_for(grid.index, tree)
+        is_total = np.zeros(len(grid), dtype=bool)
+        if total is not None:
+            # SECURITY: a total over the level (both sides; all months) is readable
+            # elsewhere; as a member of its set it is the complement of a lone hidden
+            # cell whose siblings are all 0 (docs/datapolicy.md, Anonymisation rule 2).
+            grid, is_total, (t_ids, t_rows) = _add_totals(grid, total[0], total[1], count_cols)
+            offset = int(set_ids.max()) + 1 if len(set_ids) else 0
+            set_ids = np.r_[set_ids, t_ids + offset]
+            set_rows = np.r_[set_rows, t_rows]
         # A prehidden row without clients (e.g. an empty direct node) protects nothing:
         # the complementary rule counts only non-zero hidden cells.
         families = kwargs.get("families")
@@ -312,23 +356,40 @@ def family_masks(
         if kwargs.get("count_col"):
             family_names.append(kwargs["count_col"])
         family_names = list(dict.fromkeys(family_names))
+        forced = _forced(
+            grid.index,
+            family_names,
+            (held or {}) if grid_held is None else grid_held,
+            grid_name,
+        )
+        if force_total and kwargs.get("count_col"):
+            node = grid.index.get_level_values("node")
+            age = grid.index.get_level_values("age")
+            wanted = is_total & np.fromiter(
+                ((n, a) in force_total for n, a in zip(node, age, strict=True)), bool, len(grid)
+            )
+            if wanted.any():
+                if forced is None:
+                    forced = pd.DataFrame(False, index=grid.index, columns=family_names)
+                forced.loc[wanted, kwargs["count_col"]] = True
         _out, reasons = suppress_table(
             grid,
             k=k,
-            sibling_sets=_sets_for(grid.index, tree),
+            sibling_sets=(set_ids, set_rows),
             prehidden=_prehidden(grid.index, few),
-            forced=_forced(
-                grid.index,
-                family_names,
-                (held or {}) if grid_held is None else grid_held,
-                grid_name,
-            ),
+            forced=forced,
             forced_reason=held_reason,
+            totals=is_total,
             **kwargs,
         )
         return _reasons_by(reasons)
 
-    # 1. The statistics table: node × age × side.
+    # 1. The statistics table (node × age × side) and 4. the implementation per month
+    #    (the month's client count decides), suppressed together: the sessions of both
+    #    sides add up to those of all months, a total that neither grid shows but a
+    #    reader can add up (the page's two sides; the export's months). Each grid gets
+    #    that total as a row (both sides; all months) in a set with its parts, and a
+    #    total hidden in one grid is hidden in the other, until nothing changes.
     table_rows: dict[tuple, dict[str, Any]] = {}
     for name in published:
         for age in AGES:
@@ -338,19 +399,68 @@ def family_masks(
                     table_rows[(name, age, side == "active")] = {
                         c: t[side].get(c) for c in STATISTICS_COLUMNS
                     }
-    hidden = run(
-        table_rows,
-        {"active": [True, False]},
-        STATISTICS_COLUMNS,
-        TABLE_COUNTS,
-        "table",
-        count_col="episodes",
-        partition_levels=["active", "age"],
-    )
+    impl_rows: dict[tuple, dict[str, Any]] = {}
+    months: set[str] = set()
+    # A month of 1 or 2 active therapists is not shown (rule 9): a hidden cell here, so
+    # that its complements are chosen (the organisation minus a sibling would give it).
+    impl_held: dict[tuple[str, str], set[str]] = {k: set(v) for k, v in (held or {}).items()}
+    for name in published:
+        for age in AGES:
+            for r in part(name, age).get("implementation") or []:
+                m = str(r["month"])
+                months.add(m)
+                impl_rows[(name, age, m)] = {c: r.get(c) for c in IMPLEMENTATION_COUNTS}
+                if 0 < int(r.get("active_therapists") or 0) < MIN_THERAPISTS_FOR_SCOPE:
+                    impl_held.setdefault((name, age), set()).add(f"impl:{m[:7]}")
+    both_hidden: set[tuple[str, str]] = set()
+    impl_hidden: dict[tuple, dict[str, str]] = {}
+    # Each round that goes on hides at least one more total: this ends.
+    for _round in range(2 * len(nodes) * len(AGES) + 2):
+        hidden = run(
+            table_rows,
+            {"active": [True, False]},
+            STATISTICS_COLUMNS,
+            TABLE_COUNTS,
+            "table",
+            total=("active", BOTH),
+            force_total=both_hidden,
+            count_col="episodes",
+            partition_levels=["age"],
+        )
+        both_hidden |= {
+            (n, a) for (n, a, side), cols in hidden.items() if side == BOTH and "sessions" in cols
+        }
+        if not months:
+            break
+        impl_hidden = run(
+            impl_rows,
+            {"month": sorted(months)},
+            list(IMPLEMENTATION_COUNTS),
+            IMPLEMENTATION_COUNTS,
+            "implementation",
+            impl_held,
+            total=("month", ALL_MONTHS),
+            force_total=both_hidden,
+            count_col="episodes",
+            partition_levels=["age"],
+            families={},
+        )
+        more = {
+            (n, a)
+            for (n, a, month), cols in impl_hidden.items()
+            if month == ALL_MONTHS and "sessions" in cols
+        }
+        if more <= both_hidden:
+            break
+        both_hidden |= more
     for (name, age, active), cols in hidden.items():
-        if name in published:
+        if name in published and active != BOTH:
             kind, sid = published[name]
             masks[(kind, sid, age)]["table"]["active" if active else "inactive"] = cols
+    for (name, age, month), cols in impl_hidden.items():
+        if name in published and month != ALL_MONTHS and cols.get("episodes"):
+            kind, sid = published[name]
+            masks[(kind, sid, age)]["implementation"][str(month)] = cols["episodes"]
 
     # 2. Trajectory counts per session number (medians cannot be subtracted; the n of a
     #    point can: a point hidden as a complement keeps its median, loses its n).
@@ -404,37 +514,6 @@ def family_masks(
             if name in published:
                 kind, sid = published[name]
                 masks[(kind, sid, age)]["etr"] = cols
-
-    # 4. Implementation per month (the month's client count decides).
-    impl_rows: dict[tuple, dict[str, Any]] = {}
-    months: set[str] = set()
-    # A month of 1 or 2 active therapists is not shown (rule 9): a hidden cell here, so
-    # that its complements are chosen (the organisation minus a sibling would give it).
-    impl_held: dict[tuple[str, str], set[str]] = {k: set(v) for k, v in (held or {}).items()}
-    for name in published:
-        for age in AGES:
-            for r in part(name, age).get("implementation") or []:
-                m = str(r["month"])
-                months.add(m)
-                impl_rows[(name, age, m)] = {c: r.get(c) for c in IMPLEMENTATION_COUNTS}
-                if 0 < int(r.get("active_therapists") or 0) < MIN_THERAPISTS_FOR_SCOPE:
-                    impl_held.setdefault((name, age), set()).add(f"impl:{m[:7]}")
-    if months:
-        hidden = run(
-            impl_rows,
-            {"month": sorted(months)},
-            list(IMPLEMENTATION_COUNTS),
-            IMPLEMENTATION_COUNTS,
-            "implementation",
-            impl_held,
-            count_col="episodes",
-            partition_levels=["age"],
-            families={},
-        )
-        for (name, age, month), cols in hidden.items():
-            if name in published and cols.get("episodes"):
-                kind, sid = published[name]
-                masks[(kind, sid, age)]["implementation"][str(month)] = cols["episodes"]
 
     # 5. Data-quality counts (each its own client count).
     quality_rows: dict[tuple, dict[str, Any]] = {}

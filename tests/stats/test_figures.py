@@ -141,7 +141,10 @@ def test_fixed_periods_end_on_the_last_completed_period() -> None:
 
 def test_a_month_of_fewer_than_three_active_therapists_is_not_shown() -> None:
     """The implementation panel per month: with 1 or 2 active therapists the month's
-    registration shares are one or two persons' own figures."""
+    registration shares are one or two persons' own figures. April (2 therapists) is
+    hidden, and with it a second month (review round 11: the sessions of all months are
+    those of both sides of the table, so both sides − May − June would give April's 40
+    back): May, the first of the two smallest (20 episodes each). June is shown."""
     snap = _snapshot([], n_therapists=4)
 
     def month(name: str, therapists: int) -> dict[str, Any]:
@@ -155,7 +158,11 @@ def test_a_month_of_fewer_than_three_active_therapists_is_not_shown() -> None:
             "active_therapists": therapists,
         }
 
-    snap.payload["implementation"] = [month("2026-04", 2), month("2026-05", 3)]
+    snap.payload["implementation"] = [
+        month("2026-04", 2),
+        month("2026-05", 3),
+        month("2026-06", 3),
+    ]
     figs = figures_for(snap, anonymised=True, k=5)
-    assert [r["month"] for r in figs.implementation] == ["2026-05"]
-    assert len(figures_for(snap, anonymised=False, k=5).implementation) == 2
+    assert [r["month"] for r in figs.implementation] == ["2026-06"]
+    assert len(figures_for(snap, anonymised=False, k=5).implementation) == 3
