@@ -11,7 +11,8 @@ Pure pandas, no Django. The rules (documented in docs/statistics.md):
 2. **Outcome counts.** Each outcome-class count (reliable improvement, deterioration, no
    change, clinically significant) is itself a count of clients: 1 … k−1 is suppressed.
    The three classes sum to ``n_classified``: if exactly one class is hidden it could be
-   recovered by subtraction, so the next-smallest non-zero class is hidden too, until the
+   recovered by subtraction, so another non-zero class is hidden too — "no reliable
+   change" where it can be, else the smallest — until the
    hidden classes together hold at least k clients; if ``n_classified`` is hidden all
    classes are hidden. When no shown class is non-zero (the others are 0), no class can
    protect the hidden one, so ``n_classified`` is hidden (and with it every class).
@@ -41,7 +42,7 @@ Rules 2–6 are applied until nothing changes (a handful of vectorised rounds).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -95,6 +96,12 @@ OUTCOME_PARTS: tuple[str, ...] = (
     "no_reliable_change",
 )
 OUTCOME_FAMILIES: tuple[str, ...] = (*OUTCOME_PARTS, "clinically_significant")
+# Rule 2 hides this class as the complement of a hidden class where it can: the share
+# without reliable change is the class a leader needs least (improvement and deterioration
+# are what the outcome table is read for), and one column for every row keeps the
+# complements of sibling rows (units, age groups) in the same column, where they protect
+# each other instead of each needing a partner of its own.
+PREFERRED_COMPLEMENT = "no_reliable_change"
 DEFAULT_PARTITION_LEVELS: tuple[str, ...] = (
     "active",
     "org_id",
@@ -115,7 +122,7 @@ def _check_k(k: int) -> None:
 
 
 def _complement_within_rows(
-    hidden: np.ndarray, counts: np.ndarray, k: int
+    hidden: np.ndarray, counts: np.ndarray, k: int, prefer: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """One round of rule 2 over an (rows × parts) matrix: the extra cells to hide, and the
     rows whose total must be hidden (bool per row).
@@ -124,12 +131,18 @@ def _complement_within_rows(
     gets its smallest shown non-zero part hidden as well; when no shown part is non-zero
     (the others are 0), no part can protect it — the shown total minus the shown zeros
     would give the hidden part back — so the row's total is hidden (which hides all its
-    parts), as stats.publications.complement_parts does (review round 10)."""
+    parts), as stats.publications.complement_parts does (review round 10).
+
+    ``prefer``: the part (column) taken as the complement whenever it is a candidate, the
+    smallest otherwise (:data:`PREFERRED_COMPLEMENT`)."""
     hidden_nonzero = (hidden & (counts > 0)).sum(axis=1)
     hidden_n = np.where(hidden, counts, 0.0).sum(axis=1)
     needs = (hidden_nonzero > 0) & ((hidden_nonzero < 2) | (hidden_n < k))
     cand_n = np.where(~hidden & (counts > 0), counts, np.inf)
-    col = cand_n.argmin(axis=1)
+    cost = cand_n.copy()
+    if prefer is not None:
+        cost[:, prefer] = np.where(np.isfinite(cand_n[:, prefer]), -1.0, np.inf)
+    col = cost.argmin(axis=1)
     has_candidate = np.isfinite(cand_n.min(axis=1))
     rows = np.flatnonzero(needs & has_candidate)
     extra = np.zeros_like(hidden)
@@ -183,6 +196,7 @@ def suppress_table(
     forced: pd.DataFrame | None = None,
     forced_reason: str = "",
     totals: np.ndarray | None = None,
+    total_families: Collection[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Small-cell suppression with complementary suppression (see module docstring).
 
@@ -210,7 +224,10 @@ def suppress_table(
     cell whose siblings are all 0 gets the total as its complement (the total minus the
     shown zeros would give it back) — and of nothing else: no primary suppression of its
     own, no partition level, no row rule (its families are not shown together). The
-    caller makes the total unreadable where it is hidden.
+    caller makes the total unreadable where it is hidden. ``total_families``: the families
+    whose total can be read (None: every family); the sets that hold a total row apply to
+    those only — for the others the total is not readable anywhere, so their parts need
+    no complement across that set (e.g. the outcome classes of both sides together).
 
     Returns ``(suppressed, reasons)``: ``suppressed`` has the same shape with hidden cells
     set to NaN (columns become float); ``reasons`` has the same shape, missing (None/NaN)
@@ -280,15 +297,27 @@ def suppress_table(
             set_lists.append((np.asarray(codes, dtype=np.int64), rows_all))
         else:
             set_lists.append((np.zeros(len(rows_all), dtype=np.int64), rows_all))
+    set_lists_for: list[frozenset[str] | None] = [None] * len(set_lists)
     if sibling_sets is not None:
-        set_lists.append(
-            (
-                np.asarray(sibling_sets[0], dtype=np.int64),
-                np.asarray(sibling_sets[1], dtype=np.int64),
-            )
-        )
+        ids = np.asarray(sibling_sets[0], dtype=np.int64)
+        rows = np.asarray(sibling_sets[1], dtype=np.int64)
+        if total_families is None or not is_total.any() or len(ids) == 0:
+            set_lists.append((ids, rows))
+            set_lists_for.append(None)
+        else:
+            # The sets that hold a total row count only for the families whose total is
+            # readable; the other sets count for every family.
+            with_total = np.zeros(int(ids.max()) + 1, dtype=bool)
+            with_total[ids[is_total[rows]]] = True
+            pick = with_total[ids]
+            set_lists += [(ids[~pick], rows[~pick]), (ids[pick], rows[pick])]
+            set_lists_for += [None, frozenset(total_families)]
 
     present_parts = [col_of[p] for p in OUTCOME_PARTS if p in fams]
+    present_names = [p for p in OUTCOME_PARTS if p in fams]
+    prefer = (
+        present_names.index(PREFERRED_COMPLEMENT) if PREFERRED_COMPLEMENT in present_names else None
+    )
     outcome_cols = [col_of[p] for p in OUTCOME_FAMILIES if p in fams]
     # Each round that changes something hides at least one more cell: this ends.
     for _ in range(hidden.size + 2):
@@ -302,15 +331,19 @@ def suppress_table(
             hidden[:, outcome_cols] |= hidden[:, [col_of["n_classified"]]]
         if len(present_parts) > 1:
             parts = hidden[:, present_parts]
-            extra, lone = _complement_within_rows(parts, counts_m[:, present_parts], k)
+            extra, lone = _complement_within_rows(
+                parts, counts_m[:, present_parts], k, prefer=prefer
+            )
             hidden[:, present_parts] = parts | extra
             if "n_classified" in fams:
                 # a lone hidden part: hide the total (its parts follow next round)
                 hidden[:, col_of["n_classified"]] |= lone
         hidden[is_total] = kept
         # rules 3 and 5: siblings across rows
-        for set_ids, set_rows in set_lists:
+        for (set_ids, set_rows), only in zip(set_lists, set_lists_for, strict=True):
             for j in range(len(names)):
+                if only is not None and names[j] not in only:
+                    continue
                 if hidden[:, j].any():
                     hidden[:, j] |= _complement_sets(
                         hidden[:, j], counts_m[:, j], set_ids, set_rows, k

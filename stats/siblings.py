@@ -37,6 +37,7 @@ import pandas as pd
 
 from .anonymise import (
     MIN_THERAPISTS_FOR_SCOPE,
+    OUTCOME_FAMILIES,
     REASON_FEW_THERAPISTS,
     STAT_FAMILIES,
     suppress_table,
@@ -49,6 +50,18 @@ SIDES: tuple[str, ...] = ("active", "inactive")
 # "month" level's value of the all-months total row of the implementation grid.
 BOTH = "both"
 ALL_MONTHS = "total"
+# The families of the statistics table whose both-sides total a reader can work out
+# elsewhere: the sessions (the implementation months), and the client counts, which the
+# trajectory's n per session number can equal (n at session 1 = the clients with an ORS at
+# the start where every episode starts with one; at session 2 = those with an ORS change
+# where every session has an ORS). Not the outcome classes: no view, export or API answer
+# shows a class of both sides together, nor anything that adds up to one
+# (tests/stats/test_cross_side_totals.py checks that none shows a both-sides figure), so
+# a hidden class needs no complement on the other side — it had one before, and the
+# chains that followed hid most units' outcome tables (docs/datapolicy.md, rule 2).
+BOTH_SIDES_READABLE: tuple[str, ...] = tuple(
+    f for f in (*STAT_FAMILIES, "episodes") if f not in OUTCOME_FAMILIES
+)
 
 ScopeKey = tuple[str, int]  # (scope kind, scope id) of a published node
 PartKey = tuple[str, int, str]  # (scope kind, scope id, age group)
@@ -426,6 +439,7 @@ def family_masks(
             force_total=both_hidden,
             count_col="episodes",
             partition_levels=["age"],
+            total_families=BOTH_SIDES_READABLE,
         )
         both_hidden |= {
             (n, a) for (n, a, side), cols in hidden.items() if side == BOTH and "sessions" in cols

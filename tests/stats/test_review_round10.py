@@ -214,9 +214,10 @@ OUTCOMES = pd.DataFrame(
 
 def test_the_dashboards_do_not_tell_the_small_class_from_its_complement() -> None:
     """Active: 16 classified, improvement 1, deterioration 5, no change 10. Improvement is
-    a small cell, deterioration its complement; 16 and 10 are shown. Shown as "< 5" and
-    "skjult", improvement + deterioration = 6 with deterioration ≥ 5 (a complement is
-    never small) gave 1 and 5 exactly. Both read alike now: "skjult" with the one note."""
+    a small cell, no change its complement (the preferred one, round 11; before, the
+    smallest: deterioration); 16 and 5 are shown. Shown as "< 5" and "skjult",
+    improvement + no change = 11 with no change ≥ 5 (a complement is never small) would
+    bound both. Both read alike now: "skjult" with the one note."""
     _out, reasons = suppress_table(OUTCOMES, k=K)
     mask = {
         **MASK,
@@ -238,10 +239,10 @@ def test_the_dashboards_do_not_tell_the_small_class_from_its_complement() -> Non
         **_figures_data(payload, anonymised=True, k=K, mask=mask),
     )
     rows = views._outcome_rows(figs)  # n_classified, improvement, no change, deterioration, …
-    assert rows[0]["active"]["text"] == "16" and rows[2]["active"]["text"].startswith("10")
-    assert rows[1]["active"]["text"] == rows[3]["active"]["text"] == "skjult"
-    assert rows[1]["active"]["mark"] == rows[3]["active"]["mark"] == 1
-    assert rows[1]["active"]["reason"] == rows[3]["active"]["reason"]
+    assert rows[0]["active"]["text"] == "16" and rows[3]["active"]["text"].startswith("5")
+    assert rows[1]["active"]["text"] == rows[2]["active"]["text"] == "skjult"
+    assert rows[1]["active"]["mark"] == rows[2]["active"]["mark"] == 1
+    assert rows[1]["active"]["reason"] == rows[2]["active"]["reason"]
     assert len(rows.notes) == 1 and "< 5" not in str(list(rows))
 
 
@@ -273,15 +274,16 @@ def test_a_hidden_class_is_never_the_shown_total_minus_shown_parts() -> None:
 
 
 def test_an_ordinary_row_hides_no_more_than_before() -> None:
-    """The fix only acts where no shown class is non-zero. OUTCOMES by hand (k = 5):
-    active improvement 1 is small; its complement within the row is the smallest shown
-    non-zero class, deterioration 5 (1 + 5 ≥ 5, two non-zero). Across the sides the
-    inactive improvement 8 complements the active 1, and within the inactive row the
-    smallest shown non-zero class, deterioration 6, complements the 8 (no change 6 ties and
-    comes later); the deteriorations 5 + 6 are then two non-zero ≥ 5. Inactive clinically
-    significant 3 is small (the active 0 cannot complement it: rule 3 takes non-zero
-    cells only). The totals 16 and 20 and no change 10 and 6 stay shown."""
+    """The fix only acts where no shown class is non-zero. OUTCOMES by hand (k = 5; a bare
+    table, so active + inactive is a sum here, the default partition level): active
+    improvement 1 is small; its complement within the row is the preferred class, no
+    change 10 (1 + 10 ≥ 5, two non-zero). Across the sides the inactive improvement 8
+    complements the active 1 and the inactive no change 6 the active 10 (two non-zero
+    each, 9 and 16 ≥ 5); the inactive row then holds two hidden classes, 8 + 6 ≥ 5.
+    Inactive clinically significant 3 is small (the active 0 cannot complement it: rule 3
+    takes non-zero cells only). The totals 16 and 20 and the deteriorations 5 and 6 stay
+    shown."""
     assert _hidden(OUTCOMES) == {
-        True: ["reliable_deterioration", "reliable_improvement"],
-        False: ["clinically_significant", "reliable_deterioration", "reliable_improvement"],
+        True: ["no_reliable_change", "reliable_improvement"],
+        False: ["clinically_significant", "no_reliable_change", "reliable_improvement"],
     }
