@@ -282,8 +282,12 @@ class LeaderHomeView(TenantPageMixin, TemplateView):
 
         ctx = super().get_context_data(**kwargs)
         user, org = self.request.user, self.organisation
+        from stats.permissions import dashboard_units
+
         ctx["figures_shared"] = live_grants(user, org, Grant.Kind.OWN_FIGURES).count()
         ctx["graphs_shared"] = len(granted_episode_ids(user, org))
+        # The dashboards one tap away (the same list as the dashboards' index).
+        ctx["units"] = dashboard_units(user, org, self.roles)
         return ctx
 
 

@@ -34,6 +34,22 @@ DASHBOARD_ROLES = frozenset(
 )
 
 
+def dashboard_units(user: Any, organisation: Organisation, roles: frozenset[str]) -> Any:
+    """The units whose dashboard the user may open, by name: every unit for the
+    organisation-wide roles; for leaders and therapists their units and the units below
+    (the unit scope's rule above)."""
+    units = Unit.objects.for_org(organisation).order_by("name")
+    if roles & ORG_WIDE_ROLES:
+        return units
+    mine: set[int] = set()
+    for role in (Role.UNIT_LEADER, Role.THERAPIST):
+        if role in roles:
+            mine |= unit_descendant_ids(
+                organisation, [u.pk for u in units_of(user, organisation, role)]
+            )
+    return units.filter(pk__in=mine)
+
+
 @dataclass(frozen=True)
 class ScopeAccess:
     kind: str

@@ -16,8 +16,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 from django.views.generic import TemplateView
 
-from datapolicy.access import unit_descendant_ids, units_of
-from datapolicy.models import Role, Unit
+from datapolicy.models import Role
 from datapolicy.scoping import TenantPageMixin
 from datapolicy.services import Action, access_log_write
 
@@ -31,7 +30,13 @@ from .anonymise import (
 )
 from .frames import org_stats_settings
 from .models import ScopeKind
-from .permissions import DASHBOARD_ROLES, ORG_WIDE_ROLES, ScopeAccess, scope_access, small_cell_k
+from .permissions import (
+    DASHBOARD_ROLES,
+    ScopeAccess,
+    dashboard_units,
+    scope_access,
+    small_cell_k,
+)
 from .publications import REASON_CHANGED
 from .reasons import HIDDEN_CODE, hidden_note, public_code
 from .selectors import (
@@ -462,17 +467,7 @@ class StatsIndexView(StatsMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         ctx = super().get_context_data(**kwargs)
-        org = self.organisation
-        units = Unit.objects.for_org(org).order_by("name")
-        if not (self.roles & ORG_WIDE_ROLES):
-            mine: set[int] = set()
-            for role in (Role.UNIT_LEADER, Role.THERAPIST):
-                if role in self.roles:
-                    mine |= unit_descendant_ids(
-                        org, [u.pk for u in units_of(self.request.user, org, role)]
-                    )
-            units = units.filter(pk__in=mine)
-        ctx["units"] = units
+        ctx["units"] = dashboard_units(self.request.user, self.organisation, self.roles)
         ctx["is_therapist"] = Role.THERAPIST in self.roles
         return ctx
 

@@ -310,3 +310,31 @@ def test_a_leader_opens_what_is_shared_from_the_shares_page(client: Any, org1: A
     client.force_login(org1.therapist_a)
     page = client.get(reverse("dp_grants")).content.decode()
     assert f'href="{figures}"' not in page
+
+
+def test_the_leaders_start_page_links_straight_to_their_dashboards(
+    client: Any, org1: Any, org2: Any
+) -> None:
+    """One tap from the start page to a figure (before: start page → index → dashboard).
+    A unit leader gets their unit's dashboard, the organisation's and the benchmark — not
+    another unit's (which would answer 403) and nothing of another organisation; the
+    management-information officer every unit of the organisation. Every link opens."""
+    import re
+
+    def links(user: Any) -> list[str]:
+        client.force_login(user)
+        page = client.get(reverse("leader_home")).content.decode()
+        ul = re.search(r'<ul class="dashboard-links">(.*?)</ul>', page, re.S)
+        assert ul is not None, page
+        return re.findall(r'href="([^"]+)"', ul.group(1))
+
+    unit = reverse("stats_unit", args=[org1.unit.pk])
+    other = reverse("stats_unit", args=[org1.other_unit.pk])
+    org_wide = [reverse("stats_organisation"), reverse("stats_benchmark")]
+    assert links(org1.leader) == [unit, *org_wide]
+    assert client.get(other).status_code == 403  # the link it does not get
+    assert reverse("stats_unit", args=[org2.unit.pk]) not in links(org1.leader)
+    # the officer: both units, by name (Rusmiddelcentret, Ungeenheden)
+    assert links(org1.analyst) == [other, unit, *org_wide]
+    for url in links(org1.analyst):
+        assert client.get(url).status_code == 200, url
