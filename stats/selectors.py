@@ -306,10 +306,16 @@ _PART_FIELDS = (
 )
 
 
+# The version of stats.siblings' rules in the cache keys of masks and anonymised figures:
+# a change of the rules must not be served from masks cached under the old ones (round
+# 11: the trajectory's session numbers coupled with the months and the start counts).
+MASK_RULES = "r11t"
+
+
 def _mask_key(family: SiblingFamily, version: str, k: int, part: tuple[str, int, str]) -> str:
     kind, sid, age = part
     fam = f"{family.organisation_id}:{family.period_key}:{k}:{version}"
-    return f"stats:mask:{fam}:{kind}:{sid}:{age}"
+    return f"stats:mask:{MASK_RULES}:{fam}:{kind}:{sid}:{age}"
 
 
 def _family_masks(
@@ -440,7 +446,7 @@ def figures_for(
         # or with consent, identified); refuse rather than guess.
         raise ValueError("a therapist's figures have no anonymised form")
     family = family or sibling_family(snapshot)
-    key = f"stats:fig4:{snapshot.pk}:{family.version}:1:{k}"
+    key = f"stats:fig4:{MASK_RULES}:{snapshot.pk}:{family.version}:1:{k}"
     cached = cache.get(key)
     if cached is None:
         part = (str(snapshot.scope_kind), int(snapshot.scope_id), snapshot.age_group)

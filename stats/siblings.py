@@ -30,6 +30,7 @@ group (the snapshots' payloads) and returns per node and age group what to hide.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import numpy as np
@@ -38,16 +39,20 @@ import pandas as pd
 from .anonymise import (
     MIN_THERAPISTS_FOR_SCOPE,
     OUTCOME_FAMILIES,
+    REASON_COMPLEMENTARY,
     REASON_FEW_THERAPISTS,
     STAT_FAMILIES,
+    reason_small,
     suppress_table,
 )
 from .engine import DATA_QUALITY_COLUMNS, STATISTICS_COLUMNS
 
 AGES: tuple[str, ...] = ("all", "adult", "youth", "child")
 SIDES: tuple[str, ...] = ("active", "inactive")
-# The "active" level's value of the both-sides total row of the table grid, and the
-# "month" level's value of the all-months total row of the implementation grid.
+# The "active" level's value of the both-sides total row of the table grid, the
+# "month" level's value of the all-months total row of the implementation grid, and the
+# "session_number" level's value of the all-session-numbers total row of the trajectory
+# grid (session numbers start at 1; an int keeps the level's dtype).
 BOTH = "both"
 ALL_MONTHS = "total"
 # The families of the statistics table whose both-sides total a reader can work out
@@ -62,6 +67,13 @@ ALL_MONTHS = "total"
 BOTH_SIDES_READABLE: tuple[str, ...] = tuple(
     f for f in (*STAT_FAMILIES, "episodes") if f not in OUTCOME_FAMILIES
 )
+ALL_SESSIONS = 0
+# The trajectory's scales: n at a session number, the implementation month's sessions
+# with that score, the statistics table's family of the episodes with that score at all.
+SCALES: dict[str, tuple[str, str]] = {
+    "n_ors": ("sessions_with_ors", "ors_start"),
+    "n_srs": ("sessions_with_srs", "srs_start"),
+}
 
 ScopeKey = tuple[str, int]  # (scope kind, scope id) of a published node
 PartKey = tuple[str, int, str]  # (scope kind, scope id, age group)
@@ -205,6 +217,8 @@ def _forced(
             row = frame.iloc[i]
             if grid == "table" and row["active"] == BOTH:
                 continue  # a total row, never shown: held tokens name the shown sides
+            if grid == "trajectory" and int(row["session_number"]) == ALL_SESSIONS:
+                continue  # likewise the trajectory's all-session-numbers total
             for token in tokens:
                 kind, _sep, rest = token.partition(":")
                 col: str | None = None
@@ -247,6 +261,28 @@ def _add_totals(
     set_ids, _ = pd.factorize(keys, use_na_sentinel=False)
     rows = np.arange(len(out), dtype=np.int64)
     return out, is_total, (np.asarray(set_ids, dtype=np.int64), rows)
+
+
+def _month_to_hide(
+    grid: pd.DataFrame, hidden: Mapping[tuple, Mapping[str, str]], node: str, age: str, column: str
+) -> tuple | None:
+    """The implementation month (grid row) to hide so that the months' ``column``
+    (sessions with an ORS, or an SRS) of (node, age) cannot be added up: None when a
+    month with such sessions is hidden already (or there is none), else the month with
+    the fewest such sessions (the first on ties)."""
+    if column not in grid.columns:
+        return None
+    rows = grid.xs((node, age), level=("node", "age"), drop_level=False)
+    best: tuple | None = None
+    fewest = np.inf
+    for key, value in zip(rows.index.tolist(), rows[column].tolist(), strict=True):
+        if key[2] == ALL_MONTHS or not value > 0:
+            continue
+        if (hidden.get(key) or {}).get("episodes"):
+            return None
+        if value < fewest:
+            best, fewest = key, value
+    return best
 
 
 def _reasons_by(reasons: pd.DataFrame) -> dict[tuple, dict[str, str]]:
@@ -332,16 +368,20 @@ def family_masks(
         grid_name: str,
         grid_held: Mapping[tuple[str, str], set[str]] | None = None,
         total: tuple[str, Any] | None = None,
-        force_total: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset(),
+        force_totals: Mapping[str, AbstractSet[tuple[str, str]]] | None = None,
+        force_cells: Mapping[str, AbstractSet[tuple]] | None = None,
         **kwargs: Any,
-    ) -> dict[tuple, dict[str, str]]:
+    ) -> tuple[dict[tuple, dict[str, str]], pd.DataFrame]:
         """Build the grid (missing rows = zeros), add the direct nodes, suppress.
 
         ``total`` = (level, value): add a total row over that level per node and age (and
         the other levels), a member of the set {total, its rows} only (suppress_table's
-        ``totals``, rule 6); ``force_total``: the (node, age) whose total row is hidden
-        from the start in the ``count_col`` family (the same total hidden in the other
-        grid)."""
+        ``totals``, rule 6). ``force_totals``: family → the (node, age) whose total row
+        is hidden from the start in that family (the same total hidden in another grid);
+        ``force_cells``: family → the grid rows (index tuples) hidden from the start in
+        that family (a figure of another grid that is the same count, hidden there).
+        Cells hidden so read as a complement (or small, for their size), never as held.
+        Returns the hidden cells ({index: {column: reason}}) and the grid's counts."""
         published_index = _full_index(list(published), extra)
         grid = pd.DataFrame.from_dict(rows, orient="index", columns=columns)
         if len(grid):
@@ -355,19 +395,28 @@ def family_masks(
         set_ids, set_rows = _sets_for(grid.index, tree)
         is_total = np.zeros(len(grid), dtype=bool)
         if total is not None:
-            # SECURITY: a total over the level (both sides; all months) is readable
-            # elsewhere; as a member of its set it is the complement of a lone hidden
-            # cell whose siblings are all 0 (docs/datapolicy.md, Anonymisation rule 2).
+            # SECURITY: a total over the level (both sides; all months; all session
+            # numbers) is readable elsewhere; as a member of its set it is the complement
+            # of a lone hidden cell whose siblings are all 0 (docs/datapolicy.md,
+            # Anonymisation rule 2).
             grid, is_total, (t_ids, t_rows) = _add_totals(grid, total[0], total[1], count_cols)
+            if total[0] == "session_number":
+                # On ties the complement is the first candidate of the set: here the
+                # latest session number (then the total), not session 1, whose n is
+                # coupled with the table's start counts below.
+                number = grid.index.get_level_values("session_number").to_numpy()[t_rows]
+                order = np.lexsort((-number, is_total[t_rows], t_ids))
+                t_ids, t_rows = t_ids[order], t_rows[order]
             offset = int(set_ids.max()) + 1 if len(set_ids) else 0
             set_ids = np.r_[set_ids, t_ids + offset]
             set_rows = np.r_[set_rows, t_rows]
         # A prehidden row without clients (e.g. an empty direct node) protects nothing:
         # the complementary rule counts only non-zero hidden cells.
         families = kwargs.get("families")
+        count_col = kwargs.get("count_col")
         family_names = list(families) if families is not None else [*STAT_FAMILIES, "episodes"]
-        if kwargs.get("count_col"):
-            family_names.append(kwargs["count_col"])
+        if count_col:
+            family_names.append(count_col)
         family_names = list(dict.fromkeys(family_names))
         forced = _forced(
             grid.index,
@@ -375,16 +424,28 @@ def family_masks(
             (held or {}) if grid_held is None else grid_held,
             grid_name,
         )
-        if force_total and kwargs.get("count_col"):
-            node = grid.index.get_level_values("node")
-            age = grid.index.get_level_values("age")
-            wanted = is_total & np.fromiter(
-                ((n, a) in force_total for n, a in zip(node, age, strict=True)), bool, len(grid)
-            )
-            if wanted.any():
-                if forced is None:
-                    forced = pd.DataFrame(False, index=grid.index, columns=family_names)
-                forced.loc[wanted, kwargs["count_col"]] = True
+        held_m = (
+            np.zeros((len(grid), len(family_names)), dtype=bool)
+            if forced is None
+            else forced.to_numpy(dtype=bool)
+        )
+        coupled = np.zeros_like(held_m)
+        node = grid.index.get_level_values("node")
+        age = grid.index.get_level_values("age")
+        for fam, where in (force_totals or {}).items():
+            if fam in family_names and where:
+                coupled[:, family_names.index(fam)] |= is_total & np.fromiter(
+                    ((n, a) in where for n, a in zip(node, age, strict=True)), bool, len(grid)
+                )
+        if force_cells:
+            keys = grid.index.tolist()
+            for fam, cells in force_cells.items():
+                if fam in family_names and cells:
+                    coupled[:, family_names.index(fam)] |= np.fromiter(
+                        (key in cells for key in keys), bool, len(grid)
+                    )
+        if coupled.any():
+            forced = pd.DataFrame(held_m | coupled, index=grid.index, columns=family_names)
         _out, reasons = suppress_table(
             grid,
             k=k,
@@ -395,14 +456,43 @@ def family_masks(
             totals=is_total,
             **kwargs,
         )
-        return _reasons_by(reasons)
+        # A cell hidden because the same count is hidden in another grid reads like any
+        # hidden cell of this one: small for its own size, else a complement (a trajectory
+        # point hidden so keeps its median, like every complement).
+        only_coupled = coupled & ~held_m & ~_prehidden(grid.index, few)[:, None]
+        if only_coupled.any():
+            stat_fams = STAT_FAMILIES if families is None else families
+            claimed = {
+                c for name, (_n, members) in stat_fams.items() if name != count_col for c in members
+            }
+            for j, fam in enumerate(family_names):
+                hit = only_coupled[:, j]
+                if not hit.any():
+                    continue
+                if fam == count_col:
+                    n_col, members = fam, [c for c in grid.columns if c not in claimed]
+                else:
+                    n_col, members = stat_fams[fam][0], list(stat_fams[fam][1])
+                n = grid[n_col].to_numpy(dtype=float)
+                why = np.where((n > 0) & (n < k), reason_small(k), REASON_COMPLEMENTARY)
+                for c in members:
+                    if c in reasons.columns:
+                        reasons.loc[hit, c] = why[hit]
+        return _reasons_by(reasons), grid
 
-    # 1. The statistics table (node × age × side) and 4. the implementation per month
-    #    (the month's client count decides), suppressed together: the sessions of both
-    #    sides add up to those of all months, a total that neither grid shows but a
-    #    reader can add up (the page's two sides; the export's months). Each grid gets
-    #    that total as a row (both sides; all months) in a set with its parts, and a
-    #    total hidden in one grid is hidden in the other, until nothing changes.
+    # 1. The statistics table (node × age × side), 4. the implementation per month (the
+    #    month's client count decides) and 2. the trajectory's n per session number,
+    #    suppressed together. Three totals that no grid shows but a reader can work out:
+    #    * the sessions of both sides = the sessions of all months (the page's two sides;
+    #      the export's months);
+    #    * the sessions with an ORS (SRS) of all months = the trajectory's n_ors (n_srs)
+    #      over all session numbers (each session has one month and one session number);
+    #    * the trajectory's n_ors (n_srs) at session 1 ≤ the episodes with an ORS (SRS)
+    #      of both sides, equal when every episode starts with one (as FIT asks).
+    #    Each grid gets its totals as rows (both sides; all months; all session numbers)
+    #    in a set with their parts, and a total hidden in one grid is hidden in the other
+    #    (the n at session 1 and the both-sides start count alike, as if equal), until
+    #    nothing changes.
     table_rows: dict[tuple, dict[str, Any]] = {}
     for name in published:
         for age in AGES:
@@ -425,59 +515,6 @@ def family_masks(
                 impl_rows[(name, age, m)] = {c: r.get(c) for c in IMPLEMENTATION_COUNTS}
                 if 0 < int(r.get("active_therapists") or 0) < MIN_THERAPISTS_FOR_SCOPE:
                     impl_held.setdefault((name, age), set()).add(f"impl:{m[:7]}")
-    both_hidden: set[tuple[str, str]] = set()
-    impl_hidden: dict[tuple, dict[str, str]] = {}
-    # Each round that goes on hides at least one more total: this ends.
-    for _round in range(2 * len(nodes) * len(AGES) + 2):
-        hidden = run(
-            table_rows,
-            {"active": [True, False]},
-            STATISTICS_COLUMNS,
-            TABLE_COUNTS,
-            "table",
-            total=("active", BOTH),
-            force_total=both_hidden,
-            count_col="episodes",
-            partition_levels=["age"],
-            total_families=BOTH_SIDES_READABLE,
-        )
-        both_hidden |= {
-            (n, a) for (n, a, side), cols in hidden.items() if side == BOTH and "sessions" in cols
-        }
-        if not months:
-            break
-        impl_hidden = run(
-            impl_rows,
-            {"month": sorted(months)},
-            list(IMPLEMENTATION_COUNTS),
-            IMPLEMENTATION_COUNTS,
-            "implementation",
-            impl_held,
-            total=("month", ALL_MONTHS),
-            force_total=both_hidden,
-            count_col="episodes",
-            partition_levels=["age"],
-            families={},
-        )
-        more = {
-            (n, a)
-            for (n, a, month), cols in impl_hidden.items()
-            if month == ALL_MONTHS and "sessions" in cols
-        }
-        if more <= both_hidden:
-            break
-        both_hidden |= more
-    for (name, age, active), cols in hidden.items():
-        if name in published and active != BOTH:
-            kind, sid = published[name]
-            masks[(kind, sid, age)]["table"]["active" if active else "inactive"] = cols
-    for (name, age, month), cols in impl_hidden.items():
-        if name in published and month != ALL_MONTHS and cols.get("episodes"):
-            kind, sid = published[name]
-            masks[(kind, sid, age)]["implementation"][str(month)] = cols["episodes"]
-
-    # 2. Trajectory counts per session number (medians cannot be subtracted; the n of a
-    #    point can: a point hidden as a complement keeps its median, loses its n).
     traj_rows: dict[tuple, dict[str, Any]] = {}
     sessions: set[int] = set()
     for name in published:
@@ -489,21 +526,115 @@ def family_masks(
                     "n_ors": p.get("n_ors") or 0,
                     "n_srs": p.get("n_srs") or 0,
                 }
-    if sessions:
-        hidden = run(
-            traj_rows,
-            {"session_number": sorted(sessions)},
-            ["n_ors", "n_srs"],
-            ["n_ors", "n_srs"],
-            "trajectory",
-            count_col=None,
+    # (node, age) whose both-sides / all-months total of sessions is hidden
+    both_hidden: set[tuple[str, str]] = set()
+    # scale → (node, age) whose both-sides start count (= n at session 1) is hidden
+    start_hidden: dict[str, set[tuple[str, str]]] = {s: set() for s in SCALES}
+    # the months hidden so that a hidden all-session-numbers total cannot be read
+    months_forced: set[tuple] = set()
+    impl_hidden: dict[tuple, dict[str, str]] = {}
+    traj_hidden: dict[tuple, dict[str, str]] = {}
+    # Each round that goes on hides at least one more total or month: this ends.
+    for _round in range(4 * len(nodes) * len(AGES) * (len(months) + 1) + 2):
+        grown = False
+        hidden, _grid = run(
+            table_rows,
+            {"active": [True, False]},
+            STATISTICS_COLUMNS,
+            TABLE_COUNTS,
+            "table",
+            total=("active", BOTH),
+            force_totals={
+                "episodes": both_hidden,
+                **{SCALES[s][1]: start_hidden[s] for s in SCALES},
+            },
+            count_col="episodes",
             partition_levels=["age"],
-            families=TRAJECTORY_FAMILIES,
+            total_families=BOTH_SIDES_READABLE,
         )
-        for (name, age, sn), cols in hidden.items():
-            if name in published:
-                kind, sid = published[name]
-                masks[(kind, sid, age)]["trajectory"][int(sn)] = cols
+        for (n, a, side), cols in hidden.items():
+            if side == BOTH:
+                if "sessions" in cols and (n, a) not in both_hidden:
+                    both_hidden.add((n, a))
+                    grown = True
+                for s in SCALES:
+                    if f"n_{SCALES[s][1]}" in cols and (n, a) not in start_hidden[s]:
+                        start_hidden[s].add((n, a))
+                        grown = True
+        impl_total_hidden: set[tuple[str, str]] = set()
+        impl_grid: pd.DataFrame | None = None
+        if months:
+            impl_hidden, impl_grid = run(
+                impl_rows,
+                {"month": sorted(months)},
+                list(IMPLEMENTATION_COUNTS),
+                IMPLEMENTATION_COUNTS,
+                "implementation",
+                impl_held,
+                total=("month", ALL_MONTHS),
+                force_totals={"episodes": both_hidden},
+                force_cells={"episodes": months_forced},
+                count_col="episodes",
+                partition_levels=["age"],
+                families={},
+            )
+            impl_total_hidden = {
+                (n, a)
+                for (n, a, month), cols in impl_hidden.items()
+                if month == ALL_MONTHS and "sessions" in cols
+            }
+            if not impl_total_hidden <= both_hidden:
+                both_hidden |= impl_total_hidden
+                grown = True
+        if sessions:
+            traj_hidden, _grid = run(
+                traj_rows,
+                {"session_number": sorted(sessions)},
+                ["n_ors", "n_srs"],
+                ["n_ors", "n_srs"],
+                "trajectory",
+                total=("session_number", ALL_SESSIONS),
+                force_totals=dict.fromkeys(SCALES, impl_total_hidden),
+                force_cells={s: {(n, a, 1) for n, a in start_hidden[s]} for s in SCALES},
+                count_col=None,
+                partition_levels=["age"],
+                families=TRAJECTORY_FAMILIES,
+            )
+            for (n, a, sn), cols in traj_hidden.items():
+                for s, (with_scale, _start) in SCALES.items():
+                    if s not in cols:
+                        continue
+                    if sn == 1 and (n, a) not in start_hidden[s]:
+                        start_hidden[s].add((n, a))
+                        grown = True
+                    if sn == ALL_SESSIONS:
+                        # SECURITY: the months' sessions with that score add up to this
+                        # total: keep a month with such sessions hidden (the smallest),
+                        # else the shown months would give the total back.
+                        month = (
+                            None
+                            if impl_grid is None
+                            else _month_to_hide(impl_grid, impl_hidden, n, a, with_scale)
+                        )
+                        if month is not None and month not in months_forced:
+                            months_forced.add(month)
+                            grown = True
+        if not grown:
+            break
+    for (name, age, active), cols in hidden.items():
+        if name in published and active != BOTH:
+            kind, sid = published[name]
+            masks[(kind, sid, age)]["table"]["active" if active else "inactive"] = cols
+    for (name, age, month), cols in impl_hidden.items():
+        if name in published and month != ALL_MONTHS and cols.get("episodes"):
+            kind, sid = published[name]
+            masks[(kind, sid, age)]["implementation"][str(month)] = cols["episodes"]
+    # (Medians cannot be subtracted; the n of a point can: a point hidden as a
+    # complement keeps its median, loses its n.)
+    for (name, age, sn), cols in traj_hidden.items():
+        if name in published and int(sn) != ALL_SESSIONS:
+            kind, sid = published[name]
+            masks[(kind, sid, age)]["trajectory"][int(sn)] = cols
 
     # 3. ETR counts (ended episodes that can be judged, episodes with a relative effect).
     etr_cols = [c for fam in ETR_FAMILIES.values() for c in fam[1]]
@@ -514,7 +645,7 @@ def family_masks(
             if e:
                 etr_rows[(name, age)] = {c: e.get(c) for c in etr_cols}
     if etr_rows:
-        hidden = run(
+        hidden, _grid = run(
             etr_rows,
             {},
             etr_cols,
@@ -537,7 +668,7 @@ def family_masks(
             if q:
                 quality_rows[(name, age)] = {c: q.get(c) for c in DATA_QUALITY_COLUMNS}
     if quality_rows:
-        hidden = run(
+        hidden, _grid = run(
             quality_rows,
             {},
             list(DATA_QUALITY_COLUMNS),

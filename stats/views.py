@@ -42,6 +42,7 @@ from .reasons import HIDDEN_CODE, hidden_note, public_code
 from .selectors import (
     AGE_FILTERS,
     ANONYMISED_PERIODS,
+    MASK_RULES,
     MIN_BENCHMARK_ORGANISATIONS,
     PERIODS,
     REASON_FEW_ORGANISATIONS,
@@ -183,8 +184,9 @@ class StatsMixin(TenantPageMixin):
             "etr_view": lambda: _etr_view(figs),
             "quality_rows": lambda: _quality_rows(figs),
             # the fragment cache key of the panels (a new computation changes computed_at)
-            # ("r10": fragments cached before the ETR panel's anonymised unjudged count)
-            "panels_key": f"r10-{snap.pk}-{version}-{access.anonymised}-{k}",
+            # ("r10": fragments cached before the ETR panel's anonymised unjudged count;
+            # MASK_RULES: before the siblings' rules last changed)
+            "panels_key": f"r10-{MASK_RULES}-{snap.pk}-{version}-{access.anonymised}-{k}",
             "export_tables": exports.TABLES,
             "query": self.request.GET.urlencode(),
         }
