@@ -21,6 +21,7 @@ pytestmark = [pytest.mark.browser]
 def test_a_failed_job_lists_every_stored_error_and_the_count(
     live_server: Any, settings: Any, tmp_path: Any
 ) -> None:
+    from django.db import connections
     from django.urls import reverse
 
     from measures.importer import MAX_ERRORS
@@ -68,3 +69,7 @@ def test_a_failed_job_lists_every_stored_error_and_the_count(
             assert page.locator("#job-error-rows tr").last.inner_text().startswith("1001")
         finally:
             browser.close()
+            # The update above ran inside Playwright's event loop, where Django gives the
+            # thread a connection of its own (asgiref's context): close it here, or it
+            # stays open and the test database cannot be dropped at the end of the run.
+            connections.close_all()
