@@ -306,9 +306,11 @@ _PART_FIELDS = (
 )
 
 
-# The version of stats.siblings' rules in the cache keys of masks and anonymised figures:
-# a change of the rules must not be served from masks cached under the old ones (round
-# 11: the trajectory's session numbers coupled with the months and the start counts).
+# The version of the suppression rules (stats.siblings, stats.anonymise) in the cache keys
+# of masks and anonymised figures: a change of the rules must not be served from masks
+# cached under the old ones (round 11: the trajectory's session numbers coupled with the
+# months and the start counts; no cross-side set for the outcome classes, "no reliable
+# change" as the preferred complement). Change it with every change of the rules.
 MASK_RULES = "r11t"
 
 
