@@ -9,6 +9,7 @@ from typing import Any
 from django.utils import formats
 from django.utils.translation import gettext as _
 
+from .reasons import hidden_note
 from .selectors import Figures
 
 TABLES = ("statistics", "outcomes", "trajectory", "implementation", "quality")
@@ -77,7 +78,16 @@ def rows_for(figures: Figures, table: str) -> list[list[Any]]:
             _("Median SRS"),
             _("Episodes with an SRS"),
         ]
-        return [titles] + [[p.get(c) for c in head] for p in figures.trajectory]
+        medians = {"n_ors": "ors_median", "n_srs": "srs_median"}
+
+        def point(p: dict[str, Any], c: str) -> Any:
+            # A point drawn without its n (hidden as a complement) reads as every hidden
+            # cell of the exports, not as an empty cell (the chart says "n hidden").
+            if c in medians and p.get(c) is None and p.get(medians[c]) is not None:
+                return _("hidden") + f" ({hidden_note(figures.k)})"
+            return p.get(c)
+
+        return [titles] + [[point(p, c) for c in head] for p in figures.trajectory]
     if table == "implementation":
         head = [
             "month",
