@@ -16,7 +16,7 @@ COPY . .
 # /app/media exists owned by fit so that the named media volume (shared by web and
 # worker) starts out writable by the app user.
 RUN DJANGO_SECRET_KEY=build-only DJANGO_DEBUG=false python manage.py collectstatic --noinput \
-    && mkdir -p /app/media/imports \
+    && mkdir -p /app/media/imports /app/media/exports \
     && chown -R fit:fit /app
 USER fit
 EXPOSE 8000

@@ -9,9 +9,14 @@ from django.utils import timezone
 
 @shared_task(name="datapolicy.retention_nightly")
 def retention_nightly() -> list[int]:
-    """Apply every organisation's retention; returns the RetentionRun ids."""
+    """Apply every organisation's retention; returns the RetentionRun ids. First the
+    system owner's export files past ``EXPORT_FILE_HOURS`` are deleted (health data at
+    rest; measures.exports), whatever happens to the retention runs after."""
+    from measures.exports import export_files_expire
+
     from .retention import retention_run_all
 
+    export_files_expire()
     return retention_run_all(timezone.localdate())
 
 

@@ -94,6 +94,7 @@ ACTION_LABELS = {
     "search": gettext_lazy("Searched"),
     "retention": gettext_lazy("Retention run"),
     "import": gettext_lazy("Imported"),
+    "download": gettext_lazy("Downloaded"),
 }
 OBJECT_LABELS = {
     "client": gettext_lazy("Client"),
@@ -115,6 +116,7 @@ OBJECT_LABELS = {
     "therapist_figures": gettext_lazy("Therapist's figures"),
     "client_mode_pin": gettext_lazy("Client-mode PIN"),
     "apikey": gettext_lazy("API key"),
+    "exportjob": gettext_lazy("Session export file"),
 }
 REPORT_EVENT_LABELS = {
     "created": gettext_lazy("Created"),

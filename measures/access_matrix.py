@@ -251,6 +251,27 @@ def _import_job(w: object) -> dict[str, int]:
     return {"pk": job.pk}
 
 
+def _export_job(w: object) -> dict[str, int]:
+    """A finished export job of org 1 with its file (made on first use)."""
+    job = getattr(w, "_export_job", None)
+    if job is None:
+        from django.core.files.base import ContentFile
+        from django.utils import timezone
+
+        from measures.models import ExportJob
+
+        job = ExportJob(
+            organisation=w.org1.org,  # type: ignore[attr-defined]
+            created_by=w.org1.owner,  # type: ignore[attr-defined]
+            status=ExportJob.Status.DONE,
+            finished_at=timezone.now(),
+        )
+        job.file.save("export.csv", ContentFile(b"client_code\r\n"), save=False)
+        job.save()
+        object.__setattr__(w, "_export_job", job)
+    return {"pk": job.pk}
+
+
 def _upload(w: object) -> dict[str, object]:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -284,5 +305,38 @@ ROWS += [
         kwargs=_import_job,
         overrides={"other_org": 403},
     ),
-    Row("export_sessions", "all sessions as CSV", "export", _OWNER),
+    # The export is a job (measures.exports): GET leads to the import page's button.
+    Row("export_sessions", "export of all sessions (button)", "read", _OWNER, ok_status=302),
+    Row(
+        "export_sessions",
+        "export job: all sessions as CSV",
+        "create",
+        _OWNER,
+        method="post",
+        ok_status=302,
+    ),
+    Row(
+        "export_job",
+        "export job (status, download link)",
+        "read",
+        _OWNER,
+        kwargs=_export_job,
+        overrides={"other_org": 403},  # a therapist elsewhere: wrong role before the object
+    ),
+    Row(
+        "export_job_status",
+        "export job status (JSON)",
+        "read",
+        _OWNER,
+        kwargs=_export_job,
+        overrides={"other_org": 403},
+    ),
+    Row(
+        "export_job_download",
+        "all sessions as CSV (the export job's file; logged)",
+        "export",
+        _OWNER,
+        kwargs=_export_job,
+        overrides={"other_org": 403},
+    ),
 ]

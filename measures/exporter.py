@@ -9,14 +9,14 @@ start date as label, made unique among the client's episodes
 (``measures.importer.episode_keys``, the rule the importer matches by), so that
 episodes stay apart.
 
-The export runs in the web request (the page) or in the command; see docs/import.md for
-its size limits.
+The export runs in a Celery task (the page's export job, ``measures.exports``) or in the
+command; see docs/import.md.
 """
 
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 from django.db import connection
@@ -96,13 +96,28 @@ def _iso(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values).dt.strftime("%Y-%m-%d").fillna("")
 
 
+class Export(NamedTuple):
+    text: str
+    sessions: int
+    clients: int
+
+
 def export_sessions(
     *, actor: Any, organisation: Organisation, request: Any = None, role: str = Role.SYSTEM_OWNER
 ) -> str:
     """The organisation's sessions as CSV text (logged in the access log).
 
-    The migration export is the system owner's alone (docs/datapolicy.md): the page,
-    the command and any job act as that role, which every entry names."""
+    The migration export is the system owner's alone (docs/datapolicy.md): the page's
+    export job and the command act as that role, which every entry names."""
+    return export_sessions_counted(
+        actor=actor, organisation=organisation, request=request, role=role
+    ).text
+
+
+def export_sessions_counted(
+    *, actor: Any, organisation: Organisation, request: Any = None, role: str = Role.SYSTEM_OWNER
+) -> Export:
+    """``export_sessions`` with the number of sessions (lines) and clients it wrote."""
     role = role or Role.SYSTEM_OWNER
     df = export_frame(organisation, with_client_ids=True)
     client_ids = df.pop("client_id").unique()
@@ -128,4 +143,4 @@ def export_sessions(
         role=role,
         request=request,
     )
-    return buf.getvalue()
+    return Export(buf.getvalue(), len(df), len(client_ids))

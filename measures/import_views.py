@@ -1,14 +1,19 @@
 """System-owner pages: upload a CSV of historical sessions (imported by a Celery task,
-with a progress bar and an error report), and download the organisation's data."""
+with a progress bar and an error report), and export the organisation's data (written
+by a Celery task, downloaded from the export job's page until it expires)."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.db.models import F
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views import View
@@ -16,9 +21,10 @@ from django.views.generic import TemplateView
 
 from datapolicy.models import Role
 from datapolicy.scoping import TenantPageMixin
+from datapolicy.services import access_log_write
 
-from .exporter import export_sessions
-from .models import ImportJob, safe_upload_name
+from .exports import export_file_expire, export_start
+from .models import ExportJob, ImportJob, safe_upload_name
 
 logger = logging.getLogger(__name__)
 MAX_UPLOAD = 200 * 1024 * 1024  # 200 MB: a million lines are about 80 MB
@@ -35,7 +41,8 @@ class ImportUploadView(_OwnerPage, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         jobs = self.scoped_queryset().order_by("-created_at")[:20]
-        return {**super().get_context_data(**kwargs), "jobs": jobs}
+        exports = self.scoped_queryset(ExportJob).order_by("-created_at")[:20]
+        return {**super().get_context_data(**kwargs), "jobs": jobs, "export_jobs": exports}
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         upload = request.FILES.get("file")
@@ -131,16 +138,109 @@ class ImportJobStatusView(_OwnerPage, View):
 
 
 class ExportView(_OwnerPage, View):
-    """The organisation's sessions as CSV in the import format (logged)."""
+    """Start an export of the organisation's sessions (CSV in the import format): an
+    export job whose Celery task writes the file (measures.exports); the job's page
+    offers the download."""
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        text = export_sessions(
+        # The export is started by a POST (it creates a job); the address once gave the
+        # file itself, so a bookmark leads to the page with the button and the jobs.
+        return redirect(reverse("import_upload") + "#exports")
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        job = ExportJob.objects.create(organisation=self.organisation, created_by=request.user)
+        transaction.on_commit(lambda: export_start(job))
+        return redirect("export_job", pk=job.pk)
+
+
+class _ExportPage(TenantPageMixin):
+    allowed_roles = frozenset({Role.SYSTEM_OWNER})
+    scope = "org"
+    model = ExportJob
+
+
+class ExportJobView(_ExportPage, TemplateView):
+    template_name = "measures/export_job.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        job = self.get_scoped_object(pk=self.kwargs["pk"])
+        return {**super().get_context_data(**kwargs), **_export_context(job)}
+
+
+class ExportJobStatusView(_ExportPage, View):
+    """Small JSON for the export job's page (polled until the job is finished)."""
+
+    def get(self, request: HttpRequest, pk: int) -> JsonResponse:
+        job = self.get_scoped_object(pk=pk)
+        finished = job.status in (ExportJob.Status.DONE, ExportJob.Status.FAILED)
+        expired = job.is_expired()
+        available = job.status == ExportJob.Status.DONE and not expired
+        return JsonResponse(
+            {
+                "status": job.status,
+                "status_label": str(job.get_status_display()),
+                "finished": finished,
+                "percent": 100 if finished else (50 if job.status == "running" else 0),
+                "sessions": job.sessions,
+                "clients": job.clients,
+                "expired": expired,
+                "download_url": reverse("export_job_download", args=[job.pk]) if available else "",
+                "message": job.message,
+            }
+        )
+
+
+class ExportDownloadView(_ExportPage, View):
+    """The export's file, as an attachment, while it has not expired; each download is
+    logged. After its time the file is deleted and the page says it expired (410)."""
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponseBase:
+        job = self.get_scoped_object(pk=pk)
+        if job.status != ExportJob.Status.DONE:
+            return redirect("export_job", pk=job.pk)
+        if job.is_expired():
+            if job.file:
+                export_file_expire(job)
+            return _expired_page(request, job)
+        try:
+            fh = job.file.open("rb")
+        except FileNotFoundError:
+            logger.error("Export job %s: its file is missing", job.pk)
+            export_file_expire(job)
+            return _expired_page(request, job)
+        access_log_write(
             actor=request.user,
             organisation=self.organisation,
+            action="download",
+            obj=job,
+            role=Role.SYSTEM_OWNER,
             request=request,
-            role=self.acting_role,
         )
-        name = f"{self.organisation.slug}-sessions-{timezone.localdate().isoformat()}.csv"
-        response = HttpResponse(text, content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        ExportJob.objects.for_org(self.organisation).filter(pk=job.pk).update(
+            downloads=F("downloads") + 1
+        )
+        # The organisation's short name and the date the file was written: no client data.
+        day = timezone.localdate(job.finished_at).isoformat()
+        response = FileResponse(
+            fh,
+            as_attachment=True,
+            filename=f"{self.organisation.slug}-sessions-{day}.csv",
+            content_type="text/csv; charset=utf-8",
+        )
+        response["Cache-Control"] = "no-store"
         return response
+
+
+def _expired_page(request: HttpRequest, job: ExportJob) -> HttpResponse:
+    from django.template.response import TemplateResponse
+
+    context = {**_export_context(job), "expired": True}
+    return TemplateResponse(request, "measures/export_job.html", context, status=410).render()
+
+
+def _export_context(job: ExportJob) -> dict[str, Any]:
+    return {
+        "job": job,
+        "expired": job.is_expired(),
+        "export_file_hours": settings.EXPORT_FILE_HOURS,
+    }

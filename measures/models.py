@@ -236,3 +236,62 @@ class ImportJob(TenantModel):
         if _cpr_in_name(self.original_name):
             self.original_name = SAFE_UPLOAD_NAME
         super().save(*args, **kwargs)
+
+
+def export_file_path(instance: Any, filename: str) -> str:
+    """Where an export's CSV is kept until it expires: a random name under MEDIA_ROOT
+    (private storage; the platform serves no media URL), never one with client data.
+    A random name that reads as a CPR number is drawn again, as for uploads."""
+    while True:
+        name = f"exports/{uuid.uuid4().hex}.csv"
+        if not _cpr_in_name(name):
+            return name
+
+
+class ExportJob(TenantModel):
+    """The system owner's export of all the organisation's sessions (CSV in the import
+    format), built by a Celery task and downloaded through ``export_job_download``.
+
+    The file holds client codes and scores: it is deleted ``settings.EXPORT_FILE_HOURS``
+    after the task finished (at download and by the nightly clean-up,
+    ``measures.exports.export_files_expire``); the row then keeps the counts only."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Writing the file")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    file = models.FileField(upload_to=export_file_path, blank=True)
+    # When the file was deleted (expired); the counts below stay.
+    file_deleted_at = models.DateTimeField(null=True, blank=True)
+    sessions = models.PositiveIntegerField(default=0)
+    clients = models.PositiveIntegerField(default=0)
+    size = models.PositiveBigIntegerField(default=0)
+    downloads = models.PositiveIntegerField(default=0)
+    # The platform's own message when the job failed (never the data's).
+    message = models.CharField(max_length=300, blank=True)
+
+    def expires_at(self) -> Any:
+        """When the file stops being offered (None before it is written)."""
+        import datetime as dt
+
+        if self.finished_at is None or self.status != self.Status.DONE:
+            return None
+        return self.finished_at + dt.timedelta(hours=settings.EXPORT_FILE_HOURS)
+
+    def is_expired(self, now: Any = None) -> bool:
+        from django.utils import timezone
+
+        if self.status != self.Status.DONE:
+            return False
+        if not self.file or self.file_deleted_at is not None:
+            return True
+        expires = self.expires_at()
+        return expires is not None and (now or timezone.now()) >= expires

@@ -60,22 +60,26 @@ def import_run(job_id: int) -> str:
 JOB_LOCK_SPACE = 0x496D_704A
 
 
-def _claim(job_id: int) -> bool:
+# The same for export jobs (measures.exports), whose ids are counted apart.
+EXPORT_LOCK_SPACE = 0x4578_704A
+
+
+def _claim(job_id: int, space: int = JOB_LOCK_SPACE) -> bool:
     if connection.vendor != "postgresql":
         return True  # embedded mode: tasks run inline, one at a time
     with connection.cursor() as cur:
-        cur.execute("SELECT pg_try_advisory_lock(%s, %s)", [JOB_LOCK_SPACE, job_id])
+        cur.execute("SELECT pg_try_advisory_lock(%s, %s)", [space, job_id])
         return bool(cur.fetchone()[0])
 
 
-def _release(job_id: int) -> None:
+def _release(job_id: int, space: int = JOB_LOCK_SPACE) -> None:
     if connection.vendor != "postgresql":
         return
     try:
         with connection.cursor() as cur:
-            cur.execute("SELECT pg_advisory_unlock(%s, %s)", [JOB_LOCK_SPACE, job_id])
+            cur.execute("SELECT pg_advisory_unlock(%s, %s)", [space, job_id])
     except DatabaseError:  # the connection is gone, and the lock with it
-        logger.warning("Import job %s: its lock could not be released", job_id)
+        logger.warning("Job %s: its lock could not be released", job_id)
 
 
 def job_progress(job_id: int) -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
@@ -159,3 +163,19 @@ def _discard_upload(job: ImportJob) -> None:
         except OSError:
             logger.error("Import job %s: the uploaded file could not be deleted", job.pk)
     ImportJob.dangerously_unscoped.filter(pk=job.pk).update(file="")
+
+
+@shared_task(name="measures.export_run")
+def export_run(job_id: int) -> str:
+    """Write an export job's CSV file (measures.exports.export_job_run). The job's id is
+    its only argument; a finished job is not run again, nor one that another worker is
+    running (an advisory lock, as for imports): the access log gets one export's entries."""
+    from .exports import export_job_run
+
+    if not _claim(job_id, EXPORT_LOCK_SPACE):
+        logger.info("Export job %s runs elsewhere", job_id)
+        return "running"
+    try:
+        return export_job_run(job_id)
+    finally:
+        _release(job_id, EXPORT_LOCK_SPACE)

@@ -37,4 +37,15 @@ urlpatterns += [
         name="import_job_status",
     ),
     path("export/", import_views.ExportView.as_view(), name="export_sessions"),
+    path("export/<int:pk>/", import_views.ExportJobView.as_view(), name="export_job"),
+    path(
+        "export/<int:pk>/status/",
+        import_views.ExportJobStatusView.as_view(),
+        name="export_job_status",
+    ),
+    path(
+        "export/<int:pk>/download/",
+        import_views.ExportDownloadView.as_view(),
+        name="export_job_download",
+    ),
 ]

@@ -150,6 +150,10 @@ STORAGES = {
     },
 }
 MEDIA_ROOT = BASE_DIR / env_str("DJANGO_MEDIA_ROOT", "media")
+# The system owner's session export (measures.ExportJob) is a file of client codes and
+# scores: it can be downloaded for this many hours after it was written, then it is
+# deleted (at the next download attempt or by the nightly clean-up, docs/import.md).
+EXPORT_FILE_HOURS = env_int("DJANGO_EXPORT_FILE_HOURS", 24, minimum=1)
 
 # --- Redis, cache and Celery -------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")

@@ -107,14 +107,19 @@ def test_other_organisations_owner_gets_404(
     assert client.get(reverse("import_job_status", kwargs={"pk": job.pk})).status_code == 404
 
 
-def test_export_is_logged_and_in_the_import_format(client: Any, org1: OrgPersonas) -> None:
+def test_export_is_logged_and_in_the_import_format(
+    client: Any, org1: OrgPersonas, django_capture_on_commit_callbacks: Any
+) -> None:
     assert import_sessions(
         actor=org1.owner, organisation=org1.org, data=f"{HEADER}\n{GOOD}\n".encode()
     ).ok
     client.force_login(org1.owner)
-    r = client.get(reverse("export_sessions"))
+    # The page's export is a job (tests/importer/test_export_job.py); its file:
+    with django_capture_on_commit_callbacks(execute=True):
+        started = client.post(reverse("export_sessions"))
+    r = client.get(started["Location"] + "download/")
     assert r.status_code == 200 and r["Content-Type"].startswith("text/csv")
-    lines = r.content.decode().splitlines()
+    lines = b"".join(r.streaming_content).decode().splitlines()
     assert lines[0].startswith("client_code,therapist,unit,session_date,age_group,episode,ors_1")
     assert lines[1].startswith("AB-1,alpha-therapist_a,ung,2025-01-10,adult,,,,,,12.5,")
     exports = AccessLog.objects.filter(organisation=org1.org, action="export")

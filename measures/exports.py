@@ -1,0 +1,148 @@
+"""The system owner's export job: all the organisation's sessions as CSV, built by a
+Celery task (``measures.tasks.export_run``, the job id its only argument) into private
+storage and downloaded through a view (``measures.import_views.ExportDownloadView``).
+
+The file is exactly ``measures.exporter.export_sessions``' text (UTF-8), and the access
+log gets that function's entries (``export`` ``sessions`` and one per client, system
+owner's role) once per job; each download writes one more entry. The file holds client
+codes and scores, so it is deleted ``settings.EXPORT_FILE_HOURS`` after it was written:
+a download after that time deletes it and says it expired, and the nightly clean-up
+(``datapolicy.retention_nightly``) deletes every file past its time. The job row keeps
+counts only.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from datapolicy.models import Role
+
+from .exporter import export_sessions_counted
+from .models import ExportJob
+
+logger = logging.getLogger(__name__)
+
+
+def export_start(job: ExportJob) -> None:
+    """Queue the job's task. While the broker (Redis) does not answer the job fails at
+    once with a message that says so (as an import upload does): the page shows why
+    instead of a server error or a job that waits for ever."""
+    from kombu.exceptions import OperationalError
+    from redis.exceptions import RedisError
+
+    from .tasks import export_run
+
+    try:
+        # The id only: never data in a task's arguments. The queue is a test hook
+        # (tests/integration: a worker of its own), "celery" otherwise.
+        export_run.apply_async((job.pk,), queue=export_queue_name())
+    except (OperationalError, RedisError, OSError) as exc:
+        logger.warning(
+            "Export job %s not queued: the broker does not answer (%s)", job.pk, type(exc).__name__
+        )
+        export_fail(
+            job.pk,
+            _(
+                "The export could not be started because the platform's task queue does "
+                "not answer; nothing was exported. Start the export again later."
+            ),
+        )
+
+
+def export_queue_name() -> str:
+    return str(getattr(settings, "EXPORT_TASK_QUEUE", "celery"))
+
+
+def export_fail(job_id: int, message: str) -> None:
+    ExportJob.dangerously_unscoped.filter(pk=job_id).update(
+        status=ExportJob.Status.FAILED, message=message[:300], finished_at=timezone.now()
+    )
+
+
+def export_job_run(job_id: int) -> str:
+    """Write the job's file (the task's body; the caller holds the job's lock).
+
+    The access-log entries and the job's "done" are committed together with the file
+    written: when writing fails, the entries are rolled back (nothing left the
+    database) and the job fails with the platform's message, never the data's."""
+    # A job is looked up by id across organisations: the row fixes the organisation.
+    job = ExportJob.dangerously_unscoped.select_related("organisation", "created_by").get(pk=job_id)
+    if job.status in (ExportJob.Status.DONE, ExportJob.Status.FAILED):
+        return str(job.status)
+    ExportJob.dangerously_unscoped.filter(pk=job_id).update(status=ExportJob.Status.RUNNING)
+    name = ""
+    try:
+        with transaction.atomic():
+            export = export_sessions_counted(
+                actor=job.created_by, organisation=job.organisation, role=Role.SYSTEM_OWNER
+            )
+            data = export.text.encode("utf-8")
+            job.file.save("export.csv", ContentFile(data), save=False)
+            name = job.file.name
+            ExportJob.dangerously_unscoped.filter(pk=job_id).update(
+                status=ExportJob.Status.DONE,
+                file=name,
+                sessions=export.sessions,
+                clients=export.clients,
+                size=len(data),
+                finished_at=timezone.now(),
+            )
+    except Exception as exc:
+        # SECURITY: an exception's text may quote data (client codes): the log gets the
+        # job id and the exception type only, the job a generic message.
+        logger.error("Export job %s failed unexpectedly (%s)", job_id, type(exc).__name__)
+        if name:
+            _delete_file(job.file.storage, name, job_id)
+        export_fail(
+            job_id,
+            _(
+                "The export stopped because of an unexpected error; nothing was "
+                "exported. Please try again or contact the platform operator."
+            ),
+        )
+        return str(ExportJob.Status.FAILED)
+    return str(ExportJob.Status.DONE)
+
+
+def export_file_expire(job: ExportJob) -> None:
+    """Delete one job's file (its time is up); the row keeps the counts."""
+    if job.file and not _delete_file(job.file.storage, job.file.name, job.pk):
+        return  # kept in the row: the next clean-up tries again (the download refuses it)
+    ExportJob.dangerously_unscoped.filter(pk=job.pk).update(file="", file_deleted_at=timezone.now())
+    job.file.name = ""  # type: ignore[assignment]
+    job.file_deleted_at = timezone.now()
+
+
+def export_files_expire(now: object = None) -> int:
+    """Delete every export file written more than EXPORT_FILE_HOURS ago (all
+    organisations: a nightly job); returns how many. Idempotent."""
+    import datetime as dt
+
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(hours=settings.EXPORT_FILE_HOURS)  # type: ignore[operator]
+    due = ExportJob.dangerously_unscoped.exclude(file="").filter(finished_at__lte=cutoff)
+    count = 0
+    for job in due.iterator():
+        export_file_expire(job)
+        count += 1
+    # A file of a job that failed or never finished is not kept either.
+    stale = ExportJob.dangerously_unscoped.exclude(file="").exclude(status=ExportJob.Status.DONE)
+    for job in stale.filter(created_at__lte=cutoff).iterator():
+        export_file_expire(job)
+        count += 1
+    return count
+
+
+def _delete_file(storage: object, name: str, job_id: int) -> bool:
+    try:
+        storage.delete(name)  # type: ignore[attr-defined]
+    except OSError:
+        logger.error("Export job %s: its file could not be deleted", job_id)
+        return False
+    return True
