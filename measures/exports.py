@@ -30,29 +30,24 @@ logger = logging.getLogger(__name__)
 
 
 def export_start(job: ExportJob) -> None:
-    """Queue the job's task. While the broker (Redis) does not answer the job fails at
-    once with a message that says so (as an import upload does): the page shows why
-    instead of a server error or a job that waits for ever."""
-    from kombu.exceptions import OperationalError
-    from redis.exceptions import RedisError
+    """Queue the job's task; without a broker the job fails at once with a message, as
+    an import upload does (measures.tasks.queue_job)."""
+    from .tasks import export_run, queue_job
 
-    from .tasks import export_run
-
-    try:
+    queue_job(
+        "Export",
+        job.pk,
         # The id only: never data in a task's arguments. The queue is a test hook
         # (tests/integration: a worker of its own), "celery" otherwise.
-        export_run.apply_async((job.pk,), queue=export_queue_name())
-    except (OperationalError, RedisError, OSError) as exc:
-        logger.warning(
-            "Export job %s not queued: the broker does not answer (%s)", job.pk, type(exc).__name__
-        )
-        export_fail(
+        lambda: export_run.apply_async((job.pk,), queue=export_queue_name()),
+        lambda: export_fail(
             job.pk,
             _(
                 "The export could not be started because the platform's task queue does "
                 "not answer; nothing was exported. Start the export again later."
             ),
-        )
+        ),
+    )
 
 
 def export_queue_name() -> str:

@@ -66,27 +66,22 @@ class ImportUploadView(_OwnerPage, TemplateView):
 
 
 def _start(job: ImportJob) -> None:
-    """Queue the job's task. While the broker (Redis) does not answer the job fails at
-    once with a message that says so, and the upload is deleted like after any run: the
-    page shows why instead of a server error or a job that waits for ever."""
-    from kombu.exceptions import OperationalError
-    from redis.exceptions import RedisError
+    """Queue the job's task; without a broker the job fails with a message and its upload
+    is deleted like after any run (measures.tasks.queue_job)."""
+    from .tasks import import_fail, import_run, queue_job
 
-    from .tasks import import_fail, import_run
-
-    try:
-        import_run.delay(job.pk)
-    except (OperationalError, RedisError, OSError) as exc:
-        logger.warning(
-            "Import job %s not queued: the broker does not answer (%s)", job.pk, type(exc).__name__
-        )
-        import_fail(
+    queue_job(
+        "Import",
+        job.pk,
+        lambda: import_run.delay(job.pk),
+        lambda: import_fail(
             job,
             _(
                 "The import could not be started because the platform's task queue does "
                 "not answer; nothing was imported. Upload the file again later."
             ),
-        )
+        ),
+    )
 
 
 class ImportJobView(_OwnerPage, TemplateView):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from celery import shared_task
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
@@ -52,6 +53,25 @@ def import_run(job_id: int) -> str:
         return ImportJob.Status.FAILED
     finally:
         _release(job_id)
+
+
+def queue_job(kind: str, job_id: int, send: Callable[[], Any], fail: Callable[[], None]) -> None:
+    """Queue a job's task with ``send()``; while the broker (Redis) does not answer, log
+    it (the job's kind and id, the error's type) and ``fail()`` the job at once, so that
+    its page says why instead of a server error or a job that waits for ever."""
+    from kombu.exceptions import OperationalError
+    from redis.exceptions import RedisError
+
+    try:
+        send()
+    except (OperationalError, RedisError, OSError) as exc:
+        logger.warning(
+            "%s job %s not queued: the broker does not answer (%s)",
+            kind,
+            job_id,
+            type(exc).__name__,
+        )
+        fail()
 
 
 # pg_try_advisory_lock(JOB_LOCK_SPACE, job id), held by the session running the job:

@@ -126,7 +126,7 @@ def test_an_upload_that_cannot_be_queued_fails_with_a_message(
     client.cookies["django_language"] = "en"
     text = "client_code;therapist;unit;session_date;ors_total\nAB-1;x;ung;2025-01-10;12,5\n"
     with (
-        caplog.at_level(logging.WARNING, logger="measures.import_views"),
+        caplog.at_level(logging.WARNING, logger="measures.tasks"),
         django_capture_on_commit_callbacks(execute=True),
     ):
         r = client.post(
