@@ -60,6 +60,7 @@ class Scene:
     session: Any
     report: Any
     import_job: Any
+    export_job: Any
     operator: Any
     two_orgs: Any
     reset_path: str
@@ -75,7 +76,7 @@ def make_scene() -> Scene:
     from datapolicy.models import Membership, Role, User
     from datapolicy.reports import period_choices, report_create
     from datapolicy.services import consent_record, grant_create
-    from measures.models import ImportJob
+    from measures.models import ExportJob, ImportJob
     from tests.conftest import add_therapist, make_episode, make_org, record
 
     org = make_org("alpha")
@@ -136,6 +137,8 @@ def make_scene() -> Scene:
         errors=[{"line": 2, "column": "ors_total", "message": "Ugyldig score"}],
         result={"errors": 1},
     )
+    # An export that has not run (no worker in the tour): the page polls its status.
+    export = ExportJob.objects.create(organisation=org.org, created_by=org.owner)
     operator = User.objects.create_user(
         username="operator", password="pw", is_platform_operator=True
     )
@@ -150,6 +153,7 @@ def make_scene() -> Scene:
         session=session,
         report=report,
         import_job=job,
+        export_job=export,
         operator=operator,
         two_orgs=two,
         reset_path=f"/password/reset/{uid}/{token}/",
@@ -293,6 +297,7 @@ def tour(scene: Scene) -> list[Leg]:
                 Stop("user import", "/policy/memberships/import/"),
                 Stop("import", "/measures/import/"),
                 Stop("import job", f"/measures/import/{scene.import_job.pk}/"),
+                Stop("export job", f"/measures/export/{scene.export_job.pk}/"),
                 Stop("API keys", "/api-keys/"),
                 Stop("hand over episodes", "/clients/handover/"),
             ),

@@ -104,11 +104,13 @@ def test_the_small_class_and_its_complement_cannot_be_told_apart(
 ) -> None:
     """The attack the per-cell reason would open. Active: 16 episodes with two ORS — one
     improved by 5, five deteriorated by 5, ten unchanged. Improvement (1) is a small cell,
-    deterioration (5) is hidden as its complement within the row; 16 classified and 10
-    unchanged are shown. A complement is never a small cell (it is chosen among the shown
-    non-zero counts), so "< 5" on one and "hidden (complement)" on the other would give
-    improvement + deterioration = 16 − 10 = 6 with deterioration ≥ 5: exactly 1 and 5.
-    The report records the reasons and shows both cells alike."""
+    no change (10) is hidden as its complement within the row (the preferred complement
+    since round 11; before, the smallest: deterioration); 16 classified and 5
+    deteriorated are shown. A complement is never a small cell (it is chosen among the
+    shown non-zero counts), so "< 5" on one and "hidden (complement)" on the other would
+    give improvement + no change = 16 − 5 = 11 with improvement 1 … 4 and no change ≥ 5
+    (with deterioration as the complement, as before: exactly 1 and 5). The report records
+    the reasons and shows both cells alike."""
     team = team_of_three(org1)  # rule 8: a report of fewer than 3 therapists shows nothing
     for i in range(16):
         e = make_episode(org1, therapist=team[i % 3], code=f"K-{i}", started_on=dt.date(2026, 5, 1))
@@ -120,17 +122,17 @@ def test_the_small_class_and_its_complement_cannot_be_told_apart(
     )
     active = _row(report, True)
     assert active["values"]["n_classified"] == 16
-    assert active["values"]["no_reliable_change"] == 10
+    assert active["values"]["reliable_deterioration"] == 5
     assert active["reasons"]["reliable_improvement"] == "small_cell"
-    assert active["reasons"]["reliable_deterioration"] == "complement"
+    assert active["reasons"]["no_reliable_change"] == "complement"
     client.force_login(org1.analyst)
     body = client.get(reverse("dp_report", args=[report.pk])).content.decode()
     row = body.split("<th>Aktive</th>", 1)[1].split("</tr>", 1)[0]
     cells = row.split('<td class="num">')[1:]
     position = {c: i for i, c in enumerate(REPORT_FIGURE_COLUMNS)}
     improved = cells[position["reliable_improvement"]]
-    deteriorated = cells[position["reliable_deterioration"]]
-    assert "skjult" in improved and improved == deteriorated
+    unchanged = cells[position["no_reliable_change"]]
+    assert "skjult" in improved and improved == unchanged
 
 
 @pytest.mark.django_db
