@@ -44,6 +44,40 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             terminalreporter.write_line(line, yellow=True, bold=True)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: Any, nextitem: Any) -> None:
+    """After the last test, before pytest-django drops the test database: end every other
+    connection to it. A query run inside Playwright's event loop gets a connection of its
+    own (asgiref's context), which no test closes when the loop is gone; it kept the test
+    database from being dropped ("accessed by other users"). The known ones are closed
+    where they are opened (tests/browser/test_import_job_page.py); this catches the rest."""
+    if nextitem is not None:
+        return
+    from django.db import connection
+
+    name = str(connection.settings_dict.get("NAME") or "")
+    if connection.vendor != "postgresql" or not name.startswith("test_"):
+        return
+    import psycopg
+
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    params["dbname"] = "postgres"
+    # The test's own connection stays: its teardown (rollback, flush) follows this hook.
+    own = connection.connection.info.backend_pid if connection.connection is not None else 0
+    try:
+        with psycopg.connect(**params, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid() AND pid <> %s"
+                " AND backend_type = 'client backend' AND state = 'idle'",
+                [name, own],
+            )
+    except psycopg.Error:
+        pass  # the teardown then reports what it cannot drop, as before
+
+
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     _serialized_rollback_for_every_transactional_test(items)
     _skip_or_fail_without_services(items)
