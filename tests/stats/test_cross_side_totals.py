@@ -21,7 +21,6 @@ a both-sides total of any other figure (tested below). Figures are hand-computed
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from typing import Any
 
@@ -36,12 +35,18 @@ from stats.anonymise import REASON_COMPLEMENTARY, reason_small, suppress_table
 from stats.selectors import period_as_of
 from stats.siblings import Tree, family_masks
 from tests.conftest import OrgPersonas, add_therapist, make_episode, record
+from tests.stats.readers import api_figures, export_rows, months_back
 
 K = 5
 T = period_as_of("month")[1]  # the last closed month-end, shown by default
 
 
 # --------------------------------------------------------------------------- pure
+
+
+def _month(back: int, day: int) -> dt.date:
+    """Day ``day`` of the month ``back`` months before T's month."""
+    return months_back(T, back, day)
 
 
 def _impl(months: list[tuple[str, int, int]], therapists: int = 3) -> list[dict[str, Any]]:
@@ -265,14 +270,6 @@ def test_suppress_table_totals_rule() -> None:
 # --------------------------------------------------------------------------- end to end
 
 
-def _month(back: int, day: int) -> dt.date:
-    """Day ``day`` of the month ``back`` months before T's month."""
-    y, m = T.year, T.month - back
-    while m < 1:
-        y, m = y - 1, m + 12
-    return dt.date(y, m, day)
-
-
 def _closed_episodes(
     personas: OrgPersonas,
     prefix: str,
@@ -294,24 +291,6 @@ def _closed_episodes(
         for j, d in enumerate(dates):
             record(ep, d, ors=f"{12 + i + j}.0", srs="35.0")
         episode_close(actor=therapist, episode=ep, closed_on=dates[-1] + dt.timedelta(days=5))
-
-
-def _api(client: Any, user: User, kind: str, scope_id: int) -> dict[str, Any]:
-    client.force_login(user)
-    r = client.get(reverse("api_stats_scope", kwargs={"scope": kind, "scope_id": scope_id}))
-    assert r.status_code == 200, r.content
-    body: dict[str, Any] = r.json()
-    return body
-
-
-def _export(client: Any, user: User, kind: str, scope_id: int, table: str) -> list[list[str]]:
-    client.force_login(user)
-    url = reverse(
-        "stats_export", kwargs={"kind": kind, "scope_id": scope_id, "table": table, "fmt": "csv"}
-    )
-    r = client.get(url)
-    assert r.status_code == 200
-    return list(csv.reader(r.content.decode("utf-8-sig").splitlines(), delimiter=";"))
 
 
 def _month_sessions(rows: list[list[str]]) -> int:
@@ -337,16 +316,21 @@ def test_attacker_on_the_api_and_the_implementation_export(client: Any, org1: Or
     _closed_episodes(org1, "UA", team, [_month(4, 3), _month(4, 10)], 2)
     _closed_episodes(org1, "UB", own, [_month(2, 5), _month(1, 5)], 6, unit=org1.other_unit)
     user = org1.analyst
-    a, b = _api(client, user, "unit", org1.unit.pk), _api(client, user, "unit", org1.other_unit.pk)
-    org = _api(client, user, "organisation", org1.org.pk)
+    a, b = (
+        api_figures(client, user, "unit", org1.unit.pk),
+        api_figures(client, user, "unit", org1.other_unit.pk),
+    )
+    org = api_figures(client, user, "organisation", org1.org.pk)
     assert org["inactive"]["episodes"] == 8 and org["inactive"]["sessions"] == 16
     assert org["active"]["sessions"] == 0
     assert a["inactive"]["sessions"] is None and b["inactive"]["sessions"] is None
     assert b["active"]["episodes"] == 0 and b["active"]["sessions"] == 0
     assert b["suppressed_codes"]["inactive"]["sessions"] == "hidden"
-    b_months = _month_sessions(_export(client, user, "unit", org1.other_unit.pk, "implementation"))
+    b_months = _month_sessions(
+        export_rows(client, user, "unit", org1.other_unit.pk, "implementation")
+    )
     org_months = _month_sessions(
-        _export(client, user, "organisation", org1.org.pk, "implementation")
+        export_rows(client, user, "organisation", org1.org.pk, "implementation")
     )
     recovered_b = b_months - b["active"]["sessions"]
     assert recovered_b != 12  # before: 6 + 6 − 0 = 12, B's hidden inactive sessions
@@ -371,7 +355,7 @@ def test_no_view_shows_a_both_sides_total(client: Any, org1: OrgPersonas) -> Non
         ep = make_episode(org1, code=f"TS-{i}", therapist=team[i % 3], started_on=_month(2, 1))
         record(ep, _month(2, 3), ors=f"{10 + i}.0", srs="35.0")
         record(ep, _month(1, 3), ors=f"{20 + i}.0", srs="36.0")
-    body = _api(client, org1.analyst, "unit", org1.unit.pk)
+    body = api_figures(client, org1.analyst, "unit", org1.unit.pk)
     sides = {"active", "inactive"}
     assert set(body) == {
         "scope",
@@ -389,7 +373,7 @@ def test_no_view_shows_a_both_sides_total(client: Any, org1: OrgPersonas) -> Non
     }
     assert set(body["suppressed"]) <= sides and set(body["suppressed_codes"]) <= sides
     for table in ("statistics", "outcomes"):
-        rows = _export(client, org1.analyst, "unit", org1.unit.pk, table)
+        rows = export_rows(client, org1.analyst, "unit", org1.unit.pk, table)
         assert all(len(r) == 3 for r in rows), rows  # label, active, inactive
         assert rows[0] == ["", "Aktive", "Inaktive"]
     client.force_login(org1.analyst)

@@ -25,20 +25,19 @@ Figures are hand-computed (k = 5).
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from typing import Any
 
 import numpy as np
 import pytest
 import time_machine
-from django.urls import reverse
 
 from clients.services import episode_close
 from datapolicy.models import User
 from stats.publications import TABLE_FAMILIES, States, change_tokens, held_between
 from stats.siblings import Tree
 from tests.conftest import OrgPersonas, add_therapist, make_episode, record
+from tests.stats.readers import api_figures, export_rows
 
 K = 5
 
@@ -49,24 +48,9 @@ def _at(day: dt.date) -> Any:
     )
 
 
-def _api(client: Any, user: User, kind: str, scope_id: int) -> dict[str, Any]:
-    client.force_login(user)
-    r = client.get(reverse("api_stats_scope", kwargs={"scope": kind, "scope_id": scope_id}))
-    assert r.status_code == 200, r.content
-    body: dict[str, Any] = r.json()
-    return body
-
-
 def _months(client: Any, user: User, kind: str, scope_id: int) -> dict[str, Any]:
     """The implementation export's months → sessions ("skjult …" where hidden)."""
-    client.force_login(user)
-    url = reverse(
-        "stats_export",
-        kwargs={"kind": kind, "scope_id": scope_id, "table": "implementation", "fmt": "csv"},
-    )
-    r = client.get(url)
-    assert r.status_code == 200
-    rows = list(csv.reader(r.content.decode("utf-8-sig").splitlines(), delimiter=";"))
+    rows = export_rows(client, user, kind, scope_id, "implementation")
     assert rows[0][1] == "Sessioner", rows[0]
     return {row[0]: (int(row[1]) if row[1].isdigit() else row[1]) for row in rows[1:]}
 
@@ -133,7 +117,7 @@ def test_a_held_side_is_not_both_sides_minus_the_other_side(client: Any, org1: O
     p = org1
     with _at(dt.date(2026, 3, 5)):
         team, eps = _february(p)
-        feb = _api(client, p.analyst, "unit", p.other_unit.pk)
+        feb = api_figures(client, p.analyst, "unit", p.other_unit.pk)
         feb_months = _months(client, p.analyst, "unit", p.other_unit.pk)
     assert feb["active"]["episodes"] == 6 and feb["active"]["sessions"] == 12
     assert feb["inactive"]["episodes"] == 0
@@ -142,9 +126,9 @@ def test_a_held_side_is_not_both_sides_minus_the_other_side(client: Any, org1: O
         record(eps[0], dt.date(2026, 3, 10), ors="20.0", srs="37.0")
         record(eps[1], dt.date(2026, 3, 10), ors="21.0", srs="37.0")
         _nine_closed_in_march(p, team)
-        mar = _api(client, p.analyst, "unit", p.other_unit.pk)
+        mar = api_figures(client, p.analyst, "unit", p.other_unit.pk)
         mar_months = _months(client, p.analyst, "unit", p.other_unit.pk)
-        org = _api(client, p.analyst, "organisation", p.org.pk)
+        org = api_figures(client, p.analyst, "organisation", p.org.pk)
         org_months = _months(client, p.analyst, "organisation", p.org.pk)
     # the months are shown (the both-sides sessions can be read): 12 + 20 = 32
     assert mar_months == {"2026-02": 12, "2026-03": 20}
@@ -182,13 +166,13 @@ def test_an_episode_moved_to_inactive_is_not_both_sides_minus_the_other_side(
     p = org1
     with _at(dt.date(2026, 3, 5)):
         team, eps = _february(p)
-        feb = _api(client, p.analyst, "unit", p.other_unit.pk)
+        feb = api_figures(client, p.analyst, "unit", p.other_unit.pk)
         feb_months = _months(client, p.analyst, "unit", p.other_unit.pk)
     assert feb["active"]["sessions"] == 12 and _both_sides(feb_months) == 12
     with _at(dt.date(2026, 4, 6)):
         episode_close(actor=team[0], episode=eps[0], closed_on=dt.date(2026, 3, 10))
         _nine_closed_in_march(p, team)
-        mar = _api(client, p.analyst, "unit", p.other_unit.pk)
+        mar = api_figures(client, p.analyst, "unit", p.other_unit.pk)
         mar_months = _months(client, p.analyst, "unit", p.other_unit.pk)
     assert mar_months == {"2026-02": 12, "2026-03": 18}
     assert _both_sides(mar_months) == 30

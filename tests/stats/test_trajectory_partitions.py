@@ -26,18 +26,16 @@ Figures are hand-computed in the docstrings and comments.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from typing import Any
 
 import pytest
-from django.urls import reverse
 
-from datapolicy.models import User
 from stats.anonymise import REASON_COMPLEMENTARY, reason_small
 from stats.selectors import period_as_of
 from stats.siblings import Tree, family_masks
 from tests.conftest import OrgPersonas, add_therapist, make_episode, record
+from tests.stats.readers import api_figures, export_rows, months_back
 
 K = 5
 T = period_as_of("month")[1]  # the last closed month-end, shown by default
@@ -48,6 +46,11 @@ T = period_as_of("month")[1]  # the last closed month-end, shown by default
 TREE = Tree(("organisation", 1), {10: None, 11: None})
 A, B, ORG = ("unit", 10, "all"), ("unit", 11, "all"), ("organisation", 1, "all")
 JAN, MAR = "2026-01-01", "2026-03-01"
+
+
+def _month(back: int, day: int) -> dt.date:
+    """Day ``day`` of the month ``back`` months before T's month."""
+    return months_back(T, back, day)
 
 
 def _side(
@@ -290,32 +293,6 @@ def test_an_ordinary_family_hides_no_more_than_before() -> None:
 # --------------------------------------------------------------------------- end to end
 
 
-def _month(back: int, day: int) -> dt.date:
-    """Day ``day`` of the month ``back`` months before T's month."""
-    y, m = T.year, T.month - back
-    while m < 1:
-        y, m = y - 1, m + 12
-    return dt.date(y, m, day)
-
-
-def _api(client: Any, user: User, kind: str, scope_id: int) -> dict[str, Any]:
-    client.force_login(user)
-    r = client.get(reverse("api_stats_scope", kwargs={"scope": kind, "scope_id": scope_id}))
-    assert r.status_code == 200, r.content
-    body: dict[str, Any] = r.json()
-    return body
-
-
-def _export(client: Any, user: User, kind: str, scope_id: int, table: str) -> list[list[str]]:
-    client.force_login(user)
-    url = reverse(
-        "stats_export", kwargs={"kind": kind, "scope_id": scope_id, "table": table, "fmt": "csv"}
-    )
-    r = client.get(url)
-    assert r.status_code == 200
-    return list(csv.reader(r.content.decode("utf-8-sig").splitlines(), delimiter=";"))
-
-
 def _month_column(rows: list[list[str]], title: str) -> int:
     """Σ of one column of the implementation export's months."""
     col = rows[0].index(title)
@@ -343,8 +320,8 @@ def test_attacker_months_minus_shown_points(client: Any, org1: OrgPersonas) -> N
             record(ep, _month(2, 10), ors=f"{18 + i}.0", srs="37.0")
     user = org1.analyst
     for kind, sid in (("unit", org1.unit.pk), ("organisation", org1.org.pk)):
-        body = _api(client, user, kind, sid)
-        rows = _export(client, user, kind, sid, "implementation")
+        body = api_figures(client, user, kind, sid)
+        rows = export_rows(client, user, kind, sid, "implementation")
         assert len(rows) == 3, rows  # both months shown
         for scale, title in (("ors", "Sessioner med en ORS"), ("srs", "Sessioner med en SRS")):
             months = _month_column(rows, title)
@@ -360,7 +337,7 @@ def test_attacker_months_minus_shown_points(client: Any, org1: OrgPersonas) -> N
         # the trajectory export (as the page's values table) shows the same n: 6 once,
         # the other point's n "skjult" with the one note, as every hidden cell of the
         # exports (not an empty cell)
-        traj = _export(client, user, kind, sid, "trajectory")
+        traj = export_rows(client, user, kind, sid, "trajectory")
         for title in ("Forløb med en ORS", "Forløb med en SRS"):
             col = traj[0].index(title)
             cells = sorted(r[col] for r in traj[1:])
