@@ -14,6 +14,7 @@ counts only.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -24,7 +25,7 @@ from django.utils.translation import gettext as _
 from datapolicy.models import Role
 
 from .exporter import export_sessions_counted
-from .models import ExportJob
+from .models import EXPORT_DIR, ExportJob
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +132,27 @@ def export_files_expire(now: object = None) -> int:
     for job in stale.filter(created_at__lte=cutoff).iterator():
         export_file_expire(job)
         count += 1
+    return count + _orphans_delete(cutoff)
+
+
+def _orphans_delete(cutoff: Any) -> int:
+    """Delete the export files that no job names and that are older than the cutoff: a
+    worker that died after writing its file and before its commit left one (the row
+    rolled back, the file did not). Health data is not kept for want of a row."""
+    from django.core.files.storage import default_storage
+
+    try:
+        _dirs, names = default_storage.listdir(EXPORT_DIR)
+    except FileNotFoundError:
+        return 0
+    named = set(ExportJob.dangerously_unscoped.exclude(file="").values_list("file", flat=True))
+    count = 0
+    for name in names:
+        path = f"{EXPORT_DIR}/{name}"
+        if path in named or default_storage.get_modified_time(path) > cutoff:
+            continue  # a job's file, or one being written now
+        if _delete_file(default_storage, path, 0):
+            count += 1
     return count
 
 

@@ -238,12 +238,15 @@ class ImportJob(TenantModel):
         super().save(*args, **kwargs)
 
 
+EXPORT_DIR = "exports"  # under MEDIA_ROOT
+
+
 def export_file_path(instance: Any, filename: str) -> str:
     """Where an export's CSV is kept until it expires: a random name under MEDIA_ROOT
     (private storage; the platform serves no media URL), never one with client data.
     A random name that reads as a CPR number is drawn again, as for uploads."""
     while True:
-        name = f"exports/{uuid.uuid4().hex}.csv"
+        name = f"{EXPORT_DIR}/{uuid.uuid4().hex}.csv"
         if not _cpr_in_name(name):
             return name
 

@@ -296,3 +296,27 @@ def test_export_jobs_are_listed_on_the_import_page(
     # The old address leads to the button.
     r = client.get(reverse("export_sessions"))
     assert r.status_code == 302 and r["Location"] == reverse("import_upload") + "#exports"
+
+
+def test_the_nightly_clean_up_deletes_an_export_file_no_job_names(
+    data: OrgPersonas, settings: Any
+) -> None:
+    """A worker that died after writing its file and before its commit leaves a file
+    without a row (the row rolled back). The nightly clean-up deletes such a file once it
+    is older than EXPORT_FILE_HOURS; a younger one (a file being written now) stays (a
+    job's own file within its time: the test above)."""
+    import time as time_module
+
+    from datapolicy.tasks import retention_nightly
+
+    exports = os.path.join(settings.MEDIA_ROOT, "exports")
+    os.makedirs(exports, exist_ok=True)
+    old, young = os.path.join(exports, "old.csv"), os.path.join(exports, "young.csv")
+    for path in (old, young):
+        with open(path, "w") as fh:
+            fh.write("client_code,therapist\r\nAB-1,x\r\n")
+    past = time_module.time() - (settings.EXPORT_FILE_HOURS * 3600 + 60)
+    os.utime(old, (past, past))
+    retention_nightly()
+    assert not os.path.exists(old)
+    assert os.path.exists(young)
