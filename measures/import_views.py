@@ -33,7 +33,7 @@ MAX_UPLOAD = 200 * 1024 * 1024  # 200 MB: a million lines are about 80 MB
 class _OwnerPage(TenantPageMixin):
     allowed_roles = frozenset({Role.SYSTEM_OWNER})
     scope = "org"
-    model = ImportJob
+    model: type[ImportJob] | type[ExportJob] = ImportJob
 
 
 class ImportUploadView(_OwnerPage, TemplateView):
@@ -148,9 +148,7 @@ class ExportView(_OwnerPage, View):
         return redirect("export_job", pk=job.pk)
 
 
-class _ExportPage(TenantPageMixin):
-    allowed_roles = frozenset({Role.SYSTEM_OWNER})
-    scope = "org"
+class _ExportPage(_OwnerPage):
     model = ExportJob
 
 
