@@ -4,29 +4,26 @@ The dashboards keep their suppressed figures and rendered panels in the cache
 (``stats.selectors``, ``{% cache %}`` in templates/stats/_panels.html). Those are only
 copies: without Redis the page computes them again, more slowly, instead of failing
 with a server error. :func:`page_cache` is that cache ("pages", also Django's
-"template_fragments"); the default cache stays strict, because the shared counters
-(``datapolicy.counters``) must know when they cannot count (docs/operations.md, "While
-Redis does not answer").
+"template_fragments"): django-redis with ``IGNORE_EXCEPTIONS`` (settings), whose reads
+miss and whose writes are dropped while Redis fails. The default cache stays Django's
+strict one, because the shared counters (``datapolicy.counters``) must know when they
+cannot count (docs/operations.md, "While Redis does not answer").
+
+django-redis logs every ignored failure with its traceback; :class:`OncePerMinute`
+(attached to its logger in ``LOGGING``) turns that into one warning a minute per process
+that names the error's type only.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.cache import BaseCache, caches
-from django.core.cache.backends.base import DEFAULT_TIMEOUT
-from django.core.cache.backends.redis import RedisCache
-from redis.exceptions import RedisError
 
-logger = logging.getLogger(__name__)
-T = TypeVar("T")
 ALIAS = "pages"
-_WARN_EVERY = 60.0  # seconds: one warning a minute per process, not one per request
-_last_warning = 0.0
+LOGGER = "fitplatform.cache"  # settings.DJANGO_REDIS_LOGGER
 
 
 def page_cache() -> BaseCache:
@@ -35,44 +32,27 @@ def page_cache() -> BaseCache:
     return caches[ALIAS] if ALIAS in settings.CACHES else caches["default"]
 
 
-def _tolerant(operation: str, call: Callable[[], T], fallback: T) -> T:
-    global _last_warning
-    try:
-        return call()
-    except (RedisError, OSError) as exc:
+class OncePerMinute(logging.Filter):
+    """Let one record through a minute; rewrite it to the failure's type, no traceback.
+
+    No key and no exception text in the message: keys name snapshots, not people, but
+    the rule is simple — the error's type only."""
+
+    every = 60.0  # seconds
+
+    def __init__(self, name: str = "") -> None:
+        super().__init__(name)
+        self._last = float("-inf")
+
+    def filter(self, record: logging.LogRecord) -> bool:
         now = time.monotonic()
-        if now - _last_warning >= _WARN_EVERY:
-            _last_warning = now
-            # No key in the message: keys name snapshots, not people, but the rule is
-            # simple — the operation and the error's type only.
-            logger.warning(
-                "page cache unavailable: %s failed (%s); pages are computed without it",
-                operation,
-                type(exc).__name__,
-            )
-        return fallback
-
-
-class PageCache(RedisCache):
-    """RedisCache whose reads miss and whose writes are dropped while Redis fails."""
-
-    def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
-        return _tolerant("get", lambda: super(PageCache, self).get(key, default, version), default)
-
-    def get_many(self, keys: Any, version: int | None = None) -> dict[Any, Any]:
-        return _tolerant("get_many", lambda: super(PageCache, self).get_many(keys, version), {})
-
-    def set(
-        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
-    ) -> None:
-        _tolerant("set", lambda: super(PageCache, self).set(key, value, timeout, version), None)
-
-    def set_many(
-        self, data: dict[Any, Any], timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
-    ) -> list[Any]:
-        return _tolerant(
-            "set_many", lambda: super(PageCache, self).set_many(data, timeout, version), []
-        )
-
-    def delete(self, key: Any, version: int | None = None) -> bool:
-        return _tolerant("delete", lambda: super(PageCache, self).delete(key, version), False)
+        if now - self._last < self.every:
+            return False
+        self._last = now
+        exc = record.exc_info[1] if record.exc_info else None
+        cause = exc.__cause__ if exc is not None and exc.__cause__ is not None else exc
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.msg = "page cache unavailable (%s); pages are computed without it"
+        record.args = (type(cause).__name__ if cause is not None else "unknown",)
+        record.exc_info = record.exc_text = None
+        return True

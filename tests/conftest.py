@@ -350,6 +350,11 @@ def team_of_three(personas: OrgPersonas) -> list[User]:
 # --- Redis that does not answer (a closed port: every call fails at once) ---------------
 REDIS_DOWN_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 _DOWN_OPTIONS = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+_PAGES_DOWN = {
+    "BACKEND": "django_redis.cache.RedisCache",
+    "LOCATION": REDIS_DOWN_URL,
+    "OPTIONS": {"IGNORE_EXCEPTIONS": True, "SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
+}
 REDIS_DOWN = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -357,16 +362,8 @@ REDIS_DOWN = {
         "OPTIONS": _DOWN_OPTIONS,
     },
     # as in fitplatform/settings/base.py with REDIS_URL
-    "pages": {
-        "BACKEND": "fitplatform.cache.PageCache",
-        "LOCATION": REDIS_DOWN_URL,
-        "OPTIONS": _DOWN_OPTIONS,
-    },
-    "template_fragments": {
-        "BACKEND": "fitplatform.cache.PageCache",
-        "LOCATION": REDIS_DOWN_URL,
-        "OPTIONS": _DOWN_OPTIONS,
-    },
+    "pages": _PAGES_DOWN,
+    "template_fragments": _PAGES_DOWN,
 }
 
 

@@ -161,9 +161,14 @@ if REDIS_URL:
     # A Redis that hangs (not only one that refuses) must not hold a request for ever.
     _REDIS_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}
     _PAGES: dict[str, Any] = {
-        "BACKEND": "fitplatform.cache.PageCache",
+        # django-redis: with IGNORE_EXCEPTIONS a failing Redis is a miss (fitplatform.cache).
+        "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": REDIS_URL,
-        "OPTIONS": _REDIS_OPTIONS,
+        "OPTIONS": {
+            "IGNORE_EXCEPTIONS": True,
+            "SOCKET_CONNECT_TIMEOUT": 2,
+            "SOCKET_TIMEOUT": 2,
+        },
     }
     CACHES: dict[str, dict[str, Any]] = {
         "default": {
@@ -171,7 +176,7 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
             "OPTIONS": _REDIS_OPTIONS,
         },
-        # Copies that can be computed again: a failing Redis is a miss (fitplatform.cache).
+        # Copies that can be computed again: a failing Redis is a miss.
         "pages": _PAGES,
         "template_fragments": _PAGES,
     }
@@ -355,10 +360,18 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"once_a_minute": {"()": "fitplatform.cache.OncePerMinute"}},
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
-    # Failed logins and lock-outs (username, address) are warnings; not its start banner.
-    "loggers": {"axes": {"level": "WARNING"}},
+    "loggers": {
+        # Failed logins and lock-outs (username, address) are warnings; not its start banner.
+        "axes": {"level": "WARNING"},
+        # The page cache's ignored Redis failures: one warning a minute, no traceback.
+        "fitplatform.cache": {"filters": ["once_a_minute"]},
+    },
 }
+# django-redis logs the failures it ignores (the page cache) to this logger.
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+DJANGO_REDIS_LOGGER = "fitplatform.cache"
 
 # SQLite (embedded mode only) cannot enforce the membership uniqueness with a NULL unit;
 # PostgreSQL, which production and CI use, does.

@@ -2,7 +2,7 @@
 "While Redis does not answer"). A real unreachable Redis (a closed port), not a mock.
 
 The dashboards keep copies in the "pages" cache (suppressed figures, rendered panels),
-which misses while Redis fails (``fitplatform.cache.PageCache``): the page is computed
+which misses while Redis fails (django-redis with ``IGNORE_EXCEPTIONS``): the page is computed
 without it, not a server error. An upload whose task cannot be queued fails the job at
 once with a message that says so, and its file is deleted, instead of a server error
 with a job that waits for ever."""
@@ -21,8 +21,9 @@ import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django_redis.cache import RedisCache as TolerantCache
 
-from fitplatform.cache import PageCache
+from fitplatform.cache import OncePerMinute
 from measures.models import ImportJob
 from stats.selectors import period_as_of
 from tests.conftest import REDIS_DOWN, OrgPersonas, make_episode, record, team_of_three
@@ -40,8 +41,15 @@ def _six_episodes(org1: OrgPersonas) -> None:
         record(ep, end - dt.timedelta(days=10), ors="20.0")
 
 
+@pytest.fixture
+def new_process() -> None:
+    """The page cache's warning filter as in a new process (its minute not begun)."""
+    logger = logging.getLogger("fitplatform.cache")
+    next(f for f in logger.filters if isinstance(f, OncePerMinute))._last = float("-inf")
+
+
 def test_the_unit_dashboard_is_shown_while_redis_is_down(
-    client: Any, org1: OrgPersonas, settings: Any, caplog: Any
+    client: Any, org1: OrgPersonas, settings: Any, caplog: Any, new_process: None
 ) -> None:
     _six_episodes(org1)  # recorded while the (test) cache answers
     settings.CACHES = REDIS_DOWN
@@ -55,16 +63,41 @@ def test_the_unit_dashboard_is_shown_while_redis_is_down(
     # The six clients' figures, computed without the cache: 6 active clients.
     assert 'class="stats-table' in body
     assert again.content.decode().count("stats-table") == body.count("stats-table")
-    # One warning a minute, without any key.
+    # One warning a minute (not one per failed call), without any key or traceback.
     warnings = [r for r in caplog.records if r.name == "fitplatform.cache"]
-    assert 1 <= len(warnings) <= 2
-    assert all("stats:" not in r.getMessage() for r in warnings)
+    assert len(warnings) == 1
+    assert all("stats:" not in r.getMessage() and r.exc_info is None for r in warnings)
+
+
+def _tolerant(url: str, timeout: float) -> TolerantCache:
+    options = {"IGNORE_EXCEPTIONS": True, "SOCKET_CONNECT_TIMEOUT": timeout}
+    return TolerantCache(url, {"OPTIONS": options})
+
+
+def test_ignored_failures_are_one_warning_a_minute_with_the_type_only(
+    settings: Any, caplog: Any, new_process: None
+) -> None:
+    """django-redis logs every ignored failure with its traceback; the filter on its
+    logger (settings.LOGGING) lets one through a minute, as a warning naming the type."""
+    assert settings.DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS is True
+    assert settings.DJANGO_REDIS_LOGGER == "fitplatform.cache"
+    cache = _tolerant("redis://127.0.0.1:1/0", 0.5)
+    with caplog.at_level(logging.WARNING, logger="fitplatform.cache"):
+        for _ in range(3):
+            assert cache.get("stats:secret-key", "miss") == "miss"
+    records = [r for r in caplog.records if r.name == "fitplatform.cache"]
+    assert len(records) == 1
+    (rec,) = records
+    assert rec.levelno == logging.WARNING and rec.exc_info is None
+    assert rec.getMessage() == (
+        "page cache unavailable (ConnectionError); pages are computed without it"
+    )
 
 
 @pytest.mark.redis
 def test_the_page_cache_stores_and_reads_with_redis_up() -> None:
     """The tolerant cache is an ordinary Redis cache while Redis answers."""
-    cache = PageCache(settings.TEST_REDIS_URL, {"OPTIONS": {"socket_connect_timeout": 1}})
+    cache = _tolerant(settings.TEST_REDIS_URL, 1)
     cache.set("fit-test:page-cache", {"a": 1}, 30)
     assert cache.get("fit-test:page-cache") == {"a": 1}
     cache.set_many({"fit-test:p1": 1, "fit-test:p2": 2}, 30)
@@ -74,12 +107,12 @@ def test_the_page_cache_stores_and_reads_with_redis_up() -> None:
 
 
 def test_the_page_cache_misses_while_redis_is_down() -> None:
-    cache = PageCache("redis://127.0.0.1:1/0", {"OPTIONS": {"socket_connect_timeout": 0.5}})
+    cache = _tolerant("redis://127.0.0.1:1/0", 0.5)
     cache.set("k", 1, 30)  # dropped, no error
     assert cache.get("k", "default") == "default"
     assert cache.get_many(["k"]) == {}
-    assert cache.set_many({"k": 1}, 30) == []
-    assert cache.delete("k") is False
+    cache.set_many({"k": 1}, 30)
+    assert not cache.delete("k")
 
 
 def test_settings_with_redis_give_timeouts_and_the_tolerant_page_cache() -> None:
@@ -99,12 +132,15 @@ def test_settings_with_redis_give_timeouts_and_the_tolerant_page_cache() -> None
     conf = json.loads(out.stdout.strip().splitlines()[-1])
     caches = conf["caches"]
     assert caches["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    options = caches["default"]["OPTIONS"]
+    assert 0 < options["socket_connect_timeout"] <= 5
+    assert 0 < options["socket_timeout"] <= 5
     for alias in ("pages", "template_fragments"):
-        assert caches[alias]["BACKEND"] == "fitplatform.cache.PageCache"
-    for alias in ("default", "pages", "template_fragments"):
+        assert caches[alias]["BACKEND"] == "django_redis.cache.RedisCache"
         options = caches[alias]["OPTIONS"]
-        assert 0 < options["socket_connect_timeout"] <= 5
-        assert 0 < options["socket_timeout"] <= 5
+        assert options["IGNORE_EXCEPTIONS"] is True
+        assert 0 < options["SOCKET_CONNECT_TIMEOUT"] <= 5
+        assert 0 < options["SOCKET_TIMEOUT"] <= 5
     assert 0 < conf["broker"]["socket_connect_timeout"] <= 5
 
 
