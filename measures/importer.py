@@ -55,7 +55,13 @@ from datapolicy.validators import _CPR_SHAPE, looks_like_cpr
 
 from .bulkload import BulkWrite, copy_frame, lock_organisation_for_bulk_write, reserve_ids
 from .models import Scale, Score, Session
-from .services import NUMBER_RE, ScoreInput
+from .services import (
+    NUMBER_RE,
+    ScoreInput,
+    episodes_alerts_refresh,
+    id_chunks,
+    sessions_renumber,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -1599,18 +1605,11 @@ def _import_checked(
         _close(organisation, matched.to_close, actor, request)
         result.episodes_closed = len(matched.to_close)
     if matched.touched:
-        from .services import _renumber, episode_alerts_refresh
-
-        for ep in Episode.objects.for_org(organisation).filter(pk__in=matched.touched):
-            _renumber(ep)
-            episode_alerts_refresh(ep)
-            first = ep.sessions.order_by("date").values_list("date", flat=True).first()
-            if first and first < ep.started_on:
-                moved: dict[str, Any] = {"started_on": first}
-                if not ep.label and ep.pk in matched.named_by:
-                    # Its name was its start date: it keeps the name the file gave it.
-                    moved["label"] = matched.named_by[ep.pk]
-                Episode.dangerously_unscoped.filter(pk=ep.pk).update(**moved)
+        # Existing episodes with new sessions: a few statements for all of them, not a
+        # handful per episode (a later extract touches most open episodes).
+        sessions_renumber(matched.touched)
+        episodes_alerts_refresh(organisation, matched.touched)
+        _starts_move(organisation, matched.touched, matched.named_by)
     # The import as a whole (also when every line was already there); the clients are
     # in the per-client entries above. No count in object_id: it holds ids only.
     access_log_write(
@@ -1844,6 +1843,29 @@ def _write_plan(
     scores = scores.iloc[np.argsort(scores["session_id"].to_numpy(), kind="stable")]
     scores.insert(0, "id", reserve_ids(Score, len(scores)))
     _write(Score, scores, bulk, wrote)
+
+
+def _starts_move(organisation: Any, episode_ids: list[int], named_by: dict[int, str]) -> None:
+    """An existing episode that got a session before its start starts on that date."""
+    from django.db.models import Min
+
+    for chunk in id_chunks(episode_ids):
+        firsts = dict(
+            Session.objects.for_org(organisation)
+            .filter(episode_id__in=chunk)
+            .values("episode_id")
+            .annotate(first=Min("date"))
+            .values_list("episode_id", "first")
+        )
+        episodes = Episode.objects.for_org(organisation).filter(pk__in=chunk)
+        moved = [
+            # An unnamed episode's name was its start date: it keeps the name the file
+            # gave it.
+            Episode(pk=pk, started_on=firsts[pk], label=label or named_by.get(pk, ""))
+            for pk, started_on, label in episodes.values_list("pk", "started_on", "label")
+            if pk in firsts and firsts[pk] < started_on
+        ]
+        Episode.dangerously_unscoped.bulk_update(moved, ["started_on", "label"], batch_size=1000)
 
 
 def _alerts(

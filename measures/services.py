@@ -158,17 +158,50 @@ def _score_obj(session: Session, kind: str, value: ScoreInput) -> Score:
 
 
 def _renumber(episode: Episode) -> None:
-    """Number sessions 1, 2, 3 ... by date (a back-dated session shifts the later ones).
+    """Number the episode's sessions 1, 2, 3 ... by date (a back-dated session shifts the
+    later ones)."""
+    sessions_renumber([episode.pk])
 
-    Two steps so that the unique (episode, number) constraint holds at every statement.
-    """
-    sessions = list(episode.sessions.order_by("date", "id").values_list("id", "number"))
-    wanted = {sid: n for n, (sid, _old) in enumerate(sessions, start=1)}
-    if all(wanted[sid] == old for sid, old in sessions):
-        return
-    episode.sessions.update(number=F("number") + 10000)
-    for sid, n in wanted.items():
-        Session.dangerously_unscoped.filter(pk=sid).update(number=n)
+
+# Episode ids per statement: PostgreSQL takes at most 65,535 parameters in one query.
+_CHUNK = 5000
+
+
+def id_chunks(ids: list[int]) -> Any:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+def sessions_renumber(episode_ids: Any) -> int:
+    """Number the sessions of these episodes 1, 2, 3 ... by date (and id) in a few
+    statements, however many episodes: one read with the wanted numbers, then only the
+    episodes whose numbers change are moved in two steps (out of the way, then into
+    place), so that the unique (episode, number) constraint holds at every statement.
+    The import's touched episodes and a single session's save share it. Returns how
+    many sessions were written (every session of an episode whose numbers change)."""
+    from django.db.models import Window
+    from django.db.models.functions import RowNumber
+
+    moved: list[Session] = []
+    for chunk in id_chunks(sorted({int(i) for i in episode_ids})):
+        rows = list(
+            Session.dangerously_unscoped.filter(episode_id__in=chunk)
+            .annotate(
+                wanted=Window(
+                    RowNumber(), partition_by=[F("episode_id")], order_by=[F("date"), F("id")]
+                )
+            )
+            .values_list("id", "episode_id", "number", "wanted")
+        )
+        episodes = {ep for _sid, ep, old, n in rows if old != n}
+        if not episodes:
+            continue
+        Session.dangerously_unscoped.filter(episode_id__in=episodes).update(
+            number=F("number") + 10000
+        )
+        moved.extend(Session(pk=sid, number=n) for sid, ep, _old, n in rows if ep in episodes)
+    Session.dangerously_unscoped.bulk_update(moved, ["number"], batch_size=1000)
+    return len(moved)
 
 
 def session_date_check(
@@ -440,18 +473,50 @@ def alert_lists(
 
 def episode_alerts_refresh(episode: Episode) -> list[str]:
     """Recompute the episode's alerts now (not in a background job) and store them."""
-    from stats.frames import sessions_frame_for_episodes
-
-    alerts: list[str] = []
-    if episode.status != Episode.Status.CLOSED:
-        alerts = alert_lists(
-            sessions_frame_for_episodes([episode.pk]),
-            organisation=episode.organisation,
-            as_of=timezone.localdate(),
-        ).get(episode.pk, [])
-    Episode.dangerously_unscoped.filter(pk=episode.pk).update(alerts=alerts)
+    alerts = episodes_alerts_refresh(episode.organisation, [episode.pk]).get(episode.pk, [])
     episode.alerts = alerts
     return alerts
+
+
+def episodes_alerts_refresh(organisation: Any, episode_ids: Any) -> dict[int, list[str]]:
+    """Recompute and store the alerts of these episodes of one organisation (closed ones
+    have none) in a few statements, however many episodes; returns every episode's
+    alerts. The organisation's ETR model is read at most once."""
+    from stats.frames import sessions_frame_for_episodes
+
+    ids = sorted({int(i) for i in episode_ids})
+    episodes = {
+        pk: (status, alerts)
+        for chunk in id_chunks(ids)
+        for pk, status, alerts in Episode.objects.for_org(organisation)
+        .filter(pk__in=chunk)
+        .values_list("pk", "status", "alerts")
+    }
+    open_ids = [pk for pk, (status, _old) in episodes.items() if status != Episode.Status.CLOSED]
+    etr_model: Any = None
+    if len(open_ids) > _CHUNK:
+        from stats.selectors import etr_model_for
+
+        etr_model = etr_model_for(organisation)  # several chunks: read once, not per chunk
+    today = timezone.localdate()
+    found: dict[int, list[str]] = {}
+    for chunk in id_chunks(open_ids):
+        found.update(
+            alert_lists(
+                sessions_frame_for_episodes(chunk),
+                organisation=organisation,
+                as_of=today,
+                etr_model=etr_model,
+            )
+        )
+    result = {pk: found.get(pk, []) for pk in episodes}
+    stale = [
+        Episode(pk=pk, alerts=result[pk])
+        for pk, (_status, old) in episodes.items()
+        if result[pk] != old
+    ]
+    Episode.dangerously_unscoped.bulk_update(stale, ["alerts"], batch_size=1000)
+    return result
 
 
 def alerts_refresh_for_org(organisation: Any) -> int:

@@ -388,7 +388,20 @@ def test_a_job_running_in_another_worker_is_not_run_again(
         job.refresh_from_db()
         assert job.status == "queued" and job.file  # untouched, the upload kept
         assert not Session.objects.for_org(org1.org).exists()
-    # That worker's connection is gone (as when it crashes): the job runs.
+    # That worker's connection is gone (as when it crashes): the job runs. The server
+    # ends the closed connection's backend (and its lock) asynchronously: wait for it.
+    import time
+
+    with connection.cursor() as cursor:
+        for _ in range(100):
+            cursor.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                " AND classid = %s AND objid = %s AND objsubid = 2",
+                [JOB_LOCK_SPACE, job.pk],
+            )
+            if cursor.fetchone()[0] == 0:
+                break
+            time.sleep(0.05)
     assert import_run(job.pk) == "done"
     assert Session.objects.for_org(org1.org).count() == 1
 
