@@ -281,7 +281,8 @@ def has_left_unit(organisation: Organisation | int, therapist: Any, unit_id: int
 
 
 def receiver_order_key(user: Any) -> tuple[str, str, str, int]:
-    """The order of receivers on the handover page, and the tie-break of the spread."""
+    """The tie-break of the spread: by name as the handover page lists the receivers
+    (first name, last name, username), then id."""
     return (user.first_name, user.last_name, user.username, user.pk)
 
 
