@@ -474,3 +474,14 @@ def test_several_receivers_other_roles_403_other_unit_leader_403_other_org_404(
     assert _post_many(client, org1, spread["user"], receivers).status_code == 404
     assert set(_owners(spread["episodes"])) == {spread["user"].pk}
     assert not AccessLog.objects.filter(action="transfer").exists()
+
+
+def test_the_message_says_how_many_went_to_whom(org1: OrgPersonas) -> None:
+    a, b, lead = org1.therapist_a, org1.therapist_b, org1.leader
+    with override("en"):
+        assert handover_message([(a, 1), (b, 3), (lead, 0)]) == (
+            "Handed over: 1 episode to Therapist_a Alphasen and 3 episodes to Therapist_b Alphasen."
+        )
+        assert (
+            handover_message([(a, 0), (b, 2)]) == "2 episodes now belong to Therapist_b Alphasen."
+        )
