@@ -218,8 +218,8 @@ ROWS += [
     ),
     Row(
         "episode_handover",
-        "hand over a departed colleague's open episodes (therapist B still works there: "
-        "refused with a message)",
+        "hand over a departed colleague's open episodes to one or more colleagues "
+        "(therapist B still works there: refused with a message)",
         "transfer",
         ("leader", "owner"),
         method="post",

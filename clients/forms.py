@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from datapolicy.models import AgeGroup
 
@@ -73,19 +74,48 @@ class EpisodeTransferForm(forms.Form):
 
 
 class HandoverForm(forms.Form):
-    """Hand a departed colleague's open episodes in one unit to a therapist there."""
+    """Hand a departed colleague's open episodes in one unit to one or more therapists
+    there (checkboxes: touch-sized rows on the iPad, no script). Each choice shows how
+    many open episodes that colleague has in the unit now (``receiver_open``)."""
 
     unit = forms.IntegerField(widget=forms.HiddenInput)
     from_therapist = forms.IntegerField(widget=forms.HiddenInput)
-    to_therapist = forms.TypedChoiceField(label=_("Hand over to"), coerce=int, choices=())
+    to_therapist = forms.TypedMultipleChoiceField(
+        label=_("Hand over to"),
+        coerce=int,
+        choices=(),
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={
+            "required": _("Choose at least one colleague."),
+            "invalid_choice": _("Choose colleagues from the list: active therapists of the unit."),
+        },
+    )
 
-    def __init__(self, *args: Any, receivers: list[Any], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        receivers: list[Any],
+        receiver_open: dict[int, int] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.receivers = {u.pk: u for u in receivers}
+        counts = receiver_open or {}
         self.fields["to_therapist"].choices = [  # type: ignore[attr-defined]
-            ("", _("Choose a colleague")),
-            *((u.pk, u.get_full_name() or u.username) for u in receivers),
+            (u.pk, receiver_label(u, counts.get(u.pk, 0))) for u in receivers
         ]
+
+    def chosen(self) -> list[Any]:
+        """The chosen receivers (after ``is_valid``; the choices allow only receivers)."""
+        return [self.receivers[pk] for pk in dict.fromkeys(self.cleaned_data["to_therapist"])]
+
+
+def receiver_label(user: Any, open_episodes: int) -> str:
+    return ngettext(
+        "%(name)s (%(n)s open episode in the unit)",
+        "%(name)s (%(n)s open episodes in the unit)",
+        open_episodes,
+    ) % {"name": user.get_full_name() or user.username, "n": open_episodes}
 
 
 class EpisodeRestartForm(forms.Form):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Count, DecimalField, F, Max, OuterRef, Q, QuerySet, Subquery
@@ -110,15 +110,35 @@ def own_clients(*, therapist: Any, organisation: Organisation | int) -> QuerySet
     return Client.objects.for_org(organisation).filter(episodes__therapist=therapist).distinct()
 
 
+def open_episode_counts(
+    *, organisation: Any, unit_ids: set[int] | None, therapist_ids: set[int] | None = None
+) -> dict[tuple[int, int], int]:
+    """Open episodes per (therapist, unit), one query: in ``unit_ids`` (``None``: every
+    unit of the organisation), of ``therapist_ids`` if given. Counts only, no clients."""
+    counts = (
+        Episode.objects.for_org(organisation)
+        .filter(status=Episode.Status.OPEN)
+        .values("therapist_id", "unit_id")
+        .annotate(n=Count("id"))
+    )
+    if unit_ids is not None:
+        counts = counts.filter(unit_id__in=unit_ids)
+    if therapist_ids is not None:
+        counts = counts.filter(therapist_id__in=therapist_ids)
+    return {(int(r["therapist_id"]), int(r["unit_id"])): int(r["n"]) for r in counts}
+
+
 @dataclass
 class HandoverRow:
     """A therapist who has left a unit but still has open episodes there: how many (no
-    client codes), and who in the unit could take them (``form``: set by the page)."""
+    client codes), who in the unit could take them and how many open episodes each of
+    those has there now (``receiver_open``, by user id), and ``form`` (set by the page)."""
 
     therapist: Any
     unit: Any
     open_episodes: int
     receivers: list[Any]
+    receiver_open: dict[int, int] = field(default_factory=dict)
     form: Any = None
 
 
@@ -128,15 +148,7 @@ def handover_rows(*, organisation: Any, unit_ids: set[int] | None) -> list[Hando
     limits the units (a leader's own), ``None`` is every unit (the system owner)."""
     from datapolicy.models import Membership, Role, Unit, User
 
-    counts = (
-        Episode.objects.for_org(organisation)
-        .filter(status=Episode.Status.OPEN)
-        .values("therapist_id", "unit_id")
-        .annotate(n=Count("id"))
-    )
-    if unit_ids is not None:
-        counts = counts.filter(unit_id__in=unit_ids)
-    pairs = {(int(r["therapist_id"]), int(r["unit_id"])): int(r["n"]) for r in counts}
+    pairs = open_episode_counts(organisation=organisation, unit_ids=unit_ids)
     if not pairs:
         return []
     active_members: dict[int, list[Any]] = {}
@@ -160,6 +172,13 @@ def handover_rows(*, organisation: Any, unit_ids: set[int] | None) -> list[Hando
     users = User.objects.in_bulk({t for t, _u in left})
     units = Unit.objects.for_org(organisation).in_bulk({u for _t, u in left})
     rows = [
-        HandoverRow(users[t], units[u], n, active_members.get(u, [])) for (t, u), n in left.items()
+        HandoverRow(
+            users[t],
+            units[u],
+            n,
+            active_members.get(u, []),
+            {r.pk: pairs.get((r.pk, u), 0) for r in active_members.get(u, [])},
+        )
+        for (t, u), n in left.items()
     ]
     return sorted(rows, key=lambda r: (r.unit.name, r.therapist.get_full_name(), r.therapist.pk))

@@ -4,6 +4,7 @@ caller has checked that the actor may act in ``organisation`` (the scoping base 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -17,6 +18,7 @@ from datapolicy.models import Membership, Organisation, Role, Unit
 from datapolicy.services import Action, access_log_write
 
 from .models import EARLIEST_DATE, Client, Episode, too_early_text
+from .selectors import open_episode_counts
 
 
 def _today() -> dt.date:
@@ -278,6 +280,51 @@ def has_left_unit(organisation: Organisation | int, therapist: Any, unit_id: int
     )
 
 
+def receiver_order_key(user: Any) -> tuple[str, str, str, int]:
+    """The tie-break of the spread: by name as the handover page lists the receivers
+    (first name, last name, username), then id."""
+    return (user.first_name, user.last_name, user.username, user.pk)
+
+
+def handover_spread(
+    *,
+    episodes: Sequence[Episode],
+    receivers: Sequence[Any],
+    open_counts: dict[int, int],
+    known: dict[int, int] | None = None,
+) -> list[tuple[Episode, Any]]:
+    """Who gets which of a departed colleague's open episodes (pure; deterministic).
+
+    The episodes of one client stay together. A client whom one of the receivers
+    already treats in the unit (``known``: client id → receiver id) goes to that
+    receiver. The other clients go, those with the most open episodes first (then by
+    their oldest episode), each to the receiver with the fewest open episodes in the
+    unit at that moment (``open_counts``, by receiver id, updated as episodes are
+    given); ties go by name, then id (``receiver_order_key``)."""
+    ranked = sorted({r.pk: r for r in receivers}.values(), key=receiver_order_key)
+    by_pk = {r.pk: r for r in ranked}
+    load = {r.pk: open_counts.get(r.pk, 0) for r in ranked}
+    clients: dict[int, list[Episode]] = {}
+    for episode in sorted(episodes, key=lambda e: e.pk):
+        clients.setdefault(int(episode.client_id), []).append(episode)
+    plan: list[tuple[Episode, Any]] = []
+
+    def give(group: list[Episode], receiver: Any) -> None:
+        plan.extend((episode, receiver) for episode in group)
+        load[receiver.pk] += len(group)
+
+    rest = []
+    for client_id, group in clients.items():
+        known_pk = (known or {}).get(client_id)
+        if known_pk in by_pk:
+            give(group, by_pk[known_pk])
+        else:
+            rest.append(group)
+    for group in sorted(rest, key=lambda g: (-len(g), g[0].pk)):
+        give(group, min(ranked, key=lambda r: (load[r.pk], receiver_order_key(r))))
+    return plan
+
+
 @transaction.atomic
 def episodes_hand_over(
     *,
@@ -285,15 +332,20 @@ def episodes_hand_over(
     organisation: Organisation,
     unit: Unit,
     from_therapist: Any,
-    to_therapist: Any,
+    to_therapists: Sequence[Any] = (),
+    to_therapist: Any = None,
     request: Any = None,
-) -> int:
-    """Hand every open episode of a therapist who has left ``unit`` to a colleague there,
-    in one transaction (all or none). Each episode goes through ``episode_transfer``:
-    its shares end, it is access-logged, the statistics are told. Returns how many.
+) -> list[tuple[Any, int]]:
+    """Hand every open episode of a therapist who has left ``unit`` to one or more
+    colleagues there (``to_therapist``: one; ``to_therapists``: several, spread by
+    ``handover_spread``), in one transaction (all or none). Each episode goes through
+    ``episode_transfer``: its shares end, it is access-logged, the statistics are told.
+    Returns each receiver (in name order) with how many episodes they got.
 
-    Only for a colleague who has left: a therapist who still works in the unit hands
-    over their own clients, one by one, knowing each."""
+    Assumes nothing of the caller: the actor must be the system owner or the unit's
+    leader, and every receiver an active therapist of the unit (checked before anything
+    moves). Only for a colleague who has left: a therapist who still works in the unit
+    hands over their own clients, one by one, knowing each."""
     if unit.organisation_id != organisation.pk:
         raise PermissionDenied
     if not may_hand_over(actor, organisation, unit.pk):
@@ -306,6 +358,22 @@ def episodes_hand_over(
             )
             % {"name": from_therapist.get_full_name() or from_therapist.username}
         )
+    receivers = sorted(
+        {r.pk: r for r in [*to_therapists, *([to_therapist] if to_therapist else [])]}.values(),
+        key=receiver_order_key,
+    )
+    if not receivers:
+        raise ValidationError({"to_therapist": _("Choose at least one colleague.")})
+    for receiver in receivers:
+        # SECURITY: refused before anything moves (episode_transfer checks the
+        # membership again, but not that the user is still active).
+        if has_left_unit(organisation, receiver, unit.pk):
+            raise ValidationError(
+                {
+                    "to_therapist": _("%(name)s is not an active therapist in this unit.")
+                    % {"name": receiver.get_full_name() or receiver.username}
+                }
+            )
     episodes = list(
         Episode.objects.for_org(organisation)
         .filter(unit=unit, therapist=from_therapist, status=Episode.Status.OPEN)
@@ -314,9 +382,34 @@ def episodes_hand_over(
     )
     if not episodes:
         raise ValidationError(_("There are no open episodes to hand over."))
-    for episode in episodes:
-        episode_transfer(actor=actor, episode=episode, to_therapist=to_therapist, request=request)
-    return len(episodes)
+    receiver_ids = {r.pk for r in receivers}
+    counts = open_episode_counts(
+        organisation=organisation, unit_ids={unit.pk}, therapist_ids=receiver_ids
+    )
+    known: dict[int, int] = {}
+    for client_id, therapist_id in (
+        Episode.objects.for_org(organisation)
+        .filter(
+            unit=unit,
+            status=Episode.Status.OPEN,
+            therapist_id__in=receiver_ids,
+            client_id__in={e.client_id for e in episodes},
+        )
+        .order_by("pk")
+        .values_list("client_id", "therapist_id")
+    ):
+        known.setdefault(int(client_id), int(therapist_id))  # the oldest episode's therapist
+    plan = handover_spread(
+        episodes=episodes,
+        receivers=receivers,
+        open_counts={t: n for (t, _u), n in counts.items()},
+        known=known,
+    )
+    given = dict.fromkeys(receiver_ids, 0)
+    for episode, receiver in plan:
+        episode_transfer(actor=actor, episode=episode, to_therapist=receiver, request=request)
+        given[receiver.pk] += 1
+    return [(r, given[r.pk]) for r in receivers]
 
 
 def _changed(episode: Episode, extra_therapist_ids: list[int] | None = None) -> None:

@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import get_text_list
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views import View
@@ -339,9 +340,32 @@ class EpisodeTransferView(EpisodeMixin, View):
         return render(request, self.template_name, {"episode": episode, "form": form}, status=400)
 
 
+def handover_message(given: list[tuple[Any, int]]) -> str:
+    """How many episodes went to whom (those who got none are not named)."""
+
+    def name(user: Any) -> str:
+        return str(user.get_full_name() or user.username)
+
+    got = [(user, n) for user, n in given if n]
+    total = sum(n for _user, n in got)
+    if len(got) == 1:
+        return ngettext(
+            "%(n)s episode now belongs to %(name)s.",
+            "%(n)s episodes now belong to %(name)s.",
+            total,
+        ) % {"n": total, "name": name(got[0][0])}
+    parts = [
+        ngettext("%(n)s episode to %(name)s", "%(n)s episodes to %(name)s", n)
+        % {"n": n, "name": name(user)}
+        for user, n in got
+    ]
+    return _("Handed over: %(parts)s.") % {"parts": get_text_list(parts, _("and"))}
+
+
 class HandoverView(TenantPageMixin, View):
-    """Open episodes of colleagues who have left a unit, handed to a therapist there in
-    one step (the data-quality panel's "ghost" episodes). Counts and names of staff
+    """Open episodes of colleagues who have left a unit, handed to one or more
+    therapists there in one step (the data-quality panel's "ghost" episodes; several
+    receivers share them out evenly, ``episodes_hand_over``). Counts and names of staff
     only: no client codes; each episode's transfer is access-logged by the service.
     The system owner sees every unit, a unit leader the units they lead."""
 
@@ -358,6 +382,7 @@ class HandoverView(TenantPageMixin, View):
             key = (row.therapist.pk, row.unit.pk)
             row_form = forms.get(key) or HandoverForm(
                 receivers=row.receivers,
+                receiver_open=row.receiver_open,
                 initial={"unit": row.unit.pk, "from_therapist": row.therapist.pk},
             )
             row_form.auto_id = f"id_handover_{key[0]}_{key[1]}_%s"  # one page, many forms
@@ -388,32 +413,21 @@ class HandoverView(TenantPageMixin, View):
             # Not a colleague who has left with open episodes here (any more).
             messages.error(request, _("There are no open episodes to hand over."))
             return redirect("episode_handover")
-        form = HandoverForm(request.POST, receivers=row.receivers)
+        form = HandoverForm(request.POST, receivers=row.receivers, receiver_open=row.receiver_open)
         if form.is_valid():
-            target = form.receivers.get(form.cleaned_data["to_therapist"])
-            if target is None:  # pragma: no cover - the choices allow only receivers
-                raise PermissionDenied
             try:
-                n = episodes_hand_over(
+                given = episodes_hand_over(
                     actor=request.user,
                     organisation=self.organisation,
                     unit=unit,
                     from_therapist=row.therapist,
-                    to_therapist=target,
+                    to_therapists=form.chosen(),
                     request=request,
                 )
             except ValidationError as exc:
                 add_service_errors(form, exc)
             else:
-                messages.success(
-                    request,
-                    ngettext(
-                        "%(n)s episode now belongs to %(name)s.",
-                        "%(n)s episodes now belong to %(name)s.",
-                        n,
-                    )
-                    % {"n": n, "name": target.get_full_name() or target.username},
-                )
+                messages.success(request, handover_message(given))
                 return redirect("episode_handover")
         all_rows = handover_rows(organisation=self.organisation, unit_ids=scope)
         return self._page(all_rows, {(from_id, unit.pk): form}, status=400)

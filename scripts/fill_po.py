@@ -2,9 +2,9 @@
 
 Usage: python scripts/fill_po.py locale/da/LC_MESSAGES/django.po translations.json
 A plural entry's translation is a list [singular, plural] under its singular msgid.
-Fills empty msgstr entries and replaces fuzzy guesses (msgmerge's "#, fuzzy" matches)
-with the given translation; existing confirmed translations are kept. Multi-line msgids
-are handled. Developer tool, not used at run time.
+Fills empty msgstr entries and replaces fuzzy guesses (msgmerge's "#, fuzzy" matches,
+plural ones too) with the given translation; existing confirmed translations are kept.
+Multi-line msgids are handled. Developer tool, not used at run time.
 """
 
 from __future__ import annotations
@@ -20,6 +20,21 @@ def _unquote(lines: list[str]) -> str:
 
 def _quote(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
+
+
+def _unfuzzied(comments: list[str]) -> list[str]:
+    """An entry's comments without msgmerge's fuzzy flag and its previous msgid."""
+    out = []
+    for c in comments:
+        if c.startswith("#|"):
+            continue  # msgmerge's previous msgid of a fuzzy guess
+        if c.startswith("#,"):
+            flags = [f.strip() for f in c[2:].split(",") if f.strip() != "fuzzy"]
+            if flags:
+                out.append("#, " + ", ".join(flags))
+            continue
+        out.append(c)
+    return out
 
 
 def fill(po_text: str, table: dict[str, Any]) -> tuple[str, list[str]]:
@@ -41,22 +56,26 @@ def fill(po_text: str, table: dict[str, Any]) -> tuple[str, list[str]]:
                 block.append(lines[i])
                 i += 1
             msgid = _unquote(block)
+            fuzzy = any(c.startswith("#,") and "fuzzy" in c for c in comments)
             if i < len(lines) and lines[i].startswith("msgid_plural "):
                 # Plural entries: filled from a JSON list [singular, plural] under the
-                # singular msgid when still empty; otherwise kept as they are.
-                out.extend(comments)
+                # singular msgid when still empty or a fuzzy guess; otherwise kept.
+                forms = table.get(msgid)
+                replace = fuzzy and isinstance(forms, list)
+                out.extend(_unfuzzied(comments) if replace else comments)
                 out.append("msgid " + block[0])
                 out.extend(block[1:])
-                forms = table.get(msgid)
                 while i < len(lines) and lines[i].strip():
                     if lines[i].startswith("msgstr[") and isinstance(forms, list):
                         empty = lines[i].endswith(' ""') and not (
                             i + 1 < len(lines) and lines[i + 1].startswith('"')
                         )
                         n = int(lines[i][7 : lines[i].index("]")])
-                        if empty and n < len(forms):
+                        if (empty or replace) and n < len(forms):
                             out.append(f"msgstr[{n}] " + _quote(forms[n]))
                             i += 1
+                            while i < len(lines) and lines[i].startswith('"'):
+                                i += 1  # the rest of a multi-line guess
                             continue
                     if lines[i] == 'msgstr[0] ""' and not isinstance(forms, list):
                         missing.append(msgid)
@@ -71,18 +90,9 @@ def fill(po_text: str, table: dict[str, Any]) -> tuple[str, list[str]]:
                 while i < len(lines) and lines[i].startswith('"'):
                     sblock.append(lines[i])
                     i += 1
-            fuzzy = any(c.startswith("#,") and "fuzzy" in c for c in comments)
             current = _unquote(sblock) if sblock else ""
             if msgid and (not current or fuzzy) and msgid in table:
-                for c in comments:
-                    if c.startswith("#|"):
-                        continue  # msgmerge's previous msgid of a fuzzy guess
-                    if c.startswith("#,"):
-                        flags = [f.strip() for f in c[2:].split(",") if f.strip() != "fuzzy"]
-                        if flags:
-                            out.append("#, " + ", ".join(flags))
-                        continue
-                    out.append(c)
+                out.extend(_unfuzzied(comments))
                 out.append("msgid " + block[0])
                 out.extend(block[1:])
                 out.append("msgstr " + _quote(table[msgid]))

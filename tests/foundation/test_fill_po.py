@@ -43,3 +43,33 @@ def test_singular_and_plural_entries_are_filled_and_kept() -> None:
     # An untranslated plural without a list is reported.
     _text, missing = fill_po.fill(PO, {})
     assert "Try again in %(minutes)s minute." in missing
+
+
+def test_a_fuzzy_plural_guess_is_replaced_and_unflagged() -> None:
+    """msgmerge guessed a new plural message from an old singular one ("#, fuzzy"); the
+    guess was kept before, so the page showed the English (the handover's message)."""
+    po = """#: clients/views.py:411
+#, fuzzy, python-format
+#| msgid "The episode now belongs to %(name)s."
+msgid "%(n)s episode now belongs to %(name)s."
+msgid_plural "%(n)s episodes now belong to %(name)s."
+msgstr[0] "Forløbet hører nu til %(name)s."
+msgstr[1] "Forløbet hører nu til "
+"%(name)s."
+
+msgid "Clients"
+msgstr ""
+"""
+    forms = ["%(n)s forløb tilhører nu %(name)s.", "%(n)s forløb tilhører nu %(name)s."]
+    text, missing = fill_po.fill(po, {"%(n)s episode now belongs to %(name)s.": forms})
+    assert text.startswith(
+        '#: clients/views.py:411\n#, python-format\nmsgid "%(n)s episode now belongs to'
+    )
+    assert (
+        'msgstr[0] "%(n)s forløb tilhører nu %(name)s."\n'
+        'msgstr[1] "%(n)s forløb tilhører nu %(name)s."\n\nmsgid "Clients"' in text
+    )
+    assert "fuzzy" not in text and "#|" not in text and missing == ["Clients"]
+    # Without a translation in the table the guess stays as it was, still fuzzy.
+    text, _missing = fill_po.fill(po, {})
+    assert text == po
