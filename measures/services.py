@@ -14,8 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
@@ -173,35 +172,40 @@ def id_chunks(ids: list[int]) -> Any:
 
 
 def sessions_renumber(episode_ids: Any) -> int:
-    """Number the sessions of these episodes 1, 2, 3 ... by date (and id) in a few
-    statements, however many episodes: one read with the wanted numbers, then only the
-    episodes whose numbers change are moved in two steps (out of the way, then into
-    place), so that the unique (episode, number) constraint holds at every statement.
-    The import's touched episodes and a single session's save share it. Returns how
-    many sessions were written (every session of an episode whose numbers change)."""
-    from django.db.models import Window
-    from django.db.models.functions import RowNumber
+    """Number the sessions of these episodes 1, 2, 3 ... by date (and id) in two
+    statements per 5,000 episodes, however many: the episodes whose numbers change are
+    first moved out of the way (+10000), then every session of them is set to its place
+    (``row_number()`` over the episode), so that the unique (episode, number) constraint
+    holds at every statement. The import's touched episodes and a single session's save
+    share it. Returns how many sessions got their number written.
 
-    moved: list[Session] = []
-    for chunk in id_chunks(sorted({int(i) for i in episode_ids})):
-        rows = list(
-            Session.dangerously_unscoped.filter(episode_id__in=chunk)
-            .annotate(
-                wanted=Window(
-                    RowNumber(), partition_by=[F("episode_id")], order_by=[F("date"), F("id")]
-                )
+    Plain SQL rather than ``bulk_update``: its ``CASE WHEN`` per row took 8.8 s for an
+    extract of 3,069 lines into as many episodes (of 40,000 sessions), these 0.8 s.
+    Both PostgreSQL and SQLite (3.33+: ``UPDATE … FROM``, the embedded mode) run it."""
+    table = Session._meta.db_table
+    wanted = (
+        "SELECT id AS sid, episode_id AS eid, number AS old, "  # noqa: S608 (model name)
+        "row_number() OVER (PARTITION BY episode_id ORDER BY date, id) AS n "
+        f"FROM {table} WHERE episode_id IN ({{ids}})"
+    )
+    written = 0
+    with connection.cursor() as cursor:
+        for chunk in id_chunks(sorted({int(i) for i in episode_ids})):
+            ids = ", ".join(["%s"] * len(chunk))
+            cursor.execute(
+                f"UPDATE {table} SET number = number + 10000 WHERE episode_id IN "  # noqa: S608
+                f"(SELECT w.eid FROM ({wanted.format(ids=ids)}) AS w WHERE w.old <> w.n)",
+                chunk,
             )
-            .values_list("id", "episode_id", "number", "wanted")
-        )
-        episodes = {ep for _sid, ep, old, n in rows if old != n}
-        if not episodes:
-            continue
-        Session.dangerously_unscoped.filter(episode_id__in=episodes).update(
-            number=F("number") + 10000
-        )
-        moved.extend(Session(pk=sid, number=n) for sid, ep, _old, n in rows if ep in episodes)
-    Session.dangerously_unscoped.bulk_update(moved, ["number"], batch_size=1000)
-    return len(moved)
+            if not cursor.rowcount:
+                continue
+            cursor.execute(
+                f"UPDATE {table} SET number = w.n FROM ({wanted.format(ids=ids)}) AS w "  # noqa: S608
+                f"WHERE {table}.id = w.sid AND {table}.number <> w.n",
+                chunk,
+            )
+            written += cursor.rowcount
+    return written
 
 
 def session_date_check(
@@ -510,12 +514,14 @@ def episodes_alerts_refresh(organisation: Any, episode_ids: Any) -> dict[int, li
             )
         )
     result = {pk: found.get(pk, []) for pk in episodes}
-    stale = [
-        Episode(pk=pk, alerts=result[pk])
-        for pk, (_status, old) in episodes.items()
-        if result[pk] != old
-    ]
-    Episode.dangerously_unscoped.bulk_update(stale, ["alerts"], batch_size=1000)
+    # One UPDATE per distinct list of alerts (at most 16), not a CASE per episode.
+    stale: dict[tuple[str, ...], list[int]] = {}
+    for pk, (_status, old) in episodes.items():
+        if result[pk] != old:
+            stale.setdefault(tuple(result[pk]), []).append(pk)
+    for alerts, pks in stale.items():
+        for chunk in id_chunks(pks):
+            Episode.dangerously_unscoped.filter(pk__in=chunk).update(alerts=list(alerts))
     return result
 
 
