@@ -37,7 +37,17 @@ Pure pandas, no Django. The rules (documented in docs/statistics.md):
    left — fail closed: the total is hidden, and the caller makes it unreadable (review
    round 11: the sessions of both sides are those of all months, stats.siblings).
 
-Rules 2–6 are applied until nothing changes (a handful of vectorised rounds).
+7. **Every published column** (``sums``). A family may publish further columns that add
+   up like its client count (an implementation month: sessions, sessions with an ORS,
+   with an SRS). Rule 3 chooses a partner by the client count, which may be 0 in such a
+   column (a month of clients without any ORS): the hidden set then holds one non-zero
+   cell of that column, and the total minus the shown cells gives it back. So, per such
+   column, a set whose hidden cells hold exactly one non-zero cell gets the smallest
+   shown cell non-zero in that column hidden as well (the total, rule 6, if nothing else
+   is left) — checked where rules 2–6 have nothing left to do, so that it never picks a
+   partner before rule 3 has picked its own.
+
+Rules 2–7 are applied until nothing changes (a handful of vectorised rounds).
 """
 
 from __future__ import annotations
@@ -197,6 +207,7 @@ def suppress_table(
     forced_reason: str = "",
     totals: np.ndarray | None = None,
     total_families: Collection[str] | None = None,
+    sums: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Small-cell suppression with complementary suppression (see module docstring).
 
@@ -228,6 +239,13 @@ def suppress_table(
     whose total can be read (None: every family); the sets that hold a total row apply to
     those only — for the others the total is not readable anywhere, so their parts need
     no complement across that set (e.g. the outcome classes of both sides together).
+
+    ``sums``: family → further columns of that family that add up like its client count
+    (e.g. an implementation month's sessions, sessions with an ORS, with an SRS). Rule 7:
+    in every set, a family's hidden cells never hold exactly one non-zero cell of such a
+    column either — else the hidden cell whose partner is 0 in that column is the total
+    minus the shown cells — so the smallest shown cell non-zero in that column is hidden
+    as well (fail closed: the set's total, where nothing else is left).
 
     Returns ``(suppressed, reasons)``: ``suppressed`` has the same shape with hidden cells
     set to NaN (columns become float); ``reasons`` has the same shape, missing (None/NaN)
@@ -313,6 +331,16 @@ def suppress_table(
             set_lists += [(ids[~pick], rows[~pick]), (ids[pick], rows[pick])]
             set_lists_for += [None, frozenset(total_families)]
 
+    # rule 7: per family, the further additive columns it publishes (their values)
+    sum_values: dict[int, list[np.ndarray]] = {}
+    for name, columns in (sums or {}).items():
+        if name in col_of:
+            sum_values[col_of[name]] = [
+                table[c].astype(float).fillna(0).to_numpy(dtype=float)
+                for c in columns
+                if c in table.columns and c != fams[name][0]
+            ]
+
     present_parts = [col_of[p] for p in OUTCOME_PARTS if p in fams]
     present_names = [p for p in OUTCOME_PARTS if p in fams]
     prefer = (
@@ -349,7 +377,21 @@ def suppress_table(
                         hidden[:, j], counts_m[:, j], set_ids, set_rows, k
                     )
         if np.array_equal(before, hidden):
-            break
+            # rule 7, where rules 2–6 are content (so that it does not choose a partner
+            # that rule 3 would choose by the client count a round later): no column of
+            # a family with one non-zero hidden cell in a set (k = 1: these are no client
+            # counts; two non-zero cells suffice); then everything again.
+            for (set_ids, set_rows), only in zip(set_lists, set_lists_for, strict=True):
+                for j, column_values in sum_values.items():
+                    if only is not None and names[j] not in only:
+                        continue
+                    for values in column_values:
+                        if hidden[:, j].any():
+                            hidden[:, j] |= _complement_sets(
+                                hidden[:, j], values, set_ids, set_rows, 1
+                            )
+            if np.array_equal(before, hidden):
+                break
     hidden_df = pd.DataFrame(hidden, index=table.index, columns=names)
 
     out = table.astype({c: float for c in table.columns})

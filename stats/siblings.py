@@ -551,6 +551,7 @@ def family_masks(
             count_col="episodes",
             partition_levels=["age"],
             total_families=BOTH_SIDES_READABLE,
+            sums={"episodes": ["sessions"]},
         )
         for (n, a, side), cols in hidden.items():
             if side == BOTH:
@@ -577,6 +578,9 @@ def family_masks(
                 count_col="episodes",
                 partition_levels=["age"],
                 families={},
+                # SECURITY: a month is one row of several sums; a partner chosen by its
+                # clients may hold 0 sessions with an ORS (rule 7 of stats.anonymise)
+                sums={"episodes": [c for c in IMPLEMENTATION_COUNTS if c != "episodes"]},
             )
             impl_total_hidden = {
                 (n, a)
