@@ -8,6 +8,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from datapolicy.forms import WholeNumberInput
 from datapolicy.models import AgeGroup
 
 
@@ -35,7 +36,11 @@ class ClientCreateForm(forms.Form):
     )
     age_group = forms.ChoiceField(label=_("Age group"), choices=AgeGroup.choices)
     birth_year = forms.IntegerField(
-        label=_("Birth year (optional)"), required=False, min_value=1900, max_value=2100
+        label=_("Birth year (optional)"),
+        required=False,
+        min_value=1900,
+        max_value=2100,
+        widget=WholeNumberInput,
     )
     started_on = forms.DateField(label=_("Episode start"), widget=DateInput())
     unit = forms.TypedChoiceField(

@@ -21,6 +21,15 @@ class DateInput(forms.DateInput):
         super().__init__(format="%Y-%m-%d", **kwargs)
 
 
+class WholeNumberInput(forms.NumberInput):
+    """A whole-number field (a year, a count of days) that asks the on-screen keyboard
+    for digits, as the score and PIN fields do (``inputmode``): ``type=number`` alone
+    gives iOS's full keyboard on its symbols page, with letters a tap away."""
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs={"inputmode": "numeric", **(attrs or {})})
+
+
 class DateTimeInput(forms.DateTimeInput):
     """An HTML datetime-local field (ISO value, as ``DateInput``)."""
 
@@ -58,6 +67,7 @@ class GrantForm(forms.Form):
     episode_number = forms.IntegerField(
         label=_("Episode number"),
         required=False,
+        widget=WholeNumberInput,
         help_text=_("The episode number the therapist gives you (client codes are not shown)."),
     )
     purpose = forms.CharField(label=_("Purpose"), max_length=300, validators=[reject_cpr])
@@ -147,9 +157,12 @@ class PolicySettingsForm(forms.Form):
         label=_("Keep inactive episodes for (days)"),
         required=False,
         min_value=1,
+        widget=WholeNumberInput,
         help_text=_("Empty: keep until deleted by hand."),
     )
-    small_cell_k = forms.IntegerField(label=_("Small-cell threshold k"), min_value=3)
+    small_cell_k = forms.IntegerField(
+        label=_("Small-cell threshold k"), min_value=3, widget=WholeNumberInput
+    )
     approvers: forms.ModelMultipleChoiceField = PeopleChoiceField(
         label=_("Report approvers"), queryset=None, required=False
     )
