@@ -8,7 +8,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from datapolicy.forms import WholeNumberInput
+from datapolicy.forms import CodeInput, WholeNumberInput
 from datapolicy.models import AgeGroup
 
 
@@ -24,15 +24,7 @@ class ClientCreateForm(forms.Form):
         label=_("Client code"),
         max_length=40,
         help_text=_("A code, never a CPR number or a name."),
-        # The iPad's keyboard must not "correct" a code into another word (or another code).
-        widget=forms.TextInput(
-            attrs={
-                "autocomplete": "off",
-                "autocapitalize": "characters",
-                "autocorrect": "off",
-                "spellcheck": "false",
-            }
-        ),
+        widget=CodeInput(capitals=True),
     )
     age_group = forms.ChoiceField(label=_("Age group"), choices=AgeGroup.choices)
     birth_year = forms.IntegerField(
