@@ -9,8 +9,9 @@ keep true:
   scrolls in its own box, ``.scroll``). Measured against the layout viewport
   (``clientWidth``): in a mobile browser ``innerWidth`` grows with a too-wide page;
 * every control a finger must hit (buttons, the menu's links, links styled as buttons or
-  standing on their own, form fields, a checkbox or radio with its label, a figure's
-  "values" toggle, the client's scale lines) is at least 44x44 CSS px (Apple's HIG);
+  standing on their own, a link that is a table cell's whole content, form fields, a
+  checkbox or radio with its label, a figure's "values" toggle, the client's scale
+  lines) is at least 44x44 CSS px (Apple's HIG);
 * every form field's text is at least 16 px (iOS Safari zooms the page into a field
   with smaller text, and the page then sits askew until zoomed out by hand);
 * a whole-number field asks the on-screen keyboard for digits (``inputmode``), and a
@@ -76,7 +77,7 @@ CHECK_PAGE = """([touch, font]) => {
   const targets = document.querySelectorAll([
     "button", "input:not([type=hidden])", "select", "textarea", "summary", "[role=slider]",
     ".topbar a[href]", "a.button", "a.textlink", "main p > a[href]:only-child",
-    "main p > a[href]:last-child", "td.code a", "nav a[href]",
+    "main p > a[href]:last-child", "td > a[href]:only-child", "nav a[href]",
   ].join(", "));
   const small = [];
   for (const el of targets) {
