@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from datapolicy.forms import CodeInput, WholeNumberInput
 from datapolicy.models import AgeGroup
 
 
@@ -24,19 +25,15 @@ class ClientCreateForm(forms.Form):
         label=_("Client code"),
         max_length=40,
         help_text=_("A code, never a CPR number or a name."),
-        # The iPad's keyboard must not "correct" a code into another word (or another code).
-        widget=forms.TextInput(
-            attrs={
-                "autocomplete": "off",
-                "autocapitalize": "characters",
-                "autocorrect": "off",
-                "spellcheck": "false",
-            }
-        ),
+        widget=CodeInput(capitals=True),
     )
     age_group = forms.ChoiceField(label=_("Age group"), choices=AgeGroup.choices)
     birth_year = forms.IntegerField(
-        label=_("Birth year (optional)"), required=False, min_value=1900, max_value=2100
+        label=_("Birth year (optional)"),
+        required=False,
+        min_value=1900,
+        max_value=2100,
+        widget=WholeNumberInput,
     )
     started_on = forms.DateField(label=_("Episode start"), widget=DateInput())
     unit = forms.TypedChoiceField(

@@ -21,6 +21,31 @@ class DateInput(forms.DateInput):
         super().__init__(format="%Y-%m-%d", **kwargs)
 
 
+class CodeInput(forms.TextInput):
+    """A client code or a user name as typed on the iPad: its keyboard must not "correct"
+    it into another word (or another code), nor capitalise it (a code is shown in capitals,
+    a user name in small letters: ``capitals``)."""
+
+    def __init__(self, *, capitals: bool) -> None:
+        super().__init__(
+            attrs={
+                "autocomplete": "off",
+                "autocapitalize": "characters" if capitals else "none",
+                "autocorrect": "off",
+                "spellcheck": "false",
+            }
+        )
+
+
+class WholeNumberInput(forms.NumberInput):
+    """A whole-number field (a year, a count of days) that asks the on-screen keyboard
+    for digits, as the score and PIN fields do (``inputmode``): ``type=number`` alone
+    gives iOS's full keyboard on its symbols page, with letters a tap away."""
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs={"inputmode": "numeric", **(attrs or {})})
+
+
 class DateTimeInput(forms.DateTimeInput):
     """An HTML datetime-local field (ISO value, as ``DateInput``)."""
 
@@ -58,6 +83,7 @@ class GrantForm(forms.Form):
     episode_number = forms.IntegerField(
         label=_("Episode number"),
         required=False,
+        widget=WholeNumberInput,
         help_text=_("The episode number the therapist gives you (client codes are not shown)."),
     )
     purpose = forms.CharField(label=_("Purpose"), max_length=300, validators=[reject_cpr])
@@ -81,7 +107,12 @@ class GrantForm(forms.Form):
 
 
 class ConsentForm(forms.Form):
-    client_code = forms.CharField(label=_("Client code"), max_length=40, validators=[reject_cpr])
+    client_code = forms.CharField(
+        label=_("Client code"),
+        max_length=40,
+        validators=[reject_cpr],
+        widget=CodeInput(capitals=True),
+    )
     purpose = forms.CharField(label=_("Purpose"), max_length=300, validators=[reject_cpr])
     given_on = forms.DateField(label=_("Given on"), widget=DateInput)
     expires_on = forms.DateField(label=_("Expires on"), widget=DateInput, required=False)
@@ -107,10 +138,18 @@ def forget_cpr_values(form: forms.Form) -> None:
 class AccessLogSearchForm(forms.Form):
     # SECURITY: the search is redirected to a URL (?username=...): never a CPR number.
     username = forms.CharField(
-        label=_("User name"), required=False, max_length=150, validators=[reject_cpr]
+        label=_("User name"),
+        required=False,
+        max_length=150,
+        validators=[reject_cpr],
+        widget=CodeInput(capitals=False),
     )
     client_code = forms.CharField(
-        label=_("Client code"), required=False, max_length=40, validators=[reject_cpr]
+        label=_("Client code"),
+        required=False,
+        max_length=40,
+        validators=[reject_cpr],
+        widget=CodeInput(capitals=True),
     )
     date_from = forms.DateField(label=_("From"), required=False, widget=DateInput)
     date_to = forms.DateField(label=_("To"), required=False, widget=DateInput)
@@ -147,9 +186,12 @@ class PolicySettingsForm(forms.Form):
         label=_("Keep inactive episodes for (days)"),
         required=False,
         min_value=1,
+        widget=WholeNumberInput,
         help_text=_("Empty: keep until deleted by hand."),
     )
-    small_cell_k = forms.IntegerField(label=_("Small-cell threshold k"), min_value=3)
+    small_cell_k = forms.IntegerField(
+        label=_("Small-cell threshold k"), min_value=3, widget=WholeNumberInput
+    )
     approvers: forms.ModelMultipleChoiceField = PeopleChoiceField(
         label=_("Report approvers"), queryset=None, required=False
     )

@@ -176,7 +176,7 @@ def episode_figure(
             "textposition": _label_positions(
                 [s.ors for s in ors_pts if s.ors is not None], ors_cutoff
             ),
-            "textfont": {"size": 15, "color": ORS_COLOUR},
+            "textfont": {"size": 18, "color": ORS_COLOUR},
             "marker": {"size": 12, "color": ORS_COLOUR},
             "line": {"color": ORS_COLOUR, "width": 3},
             "cliponaxis": False,
@@ -210,7 +210,7 @@ def episode_figure(
             "textposition": _label_positions(
                 [s.srs for s in srs_pts if s.srs is not None], srs_cutoff
             ),
-            "textfont": {"size": 14, "color": SRS_COLOUR},
+            "textfont": {"size": 16, "color": SRS_COLOUR},
             "marker": {"size": 10, "color": SRS_COLOUR, "symbol": "diamond"},
             "line": {"color": SRS_COLOUR, "width": 2},
             "cliponaxis": False,
@@ -218,10 +218,12 @@ def episode_figure(
             "yaxis": "y2",
         }
     )
-    axis_font = {"size": 14}
+    # The client reads the graph from beside the therapist, at an arm's length from the
+    # iPad: no text under 16 px (the plotly default is 12).
+    axis_font = {"size": 16}
     layout = {
-        "margin": {"l": 56, "r": 16, "t": 16, "b": 48},
-        "font": {"family": "-apple-system, Segoe UI, Roboto, Helvetica, Arial", "size": 14},
+        "margin": {"l": 60, "r": 16, "t": 16, "b": 48},
+        "font": {"family": "-apple-system, Segoe UI, Roboto, Helvetica, Arial", "size": 16},
         "paper_bgcolor": "#ffffff",
         "plot_bgcolor": "#ffffff",
         "showlegend": True,
@@ -230,7 +232,7 @@ def episode_figure(
             "traceorder": "normal",
             "x": 0,
             "y": -0.12,
-            "font": {"size": 14},
+            "font": {"size": 16},
         },
         "hovermode": "closest",
         # No zooming or panning: on an iPad a finger that lands on the graph (which fills

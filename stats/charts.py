@@ -19,6 +19,13 @@ ORS_CUTOFF_DASH = {"adult": "dash", "youth": "dashdot", "child": "longdash"}
 CONFIG: dict[str, Any] = {"displayModeBar": False, "displaylogo": False, "responsive": True}
 
 
+def _legend_above() -> dict[str, Any]:
+    """The legend in one row above the plot, from its left edge. Below the plot it lay
+    over the x-axis title as soon as the figure was narrower than the legend's texts
+    (e.g. "Måned" under the implementation figure's legend on an iPad in portrait)."""
+    return {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"}
+
+
 def _n_text(n: Any) -> str:
     """The hover text of a point: its n, or that the n is hidden (a point whose count
     could be subtracted from its siblings' keeps its median but not its n)."""
@@ -135,8 +142,8 @@ def trajectory_figure(
             "font": FONT,
             "xaxis": {"title": {"text": _("Session number")}, "dtick": 1},
             "yaxis": {"title": {"text": _("Score")}, "range": [0, 40]},
-            "margin": {"l": 50, "r": 10, "t": 10, "b": 50},
-            "legend": {"orientation": "h"},
+            "margin": {"l": 50, "r": 10, "t": 40, "b": 50},
+            "legend": _legend_above(),
             "shapes": shapes,
             "annotations": annotations,
         },
@@ -192,8 +199,8 @@ def implementation_figure(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 "showgrid": False,
             },
             # room for the right axis' tick labels and title (10 px clipped them)
-            "margin": {"l": 50, "r": 70, "t": 10, "b": 50},
-            "legend": {"orientation": "h"},
+            "margin": {"l": 50, "r": 70, "t": 40, "b": 50},
+            "legend": _legend_above(),
         },
         "config": CONFIG,
     }
@@ -222,15 +229,8 @@ def benchmark_figure(
             "font": FONT,
             "xaxis": {"title": {"text": _("Session number")}, "dtick": 1},
             "yaxis": {"title": {"text": _("Median ORS")}, "range": [0, 40]},
-            # the legend above the plot: below it, it covered the x-axis title
             "margin": {"l": 50, "r": 10, "t": 40, "b": 50},
-            "legend": {
-                "orientation": "h",
-                "x": 0,
-                "xanchor": "left",
-                "y": 1.02,
-                "yanchor": "bottom",
-            },
+            "legend": _legend_above(),
         },
         "config": CONFIG,
     }
