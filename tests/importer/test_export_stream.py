@@ -262,3 +262,54 @@ def test_the_job_page_shows_the_progress_in_danish(org1: OrgPersonas, client: An
     )
     status = client.get(reverse("export_job_status", kwargs={"pk": job.pk})).json()
     assert status["progress_text"] == "1 af 1 session"
+
+
+def _generated(personas: OrgPersonas, episodes: int) -> int:
+    from measures.demo import generate
+    from measures.management.commands.seed_demo import write_generated
+
+    therapists = [personas.therapist_a, personas.therapist_b]
+    gen = generate(
+        np.random.default_rng(5),
+        n_episodes=episodes,
+        therapist_keys=np.array([t.pk for t in therapists]),
+        therapist_units=np.array([personas.unit.pk, personas.unit.pk]),
+        unit_age_weights={personas.unit.pk: (0.6, 0.3, 0.1)},
+        today=timezone.localdate(),
+    )
+    return write_generated(personas.org, gen, code_prefix="ME")
+
+
+def _peak(personas: OrgPersonas, size: int) -> int:
+    """Peak memory (bytes traced by tracemalloc: Python objects and numpy/pandas
+    buffers) of an export whose chunks are written away, as the job does."""
+    import gc
+    import tracemalloc
+
+    from django.db import transaction
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        with transaction.atomic():
+            for _chunk in export_chunks(actor=None, organisation=personas.org, batch_size=size):
+                pass
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_the_memory_of_an_export_is_bounded_by_its_batch(db: Any) -> None:
+    """Measured, not assumed: with a batch of 50 sessions the export's peak memory stays
+    about the same for an organisation eight times as large, while the one-batch export
+    (the whole CSV at once, as before) grows with it. (Not a timing: tracemalloc counts
+    bytes. The batched peaks differ a little with the garbage collector's timing: pandas
+    frames hold reference cycles, freed at its next run.)"""
+    small, large = make_org("alpha"), make_org("beta")
+    n_small, n_large = _generated(small, 100), _generated(large, 800)
+    assert n_large > 6 * n_small
+    _peak(small, 50)  # the first run's imports and caches are not the export's
+    batched = (_peak(small, 50), _peak(large, 50))
+    whole = (_peak(small, 10**9), _peak(large, 10**9))
+    assert batched[1] < 2 * batched[0]
+    assert whole[1] > 4 * whole[0] and whole[1] > 8 * batched[1]
