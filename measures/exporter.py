@@ -9,23 +9,29 @@ start date as label, made unique among the client's episodes
 (``measures.importer.episode_keys``, the rule the importer matches by), so that
 episodes stay apart.
 
-The export runs in a Celery task (the page's export job, ``measures.exports``) or in the
-command; see docs/import.md.
+The export is written in chunks (``export_chunks``: the header, then one per batch of
+about ``settings.EXPORT_BATCH_SESSIONS`` sessions), so that the memory it needs is bounded
+by the batch, not by the organisation; ``export_sessions`` joins them. It runs in a Celery
+task (the page's export job, ``measures.exports``, which writes the chunks to a file) or in
+the command; see docs/import.md.
 """
 
 from __future__ import annotations
 
-import io
-from typing import Any, NamedTuple
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
-from django.db import connection
+from django.conf import settings
+from django.db import connection, transaction
 
 from clients.models import Episode
 from datapolicy.models import Organisation, Role
 from datapolicy.services import Action, access_log_write, access_log_write_many
 
 from .importer import COLUMNS, FORMULA_START, TEXT_COLUMNS, _fmt, episode_keys
+from .models import Session
 
 _SQL = """
 SELECT c.code, u.username, un.code, s.date, e.age_group, e.label,
@@ -60,14 +66,62 @@ _RAW = [
 
 
 def export_frame(organisation: Organisation, *, with_client_ids: bool = False) -> pd.DataFrame:
-    with connection.cursor() as cur:
+    """The whole export as one frame (tests and small organisations; the file itself is
+    written batch by batch, ``export_chunks``)."""
+    frames = list(_frames(organisation, _batch_size(None)))
+    df = pd.concat(frames, ignore_index=True) if frames else _frame(organisation, [])
+    return df if with_client_ids else df[list(COLUMNS)]
+
+
+def _batch_size(size: int | None) -> int:
+    return max(1, int(size or settings.EXPORT_BATCH_SESSIONS))
+
+
+def _frames(organisation: Organisation, size: int) -> Iterator[pd.DataFrame]:
+    """The export's rows, a frame per batch of about ``size`` sessions (columns COLUMNS
+    and ``client_id``).
+
+    One query in one server-side cursor (``chunked_cursor``: a named cursor on
+    PostgreSQL, one snapshot of the data), read ``size`` rows at a time; a batch ends at
+    a client's last session, so that everything computed per client (episode names) or
+    per episode (same-day order) sees all its rows. The worker holds one batch (at most
+    one client's sessions more), whatever the organisation's size."""
+    with connection.chunked_cursor() as cur:
         cur.execute(_SQL, [organisation.pk])
-        rows = cur.fetchall()
+        for rows in _client_batches(cur, size):
+            yield _frame(organisation, rows)
+
+
+_CLIENT = _RAW.index("client_id")
+
+
+def _client_batches(cur: Any, size: int) -> Iterator[list[Any]]:
+    """The cursor's rows (ordered by client: its code) in lists that end with a client's
+    last row: what ``size`` rows read bring, the last client's rows kept back for the next
+    list; so a list holds fewer than ``size`` rows plus one client's sessions."""
+    pending: list[Any] = []
+    while rows := cur.fetchmany(size):
+        pending.extend(rows)
+        last = pending[-1][_CLIENT]
+        cut = len(pending)
+        while cut and pending[cut - 1][_CLIENT] == last:
+            cut -= 1  # the last client's sessions may go on in the next rows
+        if cut:
+            yield pending[:cut]
+            pending = pending[cut:]
+    if pending:
+        yield pending
+
+
+def _frame(organisation: Organisation, rows: list[Any]) -> pd.DataFrame:
+    """One batch of rows as the export's columns (the one formatting of the export)."""
     df = pd.DataFrame.from_records(rows, columns=_RAW)
-    # Every episode of the organisation counts, also one without sessions yet: a client
-    # with several episodes has each named (episode_keys, the importer's own rule).
+    # Every episode of the batch's clients counts, also one without sessions yet: a
+    # client with several episodes has each named (episode_keys, the importer's own rule).
     episodes = list(
-        Episode.objects.for_org(organisation).values_list("id", "client_id", "label", "started_on")
+        Episode.objects.for_org(organisation)
+        .filter(client_id__in=[int(c) for c in df["client_id"].unique()])
+        .values_list("id", "client_id", "label", "started_on")
     )
     keys = pd.Series(episode_keys(episodes), dtype=object)
     per_client = pd.Series([e[1] for e in episodes], dtype="int64").value_counts()
@@ -88,7 +142,7 @@ def export_frame(organisation: Organisation, *, with_client_ids: bool = False) -
     for col in [c for c in _RAW if c.startswith(("ors_", "srs_"))]:
         values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
         df[col] = pd.Series(_fmt(values), index=df.index).fillna("")
-    return df[[*COLUMNS, "client_id"]] if with_client_ids else df[list(COLUMNS)]
+    return df[[*COLUMNS, "client_id"]]
 
 
 def _iso(values: pd.Series) -> pd.Series:
@@ -96,35 +150,53 @@ def _iso(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values).dt.strftime("%Y-%m-%d").fillna("")
 
 
-class Export(NamedTuple):
-    text: str
-    sessions: int
-    clients: int
+@dataclass
+class ExportCounts:
+    """What ``export_chunks`` has written so far: ``total`` sessions (counted before the
+    first batch), ``sessions`` and ``clients`` written."""
+
+    total: int = 0
+    sessions: int = 0
+    clients: int = 0
 
 
 def export_sessions(
     *, actor: Any, organisation: Organisation, request: Any = None, role: str = Role.SYSTEM_OWNER
 ) -> str:
-    """The organisation's sessions as CSV text (logged in the access log).
+    """The organisation's sessions as CSV text (logged in the access log): the joined
+    chunks of ``export_chunks``, in one transaction (the entries are written with it).
 
     The migration export is the system owner's alone (docs/datapolicy.md): the page's
     export job and the command act as that role, which every entry names."""
-    return export_sessions_counted(
-        actor=actor, organisation=organisation, request=request, role=role
-    ).text
+    with transaction.atomic():
+        return "".join(
+            export_chunks(actor=actor, organisation=organisation, request=request, role=role)
+        )
 
 
-def export_sessions_counted(
-    *, actor: Any, organisation: Organisation, request: Any = None, role: str = Role.SYSTEM_OWNER
-) -> Export:
-    """``export_sessions`` with the number of sessions (lines) and clients it wrote."""
+def export_chunks(
+    *,
+    actor: Any,
+    organisation: Organisation,
+    request: Any = None,
+    role: str = Role.SYSTEM_OWNER,
+    counts: ExportCounts | None = None,
+    batch_size: int | None = None,
+) -> Iterator[str]:
+    """The organisation's sessions as CSV, in chunks: the header, then one chunk per
+    batch of about ``batch_size`` sessions (``settings.EXPORT_BATCH_SESSIONS``); joined,
+    the export's text (``export_sessions``). ``counts`` (if given) is filled in as the
+    chunks go: the total before the first chunk, the sessions and clients written after
+    each.
+
+    Access (system owner's role, the caller checked it): the access log gets one
+    ``export`` ``sessions`` entry and one ``export`` entry per client, written as the
+    batches go. Run it inside a transaction and commit only after the last chunk is
+    written, so that an export that stops leaves no entries (``export_sessions`` and
+    ``measures.exports.export_job_run`` do)."""
     role = role or Role.SYSTEM_OWNER
-    df = export_frame(organisation, with_client_ids=True)
-    client_ids = df.pop("client_id").unique()
-    buf = io.StringIO()
-    # CRLF line ends (RFC 4180): a value holding a line break or carriage return is then
-    # quoted, so a spreadsheet keeps it in its row (and behind the formula guard).
-    df.to_csv(buf, index=False, lineterminator="\r\n")
+    counts = counts if counts is not None else ExportCounts()
+    counts.total = Session.objects.for_org(organisation).count()
     access_log_write(
         actor=actor,
         organisation=organisation,
@@ -133,14 +205,25 @@ def export_sessions_counted(
         role=role,
         request=request,
     )
-    # Each exported client's own log shows the export (right of access).
-    access_log_write_many(
-        actor=actor,
-        organisation=organisation,
-        action=Action.EXPORT,
-        object_type="client",
-        client_ids=client_ids,
-        role=role,
-        request=request,
-    )
-    return Export(buf.getvalue(), len(df), len(client_ids))
+    yield _csv(pd.DataFrame(columns=list(COLUMNS)), header=True)
+    for df in _frames(organisation, _batch_size(batch_size)):
+        client_ids = df.pop("client_id").unique()
+        # Each exported client's own log shows the export (right of access).
+        access_log_write_many(
+            actor=actor,
+            organisation=organisation,
+            action=Action.EXPORT,
+            object_type="client",
+            client_ids=client_ids,
+            role=role,
+            request=request,
+        )
+        counts.sessions += len(df)
+        counts.clients += len(client_ids)
+        yield _csv(df, header=False)
+
+
+def _csv(df: pd.DataFrame, *, header: bool) -> str:
+    # CRLF line ends (RFC 4180): a value holding a line break or carriage return is then
+    # quoted, so a spreadsheet keeps it in its row (and behind the formula guard).
+    return str(df.to_csv(index=False, header=header, lineterminator="\r\n"))

@@ -16,6 +16,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -24,7 +25,7 @@ from datapolicy.scoping import TenantPageMixin
 from datapolicy.services import access_log_write
 
 from .exports import export_file_expire, export_start
-from .models import ExportJob, ImportJob, safe_upload_name
+from .models import ExportJob, ImportJob, job_percent, safe_upload_name
 
 logger = logging.getLogger(__name__)
 MAX_UPLOAD = 200 * 1024 * 1024  # 200 MB: a million lines are about 80 MB
@@ -94,6 +95,7 @@ class ImportJobView(_OwnerPage, TemplateView):
         return {
             **super().get_context_data(**kwargs),
             "job": job,
+            "percent": job_percent(job.processed_lines, job.total_lines),
             "more_errors_text": more,
             "more_errors": (
                 more.format(count=count, shown=len(job.errors)) if count > len(job.errors) else ""
@@ -122,7 +124,7 @@ class ImportJobStatusView(_OwnerPage, View):
                 "status_label": str(job.get_status_display()),
                 "total_lines": total,
                 "processed_lines": job.processed_lines,
-                "percent": round(100 * job.processed_lines / total) if total else 0,
+                "percent": job_percent(job.processed_lines, total),
                 "finished": job.status in (ImportJob.Status.DONE, ImportJob.Status.FAILED),
                 "result": job.result,
                 # Every stored error (at most importer.MAX_ERRORS) and the full count.
@@ -173,7 +175,10 @@ class ExportJobStatusView(_ExportPage, View):
                 "status": job.status,
                 "status_label": str(job.get_status_display()),
                 "finished": finished,
-                "percent": 100 if finished else (50 if job.status == "running" else 0),
+                "percent": job.percent(),
+                "sessions_written": job.sessions_written,
+                "sessions_total": job.sessions_total,
+                "progress_text": _export_progress_text(job),
                 "sessions": job.sessions,
                 "clients": job.clients,
                 "expired": expired,
@@ -231,9 +236,20 @@ def _expired_page(request: HttpRequest, job: ExportJob) -> HttpResponse:
     return TemplateResponse(request, "measures/export_job.html", context, status=410).render()
 
 
+def _export_progress_text(job: ExportJob) -> str:
+    """The "n of N sessions" under the progress bar (empty before the task counted them)."""
+    if not job.sessions_total:
+        return ""
+    return ngettext(
+        "{written} of {total} session", "{written} of {total} sessions", job.sessions_total
+    ).format(written=job.sessions_written, total=job.sessions_total)
+
+
 def _export_context(job: ExportJob) -> dict[str, Any]:
     return {
         "job": job,
+        "percent": job.percent(),
+        "progress_text": _export_progress_text(job),
         "expired": job.is_expired(),
         "export_file_hours": settings.EXPORT_FILE_HOURS,
     }

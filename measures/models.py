@@ -207,6 +207,11 @@ def safe_upload_name(name: str) -> str:
     return SAFE_UPLOAD_NAME if _cpr_in_name(name) else name[:200]
 
 
+def job_percent(done: int, total: int) -> int:
+    """A job's progress bar value (0-100): the import's lines, the export's sessions."""
+    return min(100, round(100 * done / total)) if total else 0
+
+
 class ImportJob(TenantModel):
     """A CSV import of historical sessions, run by a Celery task."""
 
@@ -277,6 +282,11 @@ class ExportJob(TenantModel):
     sessions = models.PositiveIntegerField(default=0)
     clients = models.PositiveIntegerField(default=0)
     size = models.PositiveBigIntegerField(default=0)
+    # Progress while the task writes (after each batch, from a connection of its own:
+    # measures.exports.export_job_run): sessions written so far of the total counted at
+    # the start. When done, both are the file's sessions.
+    sessions_written = models.PositiveIntegerField(default=0)
+    sessions_total = models.PositiveIntegerField(default=0)
     downloads = models.PositiveIntegerField(default=0)
     # The platform's own message when the job failed (never the data's).
     message = models.CharField(max_length=300, blank=True)
@@ -298,3 +308,9 @@ class ExportJob(TenantModel):
             return True
         expires = self.expires_at()
         return expires is not None and (now or timezone.now()) >= expires
+
+    def percent(self) -> int:
+        """How far the task is (0-100), for the progress bar."""
+        if self.status == self.Status.DONE:
+            return 100
+        return job_percent(self.sessions_written, self.sessions_total)

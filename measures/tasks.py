@@ -102,39 +102,59 @@ def _release(job_id: int, space: int = JOB_LOCK_SPACE) -> None:
         logger.warning("Job %s: its lock could not be released", job_id)
 
 
-def job_progress(job_id: int) -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
-    """(progress callback, close) that store an import's progress on its job at once.
+def job_fields_writer(
+    model: type[Any], job_id: int
+) -> tuple[Callable[..., None], Callable[[], None]]:
+    """(write, close): ``write(field=value, ...)`` stores a job's progress fields at once,
+    for the job's page to read while the job's work is still in its transaction.
 
-    The import writes in one transaction; progress written through that transaction's
-    connection would stay invisible to the polling page until the end. On PostgreSQL the
-    callback therefore uses a database connection of its own (autocommit); elsewhere
-    (SQLite, embedded mode: one writer at a time) the import's connection."""
-    table = ImportJob._meta.db_table
+    Progress written through that transaction's connection would stay invisible to the
+    polling page until the end. On PostgreSQL ``write`` therefore uses a database
+    connection of its own (autocommit); elsewhere (SQLite, embedded mode: one writer at
+    a time) the job's connection. Progress only informs: when its row stays locked (a
+    caller whose own transaction changed the row) or the write fails, it is logged (the
+    job's id) and the work goes on."""
+    table = model._meta.db_table
     own = (
         connections.create_connection(DEFAULT_DB_ALIAS)
         if connection.vendor == "postgresql"
         else None
     )
+    if own is not None:
+        with own.cursor() as cur:
+            cur.execute("SET lock_timeout = '2s'")
+
+    def write(**fields: Any) -> None:
+        if own is None:
+            model.dangerously_unscoped.filter(pk=job_id).update(**fields)
+            return
+        columns = ", ".join(f"{model._meta.get_field(name).column} = %s" for name in fields)
+        try:
+            with own.cursor() as cur:
+                cur.execute(
+                    f"UPDATE {table} SET {columns} WHERE id = %s",  # noqa: S608
+                    [*fields.values(), job_id],
+                )
+        except DatabaseError as exc:
+            logger.warning("Job %s: its progress was not stored (%s)", job_id, type(exc).__name__)
+
+    def close() -> None:
+        if own is not None:
+            own.close()
+
+    return write, close
+
+
+def job_progress(job_id: int) -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
+    """(progress callback, close) that store an import's progress on its job at once
+    (``job_fields_writer``)."""
+    write, close = job_fields_writer(ImportJob, job_id)
 
     def progress(stage: str, done: int, total: int) -> None:
         status = (
             ImportJob.Status.VALIDATING if stage == "validating" else ImportJob.Status.IMPORTING
         )
-        if own is None:
-            ImportJob.dangerously_unscoped.filter(pk=job_id).update(
-                status=status, processed_lines=done, total_lines=total
-            )
-            return
-        with own.cursor() as cur:
-            cur.execute(
-                f"UPDATE {table} SET status = %s, processed_lines = %s, total_lines = %s "  # noqa: S608
-                "WHERE id = %s",
-                [str(status), done, total, job_id],
-            )
-
-    def close() -> None:
-        if own is not None:
-            own.close()
+        write(status=str(status), processed_lines=done, total_lines=total)
 
     return progress, close
 

@@ -154,6 +154,11 @@ MEDIA_ROOT = BASE_DIR / env_str("DJANGO_MEDIA_ROOT", "media")
 # scores: it can be downloaded for this many hours after it was written, then it is
 # deleted (at the next download attempt or by the nightly clean-up, docs/import.md).
 EXPORT_FILE_HOURS = env_int("DJANGO_EXPORT_FILE_HOURS", 24, minimum=1)
+# The export writes its file in batches of about this many sessions (a batch ends with a
+# client's last session): the worker's memory is bounded by the batch (a peak of about
+# 3 kB per session in pandas, bench/export_bench.py), and the job's progress is stored
+# after each batch.
+EXPORT_BATCH_SESSIONS = env_int("DJANGO_EXPORT_BATCH_SESSIONS", 10_000, minimum=1)
 
 # --- Redis, cache and Celery -------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")

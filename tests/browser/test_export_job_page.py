@@ -1,6 +1,7 @@
 """The export job page's script in real headless Chromium: it polls the job while the
-task writes the file, and when the job is done the page offers the download, whose
-file the browser receives as an attachment."""
+task writes the file (the progress bar and "n af N sessioner" follow the task's
+batches), and when the job is done the page offers the download, whose file the browser
+receives as an attachment."""
 
 from __future__ import annotations
 
@@ -49,6 +50,14 @@ def test_the_page_shows_the_download_when_the_task_is_done(
             page.wait_for_load_state()
             page.goto(base + reverse("export_job", kwargs={"pk": job.pk}))
             assert page.locator("#job-download").count() == 0
+            # The task's progress after a batch: the bar and "n of N sessions" follow it.
+            ExportJob.objects.for_org(org.org).filter(pk=job.pk).update(
+                sessions_written=300, sessions_total=1200
+            )
+            page.wait_for_function(
+                "document.getElementById('job-progress').value === 25", timeout=15_000
+            )
+            assert page.locator("#job-progress-text").inner_text() == "300 af 1200 sessioner"
             # The task finishes while the page is open.
             from django.utils import timezone
 

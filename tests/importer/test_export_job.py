@@ -163,7 +163,7 @@ def test_an_error_in_the_task_fails_the_job_without_data_in_log_or_message(
     def broken(**kwargs: Any) -> Any:
         raise ValueError("AB-1 12.5")
 
-    monkeypatch.setattr(measures.exports, "export_sessions_counted", broken)
+    monkeypatch.setattr(measures.exports, "export_chunks", broken)
     job = ExportJob.objects.create(organisation=data.org, created_by=data.owner)
     with override("en"):
         assert export_run(job.pk) == "failed"

@@ -49,6 +49,7 @@ def test_worker_writes_the_export_and_the_page_offers_it(
     _wait_for(done, "the worker's export")
     try:
         assert job.status == "done" and (job.sessions, job.clients) == (2, 2)
+        assert (job.sessions_written, job.sessions_total) == (2, 2)
         page = client.get(reverse("export_job", kwargs={"pk": job.pk})).content.decode()
         url = reverse("export_job_download", kwargs={"pk": job.pk})
         assert f'href="{url}"' in page

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from datapolicy.models import Membership, Organisation, Role
-from measures.exporter import export_sessions
+from measures.exporter import export_chunks
 
 
 class Command(BaseCommand):
@@ -33,10 +34,23 @@ class Command(BaseCommand):
         )
         # The access log names the organisation's system owner, in that role, as the one
         # who exported (the command is run on their behalf by the installation's operator).
-        text = export_sessions(
-            actor=owner.user if owner else None, organisation=org, role=Role.SYSTEM_OWNER
-        )
-        if opts["output"]:
-            Path(opts["output"]).write_text(text, encoding="utf-8")
-        else:
-            self.stdout.write(text, ending="")
+        # Written chunk by chunk (export_chunks, the text export_sessions joins), in one
+        # transaction with its access-log entries: a run that fails logs nothing and
+        # leaves no partial file.
+        output = Path(opts["output"]) if opts["output"] else None
+        try:
+            with transaction.atomic():
+                chunks = export_chunks(
+                    actor=owner.user if owner else None, organisation=org, role=Role.SYSTEM_OWNER
+                )
+                if output is None:
+                    for chunk in chunks:
+                        self.stdout.write(chunk, ending="")
+                    return
+                with output.open("w", encoding="utf-8", newline="") as fh:
+                    for chunk in chunks:
+                        fh.write(chunk)
+        except BaseException:
+            if output is not None:
+                output.unlink(missing_ok=True)
+            raise
