@@ -89,3 +89,23 @@ def test_the_statements_do_not_grow_with_the_touched_episodes(org1: OrgPersonas)
         counts.append(len(queries))
     assert counts[0] == counts[1], counts
     assert Episode.objects.for_org(org1.org).filter(alerts__contains=["alliance"]).count() == 7
+
+
+@pytest.mark.postgres
+def test_a_big_import_refreshes_the_planner_statistics(org1: OrgPersonas, monkeypatch: Any) -> None:
+    """After a big import the four tables are analysed (else the planner took a new
+    organisation for empty and the next import read its sessions with a nested loop);
+    not after a small one."""
+    from measures import importer
+
+    monkeypatch.setattr(importer, "ANALYZE_AFTER_SESSIONS", 3)
+    analyses = []
+    for n, prefix in ((2, "AN"), (4, "AM")):
+        text = "\n".join([H, *(f"{prefix}-{i},{T},ung,2025-01-{10 + i},20,38" for i in range(n))])
+        with CaptureQueriesContext(connection) as queries:
+            _import(org1, text + "\n")
+        analyses.append([q["sql"] for q in queries if q["sql"].startswith("ANALYZE")])
+    assert analyses[0] == []
+    assert analyses[1] == [
+        "ANALYZE clients_client, clients_episode, measures_session, measures_score"
+    ]
