@@ -42,10 +42,22 @@ def _six_episodes(org1: OrgPersonas) -> None:
 
 
 @pytest.fixture
-def new_process() -> None:
-    """The page cache's warning filter as in a new process (its minute not begun)."""
+def new_process(monkeypatch: Any) -> None:
+    """The page cache's logger as settings.LOGGING configures it in a new process: its
+    filter's minute not begun, and enabled (whatever earlier tests in this process did
+    to the logging tree)."""
     logger = logging.getLogger("fitplatform.cache")
-    next(f for f in logger.filters if isinstance(f, OncePerMinute))._last = float("-inf")
+    monkeypatch.setattr(logger, "filters", [OncePerMinute()])
+    monkeypatch.setattr(logger, "disabled", False)
+    monkeypatch.setattr(logger, "propagate", True)
+
+
+def test_settings_put_the_once_a_minute_filter_on_the_page_cache_logger(settings: Any) -> None:
+    logging_conf = settings.LOGGING
+    assert logging_conf["filters"]["once_a_minute"]["()"] == "fitplatform.cache.OncePerMinute"
+    assert logging_conf["loggers"]["fitplatform.cache"]["filters"] == ["once_a_minute"]
+    assert settings.DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS is True
+    assert settings.DJANGO_REDIS_LOGGER == "fitplatform.cache"
 
 
 def test_the_unit_dashboard_is_shown_while_redis_is_down(
