@@ -332,14 +332,13 @@ def episodes_hand_over(
     organisation: Organisation,
     unit: Unit,
     from_therapist: Any,
-    to_therapists: Sequence[Any] = (),
-    to_therapist: Any = None,
+    to_therapists: Sequence[Any],
     request: Any = None,
 ) -> list[tuple[Any, int]]:
     """Hand every open episode of a therapist who has left ``unit`` to one or more
-    colleagues there (``to_therapist``: one; ``to_therapists``: several, spread by
-    ``handover_spread``), in one transaction (all or none). Each episode goes through
-    ``episode_transfer``: its shares end, it is access-logged, the statistics are told.
+    colleagues there (``to_therapists``, spread by ``handover_spread``), in one
+    transaction (all or none). Each episode goes through ``episode_transfer``: its
+    shares end, it is access-logged, the statistics are told.
     Returns each receiver (in name order) with how many episodes they got.
 
     Assumes nothing of the caller: the actor must be the system owner or the unit's
@@ -359,7 +358,7 @@ def episodes_hand_over(
             % {"name": from_therapist.get_full_name() or from_therapist.username}
         )
     receivers = sorted(
-        {r.pk: r for r in [*to_therapists, *([to_therapist] if to_therapist else [])]}.values(),
+        {r.pk: r for r in to_therapists}.values(),
         key=receiver_order_key,
     )
     if not receivers:

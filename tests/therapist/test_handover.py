@@ -142,7 +142,7 @@ def test_a_therapist_who_still_works_there_is_refused_and_nothing_moves(
             organisation=org1.org,
             unit=org1.unit,
             from_therapist=org1.therapist_b,
-            to_therapist=org1.therapist_a,
+            to_therapists=[org1.therapist_a],
         )
 
 
@@ -160,7 +160,7 @@ def test_a_receiver_outside_the_unit_moves_nothing(
             organisation=org1.org,
             unit=org1.unit,
             from_therapist=departed["user"],
-            to_therapist=outsider,
+            to_therapists=[outsider],
         )
     assert set(
         Episode.objects.for_org(org1.org)
@@ -184,7 +184,7 @@ def test_a_leader_of_another_unit_gets_403_and_sees_nothing(
             organisation=org1.org,
             unit=org1.unit,
             from_therapist=departed["user"],
-            to_therapist=org1.therapist_a,
+            to_therapists=[org1.therapist_a],
         )
 
 
